@@ -1,0 +1,1 @@
+//! The py2p event loop and connections (in progress).

@@ -1,0 +1,163 @@
+//! Message codec benchmarks (criterion), compared with py2p 0.5.607 by `cargo xtask bench`.
+//!
+//! Groups, each with one benchmark per payload size (`200B`, `64KiB`) and, for the first
+//! two, per compression (`none`, `snappy`, `zlib`, `gzip`, `bz2`, `lzma`), e.g.
+//! `encode/64KiB/zlib`:
+//!
+//! - `encode`: build a message `Message::new(b"\x00", sender, [b"\x00", payload], time)` and
+//!   encode its frame, like py2p's `InternalMessage(...).string`;
+//! - `decode`: `Message::decode_frame` of that frame with the compression negotiated
+//!   (decompression and checksum included), like `InternalMessage.feed_string`;
+//! - `floor`: what every message costs whatever the implementation: sha384 of the payload
+//!   and the base-58 time, then base-58 of the digest (the message id).
+//!
+//! Payloads are deterministic (xorshift64), about half text-like words and half random
+//! bytes, so compression has something to do. `interop/bench_reference.py` generates the
+//! very same bytes for the Python side. Run with `cargo bench -p py2p-wire --bench codec`
+//! (add `-- --warm-up-time 1 --measurement-time 2` for a quick run).
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use py2p_wire::{base58, Compression, Limits, Message};
+use sha2::{Digest, Sha384};
+
+/// A sender id of realistic length (py2p ids are base-58 sha384 digests).
+const SENDER: &[u8] = b"2GYdwPhgnAvHdrDozHeNL3JPHeMXpsK4j7i9MDgRg2oNbsHhaNWZGNkrSvvJotRa4KNQ6A";
+/// Message timestamp (seconds since the epoch).
+const TIME: u64 = 1_700_000_000;
+/// Payload sizes: a typical small message and a large one.
+const SIZES: [(&str, usize); 2] = [("200B", 200), ("64KiB", 64 * 1024)];
+/// Words of the text-like half of the payloads (same list in bench_reference.py).
+const WORDS: [&str; 16] = [
+    "peer",
+    "message",
+    "the",
+    "of",
+    "network",
+    "broadcast",
+    "py2p",
+    "node",
+    "whisper",
+    "and",
+    "compression",
+    "to",
+    "a",
+    "socket",
+    "handshake",
+    "id",
+];
+
+/// Deterministic payload of `len` bytes: xorshift64 picks, per step, either a word plus a
+/// space or 8 random bytes.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x & 1 == 0 {
+            let word = WORDS[((x >> 8) % WORDS.len() as u64) as usize];
+            out.extend_from_slice(word.as_bytes());
+            out.push(b' ');
+        } else {
+            out.extend_from_slice(&x.to_be_bytes());
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// `none` plus every compression, by name.
+fn methods() -> Vec<(&'static str, Option<Compression>)> {
+    std::iter::once(("none", None))
+        .chain(
+            Compression::PREFERENCE
+                .into_iter()
+                .map(|c| (c.name(), Some(c))),
+        )
+        .collect()
+}
+
+fn packets(size: usize) -> Vec<Vec<u8>> {
+    vec![b"\x00".to_vec(), payload(size)]
+}
+
+fn batch_size(size: usize) -> BatchSize {
+    if size > 4096 {
+        BatchSize::LargeInput
+    } else {
+        BatchSize::SmallInput
+    }
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    for (size_name, size) in SIZES {
+        let packets = packets(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (method_name, method) in methods() {
+            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
+                b.iter_batched(
+                    || packets.clone(),
+                    |p| Message::new(b"\x00".to_vec(), SENDER.to_vec(), p, TIME).encode(method),
+                    batch_size(size),
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    let limits = Limits::default();
+    for (size_name, size) in SIZES {
+        let msg = Message::new(b"\x00".to_vec(), SENDER.to_vec(), packets(size), TIME);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (method_name, method) in methods() {
+            let frame = msg.encode(method);
+            let negotiated: Vec<Compression> = method.into_iter().collect();
+            // The benchmark would be meaningless if the frame did not decode.
+            assert_eq!(
+                Message::decode_frame(&frame, &negotiated, &limits).as_ref(),
+                Ok(&msg),
+                "{size_name}/{method_name} does not round-trip"
+            );
+            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
+                b.iter(|| Message::decode_frame(black_box(&frame), &negotiated, &limits))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("floor");
+    let time_58 = base58::encode_u64(TIME);
+    for (size_name, size) in SIZES {
+        let packets = packets(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::from_parameter(size_name), |b| {
+            b.iter(|| {
+                let mut hasher = Sha384::new();
+                for p in black_box(&packets) {
+                    hasher.update(p);
+                }
+                hasher.update(time_58.as_bytes());
+                base58::encode_be_bytes(&hasher.finalize())
+            })
+        });
+    }
+    group.finish();
+}
+
+// What `criterion_group!`/`criterion_main!` expand to, minus an undocumented `pub fn`.
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    encode(&mut c);
+    decode(&mut c);
+    floor(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,591 @@
+//! The five compression methods of py2p 0.5 and their negotiation.
+//!
+//! | method | flag | format |
+//! |--------|------|--------|
+//! | snappy | `0x20` | raw block (not the framed format) |
+//! | zlib   | `0x13` | zlib stream, window 15 |
+//! | gzip   | `0x11` | one gzip member |
+//! | bz2    | `0x10` | bzip2 stream |
+//! | lzma   | `0x12` | the `.xz` container (`.lzma` alone is also read) |
+//!
+//! Compressed bytes differ between libraries; what holds is that each side decodes the other.
+//! Decompression never allocates more than the limit it is given, whatever the input claims.
+//!
+//! ```
+//! use py2p_wire::{compression, Compression};
+//!
+//! // A py2p 0.5.607 peer with python-snappy lists all five, snappy first.
+//! let theirs = compression::from_json(r#"[" ", "\u0013", "\u0011", "\u0010", "\u0012"]"#)?;
+//! let ours = [Compression::Zlib, Compression::Lzma];
+//! assert_eq!(compression::negotiate(&ours, &theirs), vec![Compression::Zlib, Compression::Lzma]);
+//!
+//! let packed = Compression::Zlib.compress(&[7u8; 10_000]);
+//! assert!(packed.len() < 100);
+//! assert_eq!(Compression::Zlib.decompress(&packed, 10_000)?, vec![7u8; 10_000]);
+//! assert!(Compression::Zlib.decompress(&packed, 9_999).is_err());
+//! # Ok::<(), py2p_wire::WireError>(())
+//! ```
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use crate::WireError;
+
+/// A compression method of py2p 0.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// snappy, raw block format (flag `0x20`).
+    Snappy,
+    /// zlib stream (flag `0x13`).
+    Zlib,
+    /// gzip member (flag `0x11`).
+    Gzip,
+    /// bzip2 stream (flag `0x10`).
+    Bz2,
+    /// lzma in the `.xz` container (flag `0x12`).
+    Lzma,
+}
+
+impl Compression {
+    /// py2p 0.5.607's preference order (with python-snappy installed).
+    pub const PREFERENCE: [Compression; 5] = [
+        Compression::Snappy,
+        Compression::Zlib,
+        Compression::Gzip,
+        Compression::Bz2,
+        Compression::Lzma,
+    ];
+
+    /// Every method, in preference order.
+    pub const ALL: [Compression; 5] = Self::PREFERENCE;
+
+    /// The protocol flag byte of this method.
+    pub fn flag(self) -> u8 {
+        match self {
+            Compression::Snappy => 0x20,
+            Compression::Zlib => 0x13,
+            Compression::Gzip => 0x11,
+            Compression::Bz2 => 0x10,
+            Compression::Lzma => 0x12,
+        }
+    }
+
+    /// The method a flag byte names, if py2p 0.5 implements it.
+    pub fn from_flag(flag: u8) -> Option<Compression> {
+        Self::ALL.into_iter().find(|c| c.flag() == flag)
+    }
+
+    /// The method's name: `snappy`, `zlib`, `gzip`, `bz2` or `lzma`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Snappy => "snappy",
+            Compression::Zlib => "zlib",
+            Compression::Gzip => "gzip",
+            Compression::Bz2 => "bz2",
+            Compression::Lzma => "lzma",
+        }
+    }
+
+    /// Compresses `data` with this method, with the settings py2p uses where they matter.
+    ///
+    /// lzma output is a valid `.xz` stream made by lzma-rs, whose encoder stores data rather
+    /// than compressing it; every xz decoder (py2p's included) reads it.
+    pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        let result = match self {
+            Compression::Snappy => snap::raw::Encoder::new()
+                .compress_vec(data)
+                .map_err(io::Error::other),
+            Compression::Zlib => {
+                let mut e = flate2::write::ZlibEncoder::new(
+                    Vec::with_capacity(data.len() / 2 + 16),
+                    flate2::Compression::default(),
+                );
+                e.write_all(data).and_then(|()| e.finish())
+            }
+            Compression::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(data.len() / 2 + 32),
+                    flate2::Compression::default(),
+                );
+                e.write_all(data).and_then(|()| e.finish())
+            }
+            Compression::Bz2 => {
+                let mut e = bzip2::write::BzEncoder::new(
+                    Vec::with_capacity(data.len() / 2 + 64),
+                    bzip2::Compression::best(),
+                );
+                e.write_all(data).and_then(|()| e.finish())
+            }
+            Compression::Lzma => {
+                let mut out = Vec::with_capacity(data.len() + 128);
+                lzma_rs::xz_compress(&mut &data[..], &mut out).map(|()| out)
+            }
+        };
+        // Compressing into memory cannot fail: the writers only fail when their sink does,
+        // and snappy only rejects inputs above 4 GiB, which no frame can hold.
+        result.unwrap_or_default()
+    }
+
+    /// Decompresses `data`, failing once the output would pass `limit` bytes.
+    ///
+    /// The limit is checked before output is produced where the format announces its size
+    /// (snappy, xz) and while inflating otherwise, so a bomb is refused without allocating it.
+    pub fn decompress(self, data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+        let too_large = || WireError::DecompressedTooLarge {
+            method: self,
+            limit,
+        };
+        let failed = |reason: String| WireError::Decompress {
+            method: self,
+            reason,
+        };
+        match self {
+            Compression::Snappy => {
+                let len = snap::raw::decompress_len(data).map_err(|e| failed(e.to_string()))?;
+                if len > limit {
+                    return Err(too_large());
+                }
+                snap::raw::Decoder::new()
+                    .decompress_vec(data)
+                    .map_err(|e| failed(e.to_string()))
+            }
+            Compression::Zlib | Compression::Gzip => {
+                // py2p inflates both with window 15 | 32: the header says which it is.
+                if data.starts_with(&[0x1f, 0x8b]) {
+                    read_limited(flate2::read::GzDecoder::new(data), limit, self)
+                } else {
+                    read_limited(flate2::read::ZlibDecoder::new(data), limit, self)
+                }
+            }
+            Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
+            Compression::Lzma => decompress_lzma(data, limit),
+        }
+    }
+}
+
+/// Reads a decoder to its end, keeping at most `limit` bytes.
+fn read_limited<R: Read>(
+    reader: R,
+    limit: usize,
+    method: Compression,
+) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| WireError::Decompress {
+            method,
+            reason: e.to_string(),
+        })?;
+    if out.len() > limit {
+        return Err(WireError::DecompressedTooLarge { method, limit });
+    }
+    Ok(out)
+}
+
+/// A sink that refuses to hold more than its limit.
+struct LimitedSink {
+    buf: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl Write for LimitedSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len().saturating_add(data.len()) > self.limit {
+            self.exceeded = true;
+            return Err(io::Error::other("decompressed size limit reached"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
+
+fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    let method = Compression::Lzma;
+    let failed = |reason: String| WireError::Decompress { method, reason };
+    let mut sink = LimitedSink {
+        buf: Vec::new(),
+        limit,
+        exceeded: false,
+    };
+    let result = if data.starts_with(&XZ_MAGIC) {
+        // lzma-rs buffers a whole xz block before it writes any of it, so the sizes the
+        // stream announces are added up first, without decoding anything.
+        let announced = xz_unpacked_size(data).map_err(|why| failed(why.to_owned()))?;
+        if announced > limit as u64 {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        lzma_rs::xz_decompress(&mut &data[..], &mut sink)
+    } else {
+        // The legacy `.lzma` container: bytes 5..13 announce the size (all ones: unknown);
+        // the window buffer is capped and the output is checked as it goes.
+        if data.first().is_none_or(|&props| props >= 9 * 5 * 5) {
+            return Err(failed("not an xz or lzma stream".to_owned()));
+        }
+        let announced = data
+            .get(5..13)
+            .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        if matches!(announced, Some(n) if n != u64::MAX && n > limit as u64) {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        let options = lzma_rs::decompress::Options {
+            memlimit: Some(limit),
+            ..Default::default()
+        };
+        lzma_rs::lzma_decompress_with_options(&mut &data[..], &mut sink, &options)
+    };
+    match result {
+        Ok(()) => Ok(sink.buf),
+        Err(lzma_rs::error::Error::LzmaError(why)) if why.contains("exceeded memory limit") => {
+            Err(WireError::DecompressedTooLarge { method, limit })
+        }
+        Err(_) if sink.exceeded => Err(WireError::DecompressedTooLarge { method, limit }),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+/// Walks an xz stream's block headers and LZMA2 chunk headers and adds up the uncompressed
+/// sizes they announce. lzma-rs checks each chunk against its announced size while decoding,
+/// so this sum bounds what decoding can produce.
+fn xz_unpacked_size(data: &[u8]) -> Result<u64, &'static str> {
+    let mut r = Cursor { data, pos: 0 };
+    r.skip(6)?; // magic
+    let flags = r.take(2)?;
+    let check_len: usize = match flags.get(1).map(|f| f & 0x0F) {
+        Some(0) => 0,
+        Some(1..=3) => 4,
+        Some(4..=6) => 8,
+        Some(7..=9) => 16,
+        Some(10..=12) => 32,
+        _ => 64,
+    };
+    r.skip(4)?; // header CRC32
+    let mut total: u64 = 0;
+    loop {
+        let block_start = r.pos;
+        let size_byte = r.byte()?;
+        if size_byte == 0 {
+            return Ok(total); // the index: no more blocks
+        }
+        let header_len = (usize::from(size_byte) + 1) * 4;
+        let header = Cursor {
+            data: r.take(header_len - 1)?,
+            pos: 0,
+        };
+        let mut h = header;
+        let block_flags = h.byte()?;
+        if block_flags & 0x40 != 0 {
+            h.varint()?; // compressed size
+        }
+        if block_flags & 0x80 != 0 {
+            h.varint()?; // uncompressed size
+        }
+        let filters = usize::from(block_flags & 0x03) + 1;
+        for i in 0..filters {
+            let id = h.varint()?;
+            let props = usize::try_from(h.varint()?).map_err(|_| "filter properties too long")?;
+            h.skip(props)?;
+            if i + 1 == filters && id != 0x21 {
+                return Err("the last xz filter is not LZMA2");
+            }
+        }
+        // LZMA2 chunks.
+        loop {
+            let control = r.byte()?;
+            match control {
+                0x00 => break,
+                0x01 | 0x02 => {
+                    let size = usize::from(r.u16()?) + 1;
+                    total += size as u64;
+                    r.skip(size)?;
+                }
+                0x80..=0xFF => {
+                    let unpacked = (u64::from(control & 0x1F) << 16) + u64::from(r.u16()?) + 1;
+                    let packed = usize::from(r.u16()?) + 1;
+                    if control >= 0xC0 {
+                        r.skip(1)?; // new properties
+                    }
+                    total += unpacked;
+                    r.skip(packed)?;
+                }
+                _ => return Err("invalid LZMA2 control byte"),
+            }
+        }
+        // Block padding to a multiple of four, then the check.
+        let pad = (4 - (r.pos - block_start) % 4) % 4;
+        r.skip(pad + check_len)?;
+    }
+}
+
+/// A bounds-checked reader over a byte slice.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        let end = self.pos.checked_add(n).ok_or("truncated xz stream")?;
+        let out = self.data.get(self.pos..end).ok_or("truncated xz stream")?;
+        self.pos = end;
+        Ok(out)
+    }
+    fn skip(&mut self, n: usize) -> Result<(), &'static str> {
+        self.take(n).map(|_| ())
+    }
+    fn byte(&mut self) -> Result<u8, &'static str> {
+        self.take(1)?.first().copied().ok_or("truncated xz stream")
+    }
+    fn u16(&mut self) -> Result<u16, &'static str> {
+        let b = self.take(2)?;
+        Ok(b.iter().fold(0u16, |acc, &x| (acc << 8) | u16::from(x)))
+    }
+    fn varint(&mut self) -> Result<u64, &'static str> {
+        let mut value = 0u64;
+        for i in 0..9 {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7F) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("xz integer too long")
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = WireError;
+
+    /// Parses a method name (`snappy`, `zlib`, `gzip`, `bz2`, `lzma`; `xz` is taken for lzma).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "snappy" => Ok(Compression::Snappy),
+            "zlib" => Ok(Compression::Zlib),
+            "gzip" => Ok(Compression::Gzip),
+            "bz2" | "bzip2" => Ok(Compression::Bz2),
+            "lzma" | "xz" => Ok(Compression::Lzma),
+            _ => Err(WireError::UnknownCompression(s.to_owned())),
+        }
+    }
+}
+
+/// The methods of `ours` that `theirs` also lists, in *our* order of preference.
+///
+/// The first entry is the method a node compresses with on that connection (py2p's
+/// `compression_used`); an empty result means frames travel uncompressed.
+pub fn negotiate(ours: &[Compression], theirs: &[Compression]) -> Vec<Compression> {
+    ours.iter()
+        .copied()
+        .filter(|c| theirs.contains(c))
+        .collect()
+}
+
+/// A compression list in the JSON form handshakes carry: one-character strings of the flags,
+/// e.g. `[" ", "\u0013"]` for snappy and zlib (py2p's `json_compressions`).
+pub fn to_json(methods: &[Compression]) -> String {
+    let mut out = String::from("[");
+    for (i, c) in methods.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match c.flag() {
+            0x20 => out.push_str("\" \""),
+            f => out.push_str(&format!("\"\\u{f:04x}\"")),
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// Parses a handshake's compression list, keeping the peer's order.
+///
+/// Entries that name no method this crate implements are skipped, as py2p skips them when it
+/// intersects lists; text that is not a JSON list of strings is an error.
+pub fn from_json(text: &str) -> Result<Vec<Compression>, WireError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| WireError::InvalidCompressionList(e.to_string()))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| WireError::InvalidCompressionList("not a JSON list".into()))?;
+    let mut out = Vec::with_capacity(items.len().min(8));
+    for item in items {
+        let s = item
+            .as_str()
+            .ok_or_else(|| WireError::InvalidCompressionList("an entry is not a string".into()))?;
+        let mut chars = s.chars();
+        if let (Some(ch), None) = (chars.next(), chars.next()) {
+            if let Some(c) = u8::try_from(u32::from(ch))
+                .ok()
+                .and_then(Compression::from_flag)
+            {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        (0..20_000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 97) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_every_method() {
+        let data = sample();
+        for c in Compression::ALL {
+            let packed = c.compress(&data);
+            assert_eq!(c.decompress(&packed, data.len()).unwrap(), data, "{c}");
+            assert_eq!(
+                c.decompress(&packed, data.len() - 1),
+                Err(WireError::DecompressedTooLarge {
+                    method: c,
+                    limit: data.len() - 1
+                }),
+                "{c}"
+            );
+            assert_eq!(c.decompress(&c.compress(b""), 0).unwrap(), b"", "{c}");
+        }
+    }
+
+    #[test]
+    fn zlib_and_gzip_read_each_other() {
+        let data = sample();
+        let gz = Compression::Gzip.compress(&data);
+        let zl = Compression::Zlib.compress(&data);
+        assert_eq!(Compression::Zlib.decompress(&gz, usize::MAX).unwrap(), data);
+        assert_eq!(Compression::Gzip.decompress(&zl, usize::MAX).unwrap(), data);
+    }
+
+    #[test]
+    fn garbage_is_an_error_for_every_method() {
+        for c in Compression::ALL {
+            let err = c.decompress(b"\x00\x00\x00\x01\x00 definitely not compressed", 1 << 20);
+            assert!(err.is_err(), "{c}: {err:?}");
+            let err = c.decompress(b"\xff\xfe definitely not compressed", 1 << 20);
+            assert!(
+                matches!(err, Err(WireError::Decompress { method, .. }) if method == c),
+                "{c}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bombs_fail_fast_without_allocating() {
+        // 64 MiB of zeros compresses to a few KiB (or less) in every real compressor.
+        let zeros = vec![0u8; 64 << 20];
+        for c in [
+            Compression::Zlib,
+            Compression::Gzip,
+            Compression::Bz2,
+            Compression::Snappy,
+        ] {
+            let bomb = c.compress(&zeros);
+            assert!(bomb.len() < 4 << 20, "{c}: {}", bomb.len());
+            assert_eq!(
+                c.decompress(&bomb, 1 << 20),
+                Err(WireError::DecompressedTooLarge {
+                    method: c,
+                    limit: 1 << 20
+                }),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn xz_announced_size_is_checked_first() {
+        let data = vec![b'x'; 300_000];
+        let xz = Compression::Lzma.compress(&data);
+        assert_eq!(xz_unpacked_size(&xz), Ok(300_000));
+        assert_eq!(
+            Compression::Lzma.decompress(&xz, 299_999),
+            Err(WireError::DecompressedTooLarge {
+                method: Compression::Lzma,
+                limit: 299_999
+            })
+        );
+        // Every truncation of the stream is an error, never a panic.
+        for cut in 0..xz.len().min(200) {
+            assert!(Compression::Lzma.decompress(&xz[..cut], 1 << 20).is_err());
+        }
+    }
+
+    #[test]
+    fn legacy_lzma_alone_is_read() {
+        let data = sample();
+        let mut alone = Vec::new();
+        lzma_rs::lzma_compress(&mut &data[..], &mut alone).unwrap();
+        assert_eq!(
+            Compression::Lzma.decompress(&alone, data.len()).unwrap(),
+            data
+        );
+        assert!(matches!(
+            Compression::Lzma.decompress(&alone, 1000),
+            Err(WireError::DecompressedTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn names_flags_and_json() {
+        for c in Compression::ALL {
+            assert_eq!(c.name().parse::<Compression>().unwrap(), c);
+            assert_eq!(Compression::from_flag(c.flag()), Some(c));
+        }
+        assert!("brotli".parse::<Compression>().is_err());
+        assert_eq!(Compression::from_flag(0x14), None);
+        let json = to_json(&Compression::PREFERENCE);
+        assert_eq!(json, r#"[" ", "\u0013", "\u0011", "\u0010", "\u0012"]"#);
+        assert_eq!(from_json(&json).unwrap(), Compression::PREFERENCE.to_vec());
+        // Unknown flags and multi-character entries are skipped; the peer's order is kept.
+        assert_eq!(
+            from_json(r#"["\u0012", "\u0014", "zz", "\u0013"]"#).unwrap(),
+            vec![Compression::Lzma, Compression::Zlib]
+        );
+        assert_eq!(from_json("[]").unwrap(), vec![]);
+        assert!(matches!(
+            from_json("{}"),
+            Err(WireError::InvalidCompressionList(_))
+        ));
+        assert!(matches!(
+            from_json("[1]"),
+            Err(WireError::InvalidCompressionList(_))
+        ));
+        assert!(matches!(
+            from_json("[\"\\u0013\""),
+            Err(WireError::InvalidCompressionList(_))
+        ));
+    }
+
+    #[test]
+    fn negotiation_keeps_our_order() {
+        use Compression::*;
+        assert_eq!(
+            negotiate(&[Zlib, Gzip, Bz2], &[Bz2, Snappy, Zlib]),
+            vec![Zlib, Bz2]
+        );
+        assert_eq!(negotiate(&[Zlib], &[]), vec![]);
+        assert_eq!(negotiate(&[], &[Zlib]), vec![]);
+    }
+}

@@ -1,0 +1,200 @@
+//! The incremental frame decoder.
+
+use crate::{WireError, HEADER_LEN};
+
+/// Splits a byte stream into frame bodies, whatever pieces the bytes arrive in.
+///
+/// Push bytes as they are read, then take frames until [`FrameDecoder::next_frame`] returns
+/// `Ok(None)`. A header announcing more than `max_frame_len` is refused as soon as its four
+/// bytes are in, before any of the body is buffered; after an error the stream is out of
+/// step and the decoder keeps returning that error (the connection should be closed).
+///
+/// ```
+/// use py2p_wire::{FrameDecoder, WireError};
+/// let mut d = FrameDecoder::new(1024);
+/// d.push(&[0, 0, 0, 2, b'h']);
+/// assert_eq!(d.next_frame(), Ok(None));
+/// assert!(d.is_mid_frame());
+/// d.push(&[b'i', 0, 0]);
+/// assert_eq!(d.next_frame(), Ok(Some(b"hi".to_vec())));
+/// assert_eq!(d.next_frame(), Ok(None));
+/// d.push(&[0xFF, 0xFF]);
+/// assert!(matches!(d.next_frame(), Err(WireError::FrameTooLarge { .. })));
+/// ```
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    start: usize,
+    max_frame_len: usize,
+    failed: Option<WireError>,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames whose body exceeds `max_frame_len` bytes.
+    pub fn new(max_frame_len: usize) -> FrameDecoder {
+        FrameDecoder {
+            buf: Vec::new(),
+            start: 0,
+            max_frame_len,
+            failed: None,
+        }
+    }
+
+    /// The configured maximum body length.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
+    /// Appends bytes read from the stream.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+            // Most of the buffer is consumed: move the rest down instead of growing.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete frame body, `Ok(None)` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let Some((header, rest)) = pending.split_first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(*header);
+        if len as usize > self.max_frame_len {
+            let e = WireError::FrameTooLarge {
+                len: u64::from(len),
+                max: self.max_frame_len,
+            };
+            self.failed = Some(e.clone());
+            self.buf = Vec::new();
+            self.start = 0;
+            return Err(e);
+        }
+        let Some(body) = rest.get(..len as usize) else {
+            return Ok(None);
+        };
+        let body = body.to_vec();
+        self.start += HEADER_LEN + body.len();
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        Ok(Some(body))
+    }
+
+    /// Whether a frame has begun and not yet been completed.
+    pub fn is_mid_frame(&self) -> bool {
+        self.buffered_len() > 0
+    }
+
+    /// Bytes held that do not yet form a whole frame (or have not been taken out yet).
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Bytes of memory the buffer holds on to.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Releases buffer memory beyond what pending bytes need (for idle connections).
+    pub fn shrink(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn four_gib_header_is_refused_at_once() {
+        let mut d = FrameDecoder::new(16 << 20);
+        d.push(&[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]);
+        assert_eq!(
+            d.next_frame(),
+            Err(WireError::FrameTooLarge {
+                len: 0xFFFF_FFFF,
+                max: 16 << 20
+            })
+        );
+        // Poisoned: nothing more is buffered, the error repeats.
+        d.push(&[0u8; 1000]);
+        assert_eq!(d.buffered_len(), 0);
+        assert!(d.next_frame().is_err());
+    }
+
+    #[test]
+    fn empty_and_back_to_back_frames() {
+        let mut d = FrameDecoder::new(10);
+        d.push(&[0, 0, 0, 0, 0, 0, 0, 1, 7, 0, 0, 0, 10]);
+        assert_eq!(d.next_frame(), Ok(Some(vec![])));
+        assert_eq!(d.next_frame(), Ok(Some(vec![7])));
+        assert_eq!(d.next_frame(), Ok(None));
+        assert!(d.is_mid_frame());
+        d.push(&[1; 10]);
+        assert_eq!(d.next_frame(), Ok(Some(vec![1; 10])));
+        assert!(!d.is_mid_frame());
+        d.push(&[0, 0, 0, 11]);
+        assert!(d.next_frame().is_err());
+    }
+
+    #[test]
+    fn memory_stays_bounded_by_the_largest_frame() {
+        let mut d = FrameDecoder::new(1000);
+        let frame: Vec<u8> = [&[0, 0, 3, 232][..], &[9u8; 1000]].concat();
+        for _ in 0..1000 {
+            for chunk in frame.chunks(333) {
+                d.push(chunk);
+                while let Some(body) = d.next_frame().unwrap() {
+                    assert_eq!(body.len(), 1000);
+                }
+            }
+        }
+        assert!(d.capacity() < 4 * 1004, "{}", d.capacity());
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_frames(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..10),
+            cuts in proptest::collection::vec(1usize..20, 1..50),
+        ) {
+            let stream: Vec<u8> = bodies.iter().flat_map(|b| {
+                let mut f = (b.len() as u32).to_be_bytes().to_vec();
+                f.extend_from_slice(b);
+                f
+            }).collect();
+            let mut d = FrameDecoder::new(50);
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut cut = cuts.iter().cycle();
+            while at < stream.len() {
+                let end = (at + cut.next().unwrap()).min(stream.len());
+                d.push(&stream[at..end]);
+                at = end;
+                while let Some(b) = d.next_frame().unwrap() {
+                    got.push(b);
+                }
+            }
+            prop_assert_eq!(got, bodies);
+            prop_assert!(!d.is_mid_frame());
+        }
+    }
+}

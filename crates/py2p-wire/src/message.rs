@@ -1,0 +1,470 @@
+//! Messages: py2p's `InternalMessage`, and how they become frames and back.
+//!
+//! A frame is `len32 || body`; the body, before compression, is the packets `msg_type`,
+//! `sender`, `id`, `time_58` and then the payload packets, each as `len32 || bytes`.
+//! The id is base-58 of sha-384 over the payload packets and `time_58`.
+
+use sha2::{Digest, Sha384};
+
+use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
+
+/// One py2p message: type, sender, payload packets and time, with its id.
+///
+/// The id is computed once, when the message is made or decoded.
+///
+/// ```
+/// use py2p_wire::{Limits, Message};
+/// let msg = Message::new(b"\x00".to_vec(), b"me".to_vec(), vec![b"\x00".to_vec(), b"hello".to_vec()], 1_700_000_000);
+/// let frame = msg.encode(None);
+/// assert_eq!(&frame[..4], &(frame.len() as u32 - 4).to_be_bytes());
+/// let back = Message::decode_frame(&frame, &[], &Limits::default())?;
+/// assert_eq!(back.payload()[1], b"hello");
+/// assert_eq!(back.id(), msg.id());
+/// # Ok::<(), py2p_wire::WireError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    msg_type: Vec<u8>,
+    sender: Vec<u8>,
+    payload: Vec<Vec<u8>>,
+    time: u64,
+    id: String,
+}
+
+impl Message {
+    /// Makes a message and computes its id. `time` is whole seconds since the Unix epoch.
+    pub fn new(
+        msg_type: impl Into<Vec<u8>>,
+        sender: impl Into<Vec<u8>>,
+        payload: Vec<Vec<u8>>,
+        time: u64,
+    ) -> Message {
+        let id = compute_id(&payload, time);
+        Message {
+            msg_type: msg_type.into(),
+            sender: sender.into(),
+            payload,
+            time,
+            id,
+        }
+    }
+
+    /// The message type packet (normally one flag byte: broadcast, whisper or renegotiate).
+    pub fn msg_type(&self) -> &[u8] {
+        &self.msg_type
+    }
+
+    /// The sender's id, as it travels.
+    pub fn sender(&self) -> &[u8] {
+        &self.sender
+    }
+
+    /// The payload packets; the first is normally the sub-flag.
+    pub fn payload(&self) -> &[Vec<u8>] {
+        &self.payload
+    }
+
+    /// Takes the payload packets out of the message.
+    pub fn into_payload(self) -> Vec<Vec<u8>> {
+        self.payload
+    }
+
+    /// Seconds since the Unix epoch at which the message was sent.
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+
+    /// The time in base-58, as it travels.
+    pub fn time_58(&self) -> String {
+        base58::encode_u64(self.time)
+    }
+
+    /// The message id: base-58 of sha-384 over the payload packets and `time_58`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Length of the uncompressed body: what follows the frame header when no compression is used.
+    pub fn body_len(&self) -> usize {
+        let time_58_len = base58_len(self.time);
+        4 * HEADER_LEN
+            + self.msg_type.len()
+            + self.sender.len()
+            + self.id.len()
+            + time_58_len
+            + self
+                .payload
+                .iter()
+                .map(|p| HEADER_LEN + p.len())
+                .sum::<usize>()
+    }
+
+    /// Encodes the whole frame: the 4-byte length and the body, compressed with `compression`.
+    ///
+    /// Uncompressed frames are byte-identical to py2p 0.5.607's `InternalMessage.string`.
+    pub fn encode(&self, compression: Option<Compression>) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(compression, &mut out);
+        out
+    }
+
+    /// Appends the frame of [`Message::encode`] to `out`.
+    pub fn encode_into(&self, compression: Option<Compression>, out: &mut Vec<u8>) {
+        match compression {
+            None => {
+                let len = self.body_len();
+                out.reserve(HEADER_LEN + len);
+                out.extend_from_slice(&frame_len(len));
+                self.write_body(out);
+            }
+            Some(method) => {
+                let mut body = Vec::with_capacity(self.body_len());
+                self.write_body(&mut body);
+                let packed = method.compress(&body);
+                out.reserve(HEADER_LEN + packed.len());
+                out.extend_from_slice(&frame_len(packed.len()));
+                out.extend_from_slice(&packed);
+            }
+        }
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) {
+        let time_58 = self.time_58();
+        let head: [&[u8]; 4] = [
+            &self.msg_type,
+            &self.sender,
+            self.id.as_bytes(),
+            time_58.as_bytes(),
+        ];
+        for packet in head
+            .into_iter()
+            .chain(self.payload.iter().map(Vec::as_slice))
+        {
+            out.extend_from_slice(&frame_len(packet.len()));
+            out.extend_from_slice(packet);
+        }
+    }
+
+    /// Decodes a whole frame (4-byte length header included).
+    ///
+    /// `compressions` are the methods the frame may be compressed with (the connection's
+    /// negotiated list), tried in order; where none applies the body is read as it stands,
+    /// as py2p does. The id packet must match the recomputed id.
+    pub fn decode_frame(
+        frame: &[u8],
+        compressions: &[Compression],
+        limits: &Limits,
+    ) -> Result<Message, WireError> {
+        let (header, body) = frame
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(WireError::Truncated)?;
+        let declared = u64::from(u32::from_be_bytes(*header));
+        if declared > limits.max_frame_len as u64 {
+            return Err(WireError::FrameTooLarge {
+                len: declared,
+                max: limits.max_frame_len,
+            });
+        }
+        if declared != body.len() as u64 {
+            return Err(WireError::LengthMismatch {
+                declared,
+                actual: body.len(),
+            });
+        }
+        Self::decode_body(body, compressions, limits)
+    }
+
+    /// Decodes a frame body (what follows the 4-byte header), as [`Message::decode_frame`] does.
+    pub fn decode_body(
+        body: &[u8],
+        compressions: &[Compression],
+        limits: &Limits,
+    ) -> Result<Message, WireError> {
+        let mut too_large = None;
+        for &method in compressions {
+            match method.decompress(body, limits.max_decompressed_len) {
+                Ok(plain) => return Self::decode_plain(&plain, limits),
+                Err(e @ WireError::DecompressedTooLarge { .. }) => too_large = Some(e),
+                Err(_) => continue,
+            }
+        }
+        // py2p reads the body as it stands when no method decompresses it. A body that one
+        // method would have inflated past the limit is reported as such if it is not a plain
+        // body either (a plain body can look like the start of an lzma stream).
+        match (Self::decode_plain(body, limits), too_large) {
+            (Err(_), Some(e)) => Err(e),
+            (result, _) => result,
+        }
+    }
+
+    /// Decodes an uncompressed body.
+    fn decode_plain(body: &[u8], limits: &Limits) -> Result<Message, WireError> {
+        let mut packets = Packets {
+            rest: body,
+            index: 0,
+        };
+        let mut head: [&[u8]; 4] = [&[]; 4];
+        for (found, slot) in head.iter_mut().enumerate() {
+            *slot = match packets.next() {
+                Some(packet) => packet?,
+                None => return Err(WireError::TooFewPackets { found }),
+            };
+        }
+        let [msg_type, sender, id, time_58] = head;
+        let mut payload = Vec::new();
+        for packet in packets {
+            if payload.len() + 4 >= limits.max_packets {
+                return Err(WireError::TooManyPackets {
+                    max: limits.max_packets,
+                });
+            }
+            payload.push(packet?.to_vec());
+        }
+        let time = base58::decode_u64_bytes(time_58)?;
+        let computed = compute_id(&payload, time);
+        if computed.as_bytes() != id {
+            return Err(WireError::ChecksumMismatch {
+                declared: String::from_utf8_lossy(id).into_owned(),
+                computed,
+            });
+        }
+        Ok(Message {
+            msg_type: msg_type.to_vec(),
+            sender: sender.to_vec(),
+            payload,
+            time,
+            id: computed,
+        })
+    }
+}
+
+/// An iterator over the `len32 || bytes` packets of a plain body.
+struct Packets<'a> {
+    rest: &'a [u8],
+    index: usize,
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = Result<&'a [u8], WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let index = self.index;
+        self.index += 1;
+        let Some((header, rest)) = self.rest.split_first_chunk::<HEADER_LEN>() else {
+            self.rest = &[];
+            return Some(Err(WireError::Truncated));
+        };
+        let declared = u32::from_be_bytes(*header) as usize;
+        match (rest.get(..declared), rest.get(declared..)) {
+            (Some(packet), Some(tail)) => {
+                self.rest = tail;
+                Some(Ok(packet))
+            }
+            _ => {
+                self.rest = &[];
+                Some(Err(WireError::PacketOverrun {
+                    index,
+                    declared: declared as u64,
+                    remaining: rest.len(),
+                }))
+            }
+        }
+    }
+}
+
+fn frame_len(len: usize) -> [u8; HEADER_LEN] {
+    // Frames and packets above 4 GiB cannot be expressed in py2p 0.5; no limit allows them.
+    u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
+}
+
+fn base58_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 58 {
+        n /= 58;
+        len += 1;
+    }
+    len
+}
+
+/// base-58 of sha-384 over the payload packets and the time's base-58 text.
+fn compute_id(payload: &[Vec<u8>], time: u64) -> String {
+    let mut h = Sha384::new();
+    for packet in payload {
+        h.update(packet);
+    }
+    h.update(base58::encode_u64(time).as_bytes());
+    base58::encode_be_bytes(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn msg(payload: &[&[u8]], time: u64) -> Message {
+        Message::new(
+            vec![0],
+            b"sender".to_vec(),
+            payload.iter().map(|p| p.to_vec()).collect(),
+            time,
+        )
+    }
+
+    #[test]
+    fn body_len_matches_encoding() {
+        for time in [0, 57, 58, u64::MAX] {
+            let m = msg(&[b"", b"abc", &[0u8; 300]], time);
+            assert_eq!(m.encode(None).len(), 4 + m.body_len());
+        }
+    }
+
+    #[test]
+    fn frame_errors() {
+        let limits = Limits::default();
+        let frame = msg(&[b"\x00", b"x"], 5).encode(None);
+        assert_eq!(
+            Message::decode_frame(&frame[..3], &[], &limits),
+            Err(WireError::Truncated)
+        );
+        assert!(matches!(
+            Message::decode_frame(&frame[..frame.len() - 1], &[], &limits),
+            Err(WireError::LengthMismatch { .. })
+        ));
+        let mut huge = vec![0xFF, 0xFF, 0xFF, 0xFF];
+        huge.extend_from_slice(&frame[4..]);
+        assert!(matches!(
+            Message::decode_frame(&huge, &[], &limits),
+            Err(WireError::FrameTooLarge {
+                len: 0xFFFF_FFFF,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn body_errors() {
+        let limits = Limits::default();
+        let m = msg(&[b"\x00", b"x"], 5);
+        let mut body = m.encode(None).split_off(4);
+        // Forged checksum: flip one character of the id packet.
+        let id_at = 4 + 1 + 4 + 6 + 4;
+        body[id_at] = if body[id_at] == b'2' { b'3' } else { b'2' };
+        assert!(matches!(
+            Message::decode_body(&body, &[], &limits),
+            Err(WireError::ChecksumMismatch { .. })
+        ));
+
+        // Too few packets.
+        let two: Vec<u8> = [&[0, 0, 0, 1, 0][..], &[0, 0, 0, 0]].concat();
+        assert_eq!(
+            Message::decode_body(&two, &[], &limits),
+            Err(WireError::TooFewPackets { found: 2 })
+        );
+        assert_eq!(
+            Message::decode_body(&[], &[], &limits),
+            Err(WireError::TooFewPackets { found: 0 })
+        );
+        // A packet announcing more than remains.
+        let over = [0, 0, 0, 9, 1, 2];
+        assert!(matches!(
+            Message::decode_body(&over, &[], &limits),
+            Err(WireError::PacketOverrun {
+                index: 0,
+                declared: 9,
+                remaining: 2
+            })
+        ));
+        // Trailing bytes shorter than a header.
+        let mut trailing = m.encode(None).split_off(4);
+        trailing.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            Message::decode_body(&trailing, &[], &limits),
+            Err(WireError::Truncated)
+        );
+        // A time outside the alphabet.
+        let bad_time = Message::new(vec![0], b"s".to_vec(), vec![], 0);
+        let mut b = bad_time.encode(None).split_off(4);
+        let last = b.len() - 1;
+        b[last] = b'0';
+        assert!(matches!(
+            Message::decode_body(&b, &[], &limits),
+            Err(WireError::InvalidBase58 { character: '0', .. })
+        ));
+        // Too many packets.
+        let many = msg(&vec![&b""[..]; 20], 1).encode(None);
+        let small = Limits {
+            max_packets: 10,
+            ..limits
+        };
+        assert_eq!(
+            Message::decode_frame(&many, &[], &small),
+            Err(WireError::TooManyPackets { max: 10 })
+        );
+    }
+
+    #[test]
+    fn falls_back_to_raw_body_and_tries_methods_in_order() {
+        let limits = Limits::default();
+        let m = msg(&[b"\x00", b"hello world"], 99);
+        // Negotiated but sent uncompressed: py2p reads the raw body.
+        let plain = m.encode(None);
+        assert_eq!(
+            Message::decode_frame(&plain, &Compression::ALL, &limits).unwrap(),
+            m
+        );
+        for c in Compression::ALL {
+            let frame = m.encode(Some(c));
+            assert_eq!(
+                Message::decode_frame(&frame, &Compression::ALL, &limits).unwrap(),
+                m,
+                "{c}"
+            );
+            assert_eq!(
+                Message::decode_frame(&frame, &[c], &limits).unwrap(),
+                m,
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn decompressed_limit_applies_to_bodies() {
+        let m = msg(&[b"\x00", &vec![b'a'; 1 << 20]], 1);
+        let frame = m.encode(Some(Compression::Zlib));
+        assert!(frame.len() < 8 << 10);
+        let limits = Limits {
+            max_decompressed_len: 1 << 16,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            Message::decode_frame(&frame, &[Compression::Zlib], &limits),
+            Err(WireError::DecompressedTooLarge { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(
+            msg_type in proptest::collection::vec(any::<u8>(), 0..4),
+            sender in proptest::collection::vec(any::<u8>(), 0..70),
+            payload in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+            time: u64,
+            method in proptest::option::of(proptest::sample::select(Compression::ALL.to_vec())),
+        ) {
+            let m = Message::new(msg_type, sender, payload, time);
+            let frame = m.encode(method);
+            let methods: Vec<Compression> = method.into_iter().collect();
+            let back = Message::decode_frame(&frame, &methods, &Limits::default()).unwrap();
+            prop_assert_eq!(back, m);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Message::decode_frame(&bytes, &Compression::ALL, &Limits::default());
+            let _ = Message::decode_body(&bytes, &Compression::ALL, &Limits::default());
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the fuzz targets'
+//! code (`py2p_wire::exercise`) on the stable toolchain, so every `cargo test` re-checks
+//! the inputs the fuzzer found interesting without needing nightly or cargo-fuzz.
+//!
+//! The ignored test `regenerate_seed_corpus` rewrites the generated part of the corpus
+//! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use py2p_wire::exercise::{self, SEED_PREFIX, TARGETS};
+
+/// `fuzz/corpus` of this repository.
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
+}
+
+/// The files of one target's corpus, sorted by name.
+fn corpus_files(target: &str) -> Vec<PathBuf> {
+    let dir = corpus_root().join(target);
+    let entries = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read the fuzz corpus {}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str) {
+    let files = corpus_files(target);
+    assert!(
+        !files.is_empty(),
+        "the fuzz corpus of `{target}` is empty; run `cargo xtask fuzz --seed-corpus`"
+    );
+    for path in &files {
+        let data = fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        // Name the input if it panics.
+        eprintln!("replaying {}", path.display());
+        assert!(exercise::run(target, &data), "unknown target {target}");
+    }
+    eprintln!("{target}: replayed {} inputs", files.len());
+}
+
+#[test]
+fn frame_decoder_corpus() {
+    replay("frame_decoder");
+}
+
+#[test]
+fn decompress_corpus() {
+    replay("decompress");
+}
+
+#[test]
+fn every_target_has_a_corpus_folder() {
+    for target in TARGETS {
+        assert!(
+            corpus_root().join(target).is_dir(),
+            "missing fuzz/corpus/{target}"
+        );
+    }
+}
+
+/// The seed generator itself runs clean through the exercises, with unique names and
+/// known targets (so regenerating never commits a crashing input).
+#[test]
+fn seed_corpus_is_sane() {
+    let seeds = exercise::seed_corpus();
+    let mut names = std::collections::HashSet::new();
+    for seed in &seeds {
+        assert!(
+            TARGETS.contains(&seed.target),
+            "{}: unknown target",
+            seed.name
+        );
+        assert!(seed.name.starts_with(SEED_PREFIX));
+        assert!(
+            names.insert((seed.target, seed.name.clone())),
+            "duplicate {}",
+            seed.name
+        );
+        assert!(seed.data.len() <= 8192, "{} is not small", seed.name);
+        assert!(exercise::run(seed.target, &seed.data));
+    }
+    for target in TARGETS {
+        let n = seeds.iter().filter(|s| s.target == target).count();
+        assert!((10..=60).contains(&n), "{target}: {n} seeds");
+    }
+}
+
+/// Rewrites `fuzz/corpus/<target>/seed-*` from [`exercise::seed_corpus`] when the
+/// environment variable `PY2P_REGENERATE_FUZZ_CORPUS` is set (to any value; `cargo xtask
+/// fuzz --seed-corpus` sets it to the corpus path). Inputs found by the fuzzer (not named
+/// `seed-*`) are kept.
+#[test]
+#[ignore = "writes into fuzz/corpus; run via `cargo xtask fuzz --seed-corpus`"]
+fn regenerate_seed_corpus() {
+    if std::env::var_os("PY2P_REGENERATE_FUZZ_CORPUS").is_none() {
+        eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
+        return;
+    }
+    let root = corpus_root();
+    for target in TARGETS {
+        let dir = root.join(target);
+        fs::create_dir_all(&dir).expect("create the corpus folder");
+        for path in corpus_files(target) {
+            let is_seed = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(SEED_PREFIX));
+            if is_seed {
+                fs::remove_file(&path).expect("remove an old seed");
+            }
+        }
+    }
+    let seeds = exercise::seed_corpus();
+    for seed in &seeds {
+        let path = root.join(seed.target).join(&seed.name);
+        fs::write(&path, &seed.data).expect("write a seed");
+    }
+    eprintln!("wrote {} seed files under {}", seeds.len(), root.display());
+}

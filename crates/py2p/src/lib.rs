@@ -1,0 +1,1 @@
+//! py2p sockets (in progress).

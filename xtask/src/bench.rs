@@ -1,0 +1,350 @@
+//! `cargo xtask bench`: runs the benchmarks, compares with the Python
+//! reference implementation and writes `docs/performance.md`.
+//!
+//! The report is made of sections, each delimited in the Markdown by
+//! `<!-- section:ID -->` ... `<!-- /section:ID -->` markers. A run replaces
+//! the sections it produced and keeps the others as they were, so further
+//! benchmark families (e.g. network throughput) can be added as new
+//! [`Section`] producers in [`run`] without touching the existing ones.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::err;
+use crate::json;
+use crate::util::{self, Context, Result};
+use crate::venv;
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BenchArgs {
+    /// Shorter measurements (criterion warm-up 1 s, measurement 2 s; fewer Python repetitions).
+    #[arg(long)]
+    pub quick: bool,
+    /// Do not run the Python reference benchmark (its column stays empty).
+    #[arg(long)]
+    pub no_python: bool,
+    /// Do not run criterion; report the results already in target/criterion.
+    #[arg(long)]
+    pub no_run: bool,
+}
+
+/// Where the report goes, relative to the repository root.
+const REPORT: &str = "docs/performance.md";
+
+/// One section of the performance report.
+pub struct Section {
+    /// Stable identifier used in the section markers.
+    pub id: &'static str,
+    /// The Markdown of the section (starting with its `##` heading).
+    pub markdown: String,
+}
+
+/// Runs `cargo xtask bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    // Every producer returns one section; add new benchmark families here.
+    let sections = vec![codec_section(args)?];
+
+    let machine = machine_description()?;
+    let path = util::repo_root().join(REPORT);
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    let text = render_report(&machine, &sections, &old);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).context(format_args!("cannot create {}", dir.display()))?;
+    }
+    fs::write(&path, text).context(format_args!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Section: message codec
+
+/// Payload sizes of the codec benchmark (criterion ids and Python keys).
+const SIZES: [&str; 2] = ["200B", "64KiB"];
+/// Compressions of the codec benchmark, `none` first.
+const COMPRESSIONS: [&str; 6] = ["none", "snappy", "zlib", "gzip", "bz2", "lzma"];
+
+/// One row of a comparison table: median seconds per operation.
+struct Row {
+    op: String,
+    ours: Option<f64>,
+    reference: Option<f64>,
+}
+
+fn codec_section(args: &BenchArgs) -> Result<Section> {
+    if !args.no_run {
+        let mut cmd = util::cargo();
+        cmd.args(["bench", "-p", "py2p-wire", "--bench", "codec", "--"]);
+        if args.quick {
+            cmd.args([
+                "--warm-up-time",
+                "1",
+                "--measurement-time",
+                "2",
+                "--sample-size",
+                "20",
+            ]);
+        }
+        util::run(&mut cmd)?;
+    }
+
+    let mut ids: Vec<String> = Vec::new();
+    for group in ["encode", "decode"] {
+        for size in SIZES {
+            for c in COMPRESSIONS {
+                ids.push(format!("{group}/{size}/{c}"));
+            }
+        }
+    }
+    for size in SIZES {
+        ids.push(format!("floor/{size}"));
+    }
+
+    let criterion = util::target_dir().join("criterion");
+    let mut rows = Vec::new();
+    for id in &ids {
+        let ours = criterion_median_ns(&criterion, id)? * 1e-9;
+        rows.push(Row {
+            op: id.clone(),
+            ours: Some(ours),
+            reference: None,
+        });
+    }
+
+    let mut reference_info = String::from("not run (`--no-python`)");
+    if !args.no_python {
+        let python = venv::ensure()?;
+        let mut cmd = Command::new(&python);
+        cmd.arg("interop/bench_reference.py")
+            .current_dir(util::repo_root());
+        if args.quick {
+            cmd.arg("--quick");
+        }
+        println!("running the py2p reference benchmark (takes a while)");
+        let out = util::output(&mut cmd)?;
+        let doc = json::parse(&out).context("cannot parse interop/bench_reference.py output")?;
+        let results = doc
+            .get("results")
+            .and_then(json::Value::as_object)
+            .ok_or_else(|| err!("interop/bench_reference.py output has no `results` object"))?;
+        for row in &mut rows {
+            row.reference = results
+                .iter()
+                .find(|(k, _)| *k == row.op)
+                .and_then(|(_, v)| v.as_f64());
+        }
+        let field = |k: &str| {
+            doc.get(k)
+                .and_then(json::Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
+        reference_info = format!(
+            "py2p {} on {} {}",
+            field("py2p"),
+            field("implementation"),
+            field("python")
+        );
+    }
+
+    let mut md = String::new();
+    md.push_str("## Message codec: py2p-wire vs py2p 0.5.607\n\n");
+    md.push_str(
+        "Median time per operation. *encode* builds a message \
+         (`Message::new(b\"\\x00\", sender, [b\"\\x00\", payload], time)`) and \
+         produces its frame (`encode`), like py2p's `InternalMessage(...).string`; \
+         *decode* parses a frame, decompressing and verifying the checksum \
+         (`Message::decode_frame`), like `InternalMessage.feed_string`. \
+         *floor* is the work every message needs whatever the implementation: \
+         sha384 of the payload and base-58 time, then base-58 of the digest. \
+         Payloads are deterministic, half text-like and half random \
+         (the same bytes in both implementations). \
+         Ratio > 1 means py2p-wire is faster.\n\n",
+    );
+    md.push_str(&format!(
+        "Rust: criterion{}, `cargo bench -p py2p-wire --bench codec`. \
+         Reference: {reference_info}, `interop/bench_reference.py`.\n\n",
+        if args.quick { " (quick mode)" } else { "" }
+    ));
+    md.push_str("| operation | py2p-wire | py2p 0.5.607 | ratio (py2p / ours) |\n");
+    md.push_str("|---|---:|---:|---:|\n");
+    for row in &rows {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            row.op,
+            fmt_secs(row.ours),
+            fmt_secs(row.reference),
+            match (row.ours, row.reference) {
+                (Some(o), Some(r)) if o > 0.0 => format!("{:.1}×", r / o),
+                _ => "—".to_string(),
+            }
+        ));
+    }
+    Ok(Section {
+        id: "codec",
+        markdown: md,
+    })
+}
+
+/// Median (ns) of criterion benchmark `id` (`group/function/parameter`).
+fn criterion_median_ns(criterion_dir: &Path, id: &str) -> Result<f64> {
+    let path = criterion_dir.join(id).join("new").join("estimates.json");
+    let text = fs::read_to_string(&path).context(format_args!(
+        "cannot read criterion results {} (did `cargo bench -p py2p-wire --bench codec` run?)",
+        path.display()
+    ))?;
+    let doc = json::parse(&text).context(format_args!("{}", path.display()))?;
+    doc.pointer(&["median", "point_estimate"])
+        .and_then(json::Value::as_f64)
+        .ok_or_else(|| err!("{} has no median.point_estimate", path.display()))
+}
+
+/// Formats seconds per operation with a fitting unit.
+fn fmt_secs(secs: Option<f64>) -> String {
+    let Some(s) = secs else {
+        return "—".to_string();
+    };
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else if s >= 1e-6 {
+        format!("{:.2} µs", s * 1e6)
+    } else {
+        format!("{:.0} ns", s * 1e9)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Report assembly
+
+/// A Markdown list describing the machine the benchmarks ran on.
+fn machine_description() -> Result<String> {
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let rustc = util::output(
+        Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+            .arg("--version")
+            .current_dir(util::repo_root()),
+    )
+    .map(|s| s.trim().to_string())
+    .unwrap_or_else(|_| "unknown".into());
+    Ok(format!(
+        "- date: {}\n- CPU: {cpu}\n- cores (nproc): {nproc}\n- rustc: {rustc}\n",
+        util::utc_date_today()
+    ))
+}
+
+fn begin_marker(id: &str) -> String {
+    format!("<!-- section:{id} -->")
+}
+
+fn end_marker(id: &str) -> String {
+    format!("<!-- /section:{id} -->")
+}
+
+/// Sections found in a previous report, in order: `(id, full block text)`.
+fn old_sections(old: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = old;
+    while let Some(start) = rest.find("<!-- section:") {
+        let after = &rest[start + "<!-- section:".len()..];
+        let Some(close) = after.find(" -->") else {
+            break;
+        };
+        let id = after[..close].to_string();
+        let end = end_marker(&id);
+        let Some(end_pos) = rest[start..].find(&end) else {
+            break;
+        };
+        let block_end = start + end_pos + end.len();
+        found.push((id, rest[start..block_end].to_string()));
+        rest = &rest[block_end..];
+    }
+    found
+}
+
+/// Builds the whole report: machine, the new sections, then the sections of
+/// the previous report that this run did not regenerate.
+fn render_report(machine: &str, sections: &[Section], old: &str) -> String {
+    let mut out = String::new();
+    out.push_str("# Performance\n\n");
+    out.push_str(
+        "Generated by `cargo xtask bench` (`--quick` for a shorter run); \
+         do not edit by hand, rerun it. Sections not regenerated by a run are kept.\n\n",
+    );
+    out.push_str("## Machine (last run)\n\n");
+    out.push_str(machine);
+    for s in sections {
+        out.push('\n');
+        out.push_str(&begin_marker(s.id));
+        out.push('\n');
+        out.push_str(s.markdown.trim_end());
+        out.push('\n');
+        out.push_str(&end_marker(s.id));
+        out.push('\n');
+    }
+    for (id, block) in old_sections(old) {
+        if sections.iter().all(|s| s.id != id) {
+            out.push('\n');
+            out.push_str(&block);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_sections_not_regenerated() {
+        let first = render_report(
+            "- m1\n",
+            &[
+                Section {
+                    id: "codec",
+                    markdown: "## Codec\nold\n".into(),
+                },
+                Section {
+                    id: "net",
+                    markdown: "## Net\nkept\n".into(),
+                },
+            ],
+            "",
+        );
+        let second = render_report(
+            "- m2\n",
+            &[Section {
+                id: "codec",
+                markdown: "## Codec\nnew\n".into(),
+            }],
+            &first,
+        );
+        assert!(second.contains("- m2"));
+        assert!(second.contains("new") && !second.contains("old"));
+        assert!(second.contains("## Net\nkept"));
+        assert_eq!(old_sections(&second).len(), 2);
+    }
+
+    #[test]
+    fn formats_durations() {
+        assert_eq!(fmt_secs(Some(812e-9)), "812 ns");
+        assert_eq!(fmt_secs(Some(12.3456e-6)), "12.35 µs");
+        assert_eq!(fmt_secs(Some(4.5e-3)), "4.50 ms");
+        assert_eq!(fmt_secs(None), "—");
+    }
+}

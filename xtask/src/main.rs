@@ -1,0 +1,65 @@
+//! Project automation for py2p-rs, run as `cargo xtask <command>`
+//! (the alias lives in `.cargo/config.toml`).
+//!
+//! - `cargo xtask test` (alias `ci`): venv, fmt, clippy, tests against the
+//!   real py2p, CLI crosscheck — the one command CI runs.
+//! - `cargo xtask venv`: the Python venv with py2p 0.5.607.
+//! - `cargo xtask fuzz`: cargo-fuzz targets on nightly; `--seed-corpus`
+//!   regenerates the committed seed corpus.
+//! - `cargo xtask bench`: criterion benchmarks vs the Python reference,
+//!   written to `docs/performance.md`.
+
+mod bench;
+mod fuzz;
+mod json;
+mod pipeline;
+mod util;
+mod venv;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command line of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Project automation for py2p-rs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// The xtask subcommands.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Ensure the Python venv (target/interop-venv) with interop/requirements.txt; print its python.
+    Venv,
+    /// Run the project's test pipeline: venv, fmt, clippy, cargo test, interop crosscheck.
+    Test(pipeline::TestArgs),
+    /// Same as `test` (what .ci/run executes).
+    Ci(pipeline::TestArgs),
+    /// Run the cargo-fuzz targets (nightly), or regenerate the seed corpus.
+    Fuzz(fuzz::FuzzArgs),
+    /// Run the codec benchmarks and the py2p reference; write docs/performance.md.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Cmd::Venv => venv::cmd(),
+        Cmd::Test(args) | Cmd::Ci(args) => pipeline::run(args),
+        Cmd::Fuzz(args) => fuzz::run(args),
+        Cmd::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
