@@ -1,1 +1,52 @@
-//! py2p sockets (in progress).
+//! Peer-to-peer sockets that share one network with the py2p 0.5 Python package.
+//!
+//! - [`MeshSocket`]: a node of a mesh network (py2p's `mesh_socket`): broadcasts reach every
+//!   node exactly once through the waterfall, whispers reach one node, directly or through
+//!   the network's request/response.
+//! - [`SyncSocket`]: a dictionary kept equal across a network, with py2p's one-hour leases
+//!   (py2p's `sync_socket`).
+//!
+//! Each socket runs one event-loop thread that owns its connections (see `py2p-net`); the
+//! wire format is `py2p-wire`. Nothing a peer sends can panic a node or grow its memory
+//! without bound: every limit is a field of [`MeshConfig`] with a safe default.
+//!
+//! ```
+//! use std::time::Duration;
+//! use py2p::{MeshConfig, MeshSocket, MessageKind};
+//!
+//! let config = || MeshConfig::builder().bind("127.0.0.1:0".parse().unwrap()).build();
+//! let alice = MeshSocket::bind(config())?;
+//! let bob = MeshSocket::bind(config())?;
+//! bob.connect(alice.local_addr())?;
+//! alice.wait_for_peers(1, Duration::from_secs(10))?;
+//!
+//! // Answer every whisper from the event loop itself.
+//! bob.register_handler(|msg| {
+//!     if msg.kind() == MessageKind::Whisper {
+//!         let _ = msg.reply(&[b"pong"]);
+//!         return true;
+//!     }
+//!     false
+//! })?;
+//! alice.whisper(bob.id(), &["ping"])?;
+//! let answer = alice.recv_timeout(Duration::from_secs(10)).expect("an answer");
+//! assert_eq!(answer.packets(), [b"pong".to_vec()]);
+//! # Ok::<(), py2p::Error>(())
+//! ```
+
+mod config;
+mod error;
+mod id;
+mod inbox;
+pub mod mesh;
+mod message;
+pub mod sync;
+
+pub use config::{MeshConfig, MeshConfigBuilder};
+pub use error::Error;
+pub use mesh::{Handler, MeshSocket, Status};
+pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
+pub use sync::{Entry, SyncEvent, SyncSocket};
+
+pub use py2p_net::NetConfig;
+pub use py2p_wire::{Compression, Limits, Protocol};

@@ -1,0 +1,41 @@
+//! Limits and timers of the event loop.
+
+use std::time::Duration;
+
+use py2p_wire::Limits;
+
+/// Configuration of an [`EventLoop`](crate::EventLoop): every limit has a safe default.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Limits applied to frames read from peers (frame size, decompressed size, packets).
+    pub limits: Limits,
+    /// Most connections held at once, accepted and dialled together. Default 1,024.
+    pub max_connections: usize,
+    /// Most bytes queued for one peer; a peer that lets its queue pass this is disconnected
+    /// rather than allowed to grow our memory. Default 64 MiB.
+    pub max_write_queue: usize,
+    /// A connection with queued bytes that has accepted none for this long is closed.
+    /// Default 60 s.
+    pub write_stall_timeout: Duration,
+    /// A connection that began a frame and then sent nothing for this long is closed
+    /// (py2p closes these after 60 s). Default 60 s.
+    pub partial_frame_timeout: Duration,
+    /// How often the service's `on_tick` runs. Default 500 ms.
+    pub tick_interval: Duration,
+    /// Bytes read from one socket per read call. Default 64 KiB.
+    pub read_chunk: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            limits: Limits::default(),
+            max_connections: 1024,
+            max_write_queue: 64 << 20,
+            write_stall_timeout: Duration::from_secs(60),
+            partial_frame_timeout: Duration::from_secs(60),
+            tick_interval: Duration::from_millis(500),
+            read_chunk: 64 << 10,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The interface between the event loop and the protocol logic that runs on it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use py2p_wire::WireError;
+
+/// A connection's handle: unique for the life of an event loop, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// What the loop knows of a connection when it opens.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The address at the other end of the TCP connection.
+    pub peer_addr: SocketAddr,
+    /// Whether we dialled it (`true`) or accepted it (`false`).
+    pub outgoing: bool,
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the connection.
+    PeerClosed,
+    /// A socket error (text of the `io::Error`).
+    Io(String),
+    /// The service asked for it.
+    Local,
+    /// A frame could not be read: out of step or over a limit.
+    Wire(WireError),
+    /// The peer let more than `max_write_queue` bytes pile up.
+    SlowPeer {
+        /// Bytes queued when it was closed.
+        queued: usize,
+    },
+    /// Queued bytes were not accepted for `write_stall_timeout`.
+    WriteStalled,
+    /// A frame was begun and not finished within `partial_frame_timeout`.
+    PartialFrameTimeout,
+    /// A dial did not complete.
+    ConnectFailed(String),
+    /// The event loop is shutting down.
+    Shutdown,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("closed by peer"),
+            CloseReason::Io(e) => write!(f, "socket error: {e}"),
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::Wire(e) => write!(f, "bad frame: {e}"),
+            CloseReason::SlowPeer { queued } => {
+                write!(f, "peer is not reading ({queued} bytes queued)")
+            }
+            CloseReason::WriteStalled => f.write_str("peer accepted no bytes for too long"),
+            CloseReason::PartialFrameTimeout => f.write_str("frame left unfinished for too long"),
+            CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            CloseReason::Shutdown => f.write_str("shutting down"),
+        }
+    }
+}
+
+/// What a service can ask of the network. The event loop implements it over sockets; a
+/// simulator can implement it in memory.
+pub trait Net {
+    /// Queues a whole frame (length header included) for a connection. Frames to one
+    /// connection leave in the order they were queued, never interleaved or cut. Sending on a
+    /// closed connection does nothing.
+    fn send(&mut self, conn: ConnId, frame: Vec<u8>);
+    /// Starts a connection; `on_open` follows when it is established, or `on_close` when it fails.
+    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, crate::NetError>;
+    /// Closes a connection; `on_close` follows with [`CloseReason::Local`].
+    fn close(&mut self, conn: ConnId);
+    /// Bytes queued and not yet written for a connection.
+    fn queued(&self, conn: ConnId) -> usize;
+    /// The current time, for timers.
+    fn now(&self) -> Instant;
+    /// Whole seconds since the Unix epoch (UTC), as py2p stamps messages.
+    fn unix_time(&self) -> u64;
+    /// Asks the loop to stop after this callback.
+    fn shutdown(&mut self);
+}
+
+/// Protocol logic driven by an event loop: every callback runs on the loop thread.
+pub trait Service: Send + 'static {
+    /// Requests from other threads (the user's API calls), delivered in order.
+    type Command: Send + 'static;
+
+    /// A connection is established (accepted, or dialled and connected).
+    fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo);
+    /// A whole frame body (length header removed) arrived.
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>);
+    /// A connection closed (for any reason, including a failed dial).
+    fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
+    /// A command from another thread.
+    fn on_command(&mut self, net: &mut dyn Net, cmd: Self::Command);
+    /// Runs every `tick_interval`, for timers.
+    fn on_tick(&mut self, net: &mut dyn Net);
+    /// Whether the service can take more frames now. While it returns `false` the loop stops
+    /// reading sockets (TCP flow control then slows the senders) and asks again after
+    /// [`LoopHandle::resume`](crate::LoopHandle::resume). Default: always.
+    fn wants_input(&self) -> bool {
+        true
+    }
+    /// Runs once when the loop stops, after every connection is closed.
+    fn on_shutdown(&mut self) {}
+    /// Told after every turn of the loop how many bytes wait in all write queues together.
+    fn on_backlog(&mut self, _queued_bytes: usize) {}
+}

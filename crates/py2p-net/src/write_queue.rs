@@ -1,0 +1,133 @@
+//! Per-connection queues of bytes waiting for the socket.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+/// Frames waiting to be written, in order, with the bytes of the first already written
+/// skipped. Frames are never interleaved or cut: the queue only ever appends whole frames
+/// and writes from the front.
+#[derive(Debug, Default)]
+pub struct WriteQueue {
+    frames: VecDeque<Vec<u8>>,
+    /// Bytes of the front frame already written.
+    offset: usize,
+    /// Bytes not yet written, over all frames.
+    bytes: usize,
+}
+
+impl WriteQueue {
+    /// Appends a whole frame.
+    pub fn push(&mut self, frame: Vec<u8>) {
+        if frame.is_empty() {
+            return;
+        }
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Writes as much as `w` takes, gathering up to 64 frames per call, until the queue is
+    /// empty or `w` would block. Returns the bytes written.
+    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
+        let mut total = 0;
+        while !self.frames.is_empty() {
+            let written = {
+                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.frames.len().min(64));
+                for (i, f) in self.frames.iter().take(64).enumerate() {
+                    let part = if i == 0 {
+                        f.get(self.offset..).unwrap_or_default()
+                    } else {
+                        f
+                    };
+                    slices.push(IoSlice::new(part));
+                }
+                match w.write_vectored(&slices) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            total += written;
+            self.consume(written);
+        }
+        self.frames.shrink_to(8);
+        Ok(total)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.bytes -= n;
+        while n > 0 {
+            let Some(front) = self.frames.front() else {
+                return;
+            };
+            let left = front.len() - self.offset;
+            if n >= left {
+                n -= left;
+                self.offset = 0;
+                self.frames.pop_front();
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `cap` bytes per call and blocks every other call.
+    struct Trickle {
+        out: Vec<u8>,
+        cap: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.cap);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_keep_frames_whole_and_in_order() {
+        let mut q = WriteQueue::default();
+        let mut expected = Vec::new();
+        for i in 0..200u32 {
+            let frame: Vec<u8> = (0..(i % 37) + 1).map(|j| (i + j) as u8).collect();
+            expected.extend_from_slice(&frame);
+            q.push(frame);
+        }
+        assert_eq!(q.len(), expected.len());
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 7,
+            calls: 0,
+        };
+        while !q.is_empty() {
+            q.write_to(&mut w).unwrap();
+        }
+        assert_eq!(w.out, expected);
+    }
+}

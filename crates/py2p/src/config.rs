@@ -1,0 +1,154 @@
+//! Configuration of a socket, with a builder.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use py2p_net::NetConfig;
+use py2p_wire::{Compression, Limits, Protocol};
+
+/// Everything a mesh (or sync) socket can be told before it starts. Every limit has a safe
+/// default; [`MeshConfig::builder`] sets the fields one by one.
+///
+/// ```
+/// use py2p::MeshConfig;
+/// let config = MeshConfig::builder()
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .subnet("chat")
+///     .max_outgoing(8)
+///     .build();
+/// assert_eq!(config.protocol.subnet, "chat");
+/// ```
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// Where to listen. Port 0 picks a free port. Default `0.0.0.0:0`.
+    pub bind: SocketAddr,
+    /// The protocol (subnet, encryption); peers of another protocol are refused.
+    /// Default `("mesh", "Plaintext")`.
+    pub protocol: Protocol,
+    /// The address advertised to peers (`out_addr`). Default: the bound address, or the
+    /// machine's LAN address when bound to `0.0.0.0`.
+    pub out_addr: Option<(String, u16)>,
+    /// Compression methods offered, in order of preference. Default: all five, py2p's order.
+    pub compressions: Vec<Compression>,
+    /// Most outgoing connections made from peer lists (py2p's `max_outgoing`). Default 4.
+    pub max_outgoing: usize,
+    /// A connection that has not completed the handshake in this time is closed. Default 30 s.
+    pub handshake_timeout: Duration,
+    /// Broadcasts older than this are dropped, and their ids forgotten after it. Default 60 s.
+    pub message_expiry: Duration,
+    /// Most broadcast ids remembered for de-duplication. Default 1,000,000 (about 40 MB at most).
+    pub seen_capacity: usize,
+    /// Most received messages held for `recv` before the node stops reading from peers
+    /// (TCP flow control then slows them down; nothing is dropped). Default 65,536.
+    pub inbox_capacity: usize,
+    /// Bytes queued to peers above which `send` and `whisper` wait. Default 8 MiB.
+    pub send_high_water: usize,
+    /// Most frames that fail to decode on one connection before it is closed. Default 16.
+    pub max_decode_errors: u32,
+    /// A whisper waiting for a route (request/response) is dropped after this. Default 60 s.
+    pub request_timeout: Duration,
+    /// The event loop's limits and timers (frame sizes, connections, write queues).
+    pub net: NetConfig,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            protocol: Protocol::new("mesh", "Plaintext"),
+            out_addr: None,
+            compressions: Compression::PREFERENCE.to_vec(),
+            max_outgoing: 4,
+            handshake_timeout: Duration::from_secs(30),
+            message_expiry: Duration::from_secs(60),
+            seen_capacity: 1_000_000,
+            inbox_capacity: 65_536,
+            send_high_water: 8 << 20,
+            max_decode_errors: 16,
+            request_timeout: Duration::from_secs(60),
+            net: NetConfig::default(),
+        }
+    }
+}
+
+impl MeshConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> MeshConfigBuilder {
+        MeshConfigBuilder {
+            config: MeshConfig::default(),
+        }
+    }
+}
+
+/// Builds a [`MeshConfig`].
+#[derive(Debug, Clone)]
+pub struct MeshConfigBuilder {
+    config: MeshConfig,
+}
+
+impl MeshConfigBuilder {
+    /// Where to listen.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+    /// The subnet (encryption stays as it is).
+    pub fn subnet(mut self, subnet: impl Into<String>) -> Self {
+        self.config.protocol.subnet = subnet.into();
+        self
+    }
+    /// The whole protocol.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.config.protocol = protocol;
+        self
+    }
+    /// The address advertised to peers.
+    pub fn out_addr(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.config.out_addr = Some((host.into(), port));
+        self
+    }
+    /// Compression methods offered, in order of preference (empty: none).
+    pub fn compressions(mut self, methods: impl IntoIterator<Item = Compression>) -> Self {
+        self.config.compressions = methods.into_iter().collect();
+        self
+    }
+    /// Most outgoing connections made from peer lists.
+    pub fn max_outgoing(mut self, n: usize) -> Self {
+        self.config.max_outgoing = n;
+        self
+    }
+    /// Handshake deadline.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.config.handshake_timeout = d;
+        self
+    }
+    /// Most received messages held for `recv`.
+    pub fn inbox_capacity(mut self, n: usize) -> Self {
+        self.config.inbox_capacity = n.max(1);
+        self
+    }
+    /// Limits on frames read from peers.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.net.limits = limits;
+        self
+    }
+    /// Most connections held at once.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.net.max_connections = n;
+        self
+    }
+    /// Most bytes queued to one peer before it is disconnected as too slow.
+    pub fn max_write_queue(mut self, bytes: usize) -> Self {
+        self.config.net.max_write_queue = bytes;
+        self
+    }
+    /// The event loop's configuration, whole.
+    pub fn net(mut self, net: NetConfig) -> Self {
+        self.config.net = net;
+        self
+    }
+    /// The configuration.
+    pub fn build(self) -> MeshConfig {
+        self.config
+    }
+}

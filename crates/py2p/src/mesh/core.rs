@@ -1,0 +1,877 @@
+//! The mesh node as a state machine: py2p's mesh.py behaviour, driven by the event loop (or
+//! by a test) through [`py2p_net::Service`], with no sockets of its own.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, error, info, warn};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+use py2p_wire::{base58, compression, Compression, Flag, Limits, WireError};
+use sha2::{Digest, Sha384};
+
+use super::peer::{self, Peer};
+use super::seen::Seen;
+use super::shared::Shared;
+use super::{Command, Handler, Status};
+use crate::config::MeshConfig;
+use crate::id::id_cmp;
+use crate::message::{Message, MessageKind, PeerEvent, PeerInfo};
+use crate::sync::SyncTable;
+
+/// A dial in progress: who we expect, and whispers to deliver once connected.
+struct Dial {
+    expected_id: Option<String>,
+    deferred: Vec<Vec<Vec<u8>>>,
+}
+
+/// Whispers waiting for a route to their target (request/response).
+struct PendingRequest {
+    target: String,
+    messages: Vec<Vec<Vec<u8>>>,
+    created: Instant,
+}
+
+/// Counters shown by `status`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Counters {
+    pub received: u64,
+    pub relayed: u64,
+    pub duplicates: u64,
+    pub expired: u64,
+    pub decode_errors: u64,
+    pub refused_subnet: u64,
+    pub handler_panics: u64,
+}
+
+/// The state of one mesh node.
+pub(crate) struct MeshCore {
+    pub(crate) config: MeshConfig,
+    pub(crate) id: String,
+    pub(crate) protocol_id: String,
+    pub(crate) out_addr: (String, u16),
+    limits: Limits,
+    peers: HashMap<ConnId, Peer>,
+    routing: HashMap<String, ConnId>,
+    dials: HashMap<ConnId, Dial>,
+    seen: Seen,
+    requests: HashMap<String, PendingRequest>,
+    handlers: Vec<Handler>,
+    pub(crate) shared: Arc<Shared>,
+    counters: Counters,
+    pub(crate) sync: Option<SyncTable>,
+}
+
+impl MeshCore {
+    pub fn new(
+        config: MeshConfig,
+        id: String,
+        out_addr: (String, u16),
+        shared: Arc<Shared>,
+        sync: Option<SyncTable>,
+    ) -> Self {
+        let limits = config.net.limits;
+        let protocol_id = config.protocol.id();
+        let seen = Seen::new(config.seen_capacity, config.message_expiry.as_secs());
+        MeshCore {
+            config,
+            id,
+            protocol_id,
+            out_addr,
+            limits,
+            peers: HashMap::new(),
+            routing: HashMap::new(),
+            dials: HashMap::new(),
+            seen,
+            requests: HashMap::new(),
+            handlers: Vec::new(),
+            shared,
+            counters: Counters::default(),
+            sync,
+        }
+    }
+
+    // ----- sending -----
+
+    /// A message from this node, stamped now.
+    pub(crate) fn own_message(
+        &self,
+        net: &dyn Net,
+        msg_type: Flag,
+        payload: Vec<Vec<u8>>,
+    ) -> py2p_wire::Message {
+        py2p_wire::Message::new(
+            vec![msg_type.0],
+            self.id.as_bytes().to_vec(),
+            payload,
+            net.unix_time(),
+        )
+    }
+
+    fn frame_for(&self, conn: ConnId, msg: &py2p_wire::Message) -> Option<Vec<u8>> {
+        let peer = self.peers.get(&conn)?;
+        Some(msg.encode(peer.compression.first().copied()))
+    }
+
+    /// Sends a message of ours to one connection, remembering it for `resend` and, for
+    /// broadcasts, in the seen set (py2p remembers every message it sends).
+    pub(crate) fn send_to(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        msg_type: Flag,
+        payload: Vec<Vec<u8>>,
+    ) {
+        let msg = self.own_message(net, msg_type, payload);
+        if msg_type == Flag::BROADCAST {
+            self.seen.insert(msg.id(), msg.time());
+        }
+        if let Some(frame) = self.frame_for(conn, &msg) {
+            if msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER {
+                if let Some(p) = self.peers.get_mut(&conn) {
+                    p.last_sent = Some((msg_type.0, msg.payload().to_vec()));
+                }
+            }
+            net.send(conn, frame);
+        }
+    }
+
+    /// Sends one message to every routed peer but `except`, encoding it once per compression.
+    fn send_all(
+        &mut self,
+        net: &mut dyn Net,
+        msg: &py2p_wire::Message,
+        except: &[ConnId],
+    ) -> usize {
+        let mut frames: Vec<(Option<Compression>, Vec<u8>)> = Vec::new();
+        let mut targets: Vec<ConnId> = self
+            .routing
+            .values()
+            .copied()
+            .filter(|c| !except.contains(c))
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        for &conn in &targets {
+            let Some(peer) = self.peers.get(&conn) else {
+                continue;
+            };
+            let method = peer.compression.first().copied();
+            let frame = match frames.iter().find(|(m, _)| *m == method) {
+                Some((_, f)) => f.clone(),
+                None => {
+                    let f = msg.encode(method);
+                    frames.push((method, f.clone()));
+                    f
+                }
+            };
+            net.send(conn, frame);
+        }
+        targets.len()
+    }
+
+    /// A broadcast of ours to every peer.
+    pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
+        let msg = self.own_message(net, Flag::BROADCAST, payload);
+        self.seen.insert(msg.id(), msg.time());
+        let payload = msg.payload().to_vec();
+        for conn in self.routing.values() {
+            if let Some(p) = self.peers.get_mut(conn) {
+                p.last_sent = Some((Flag::BROADCAST.0, payload.clone()));
+            }
+        }
+        self.send_all(net, &msg, &[]);
+    }
+
+    /// A whisper to `target`: directly when routed, else through request/response.
+    pub(crate) fn whisper(&mut self, net: &mut dyn Net, target: String, packets: Vec<Vec<u8>>) {
+        let mut payload = Vec::with_capacity(packets.len() + 1);
+        payload.push(vec![Flag::WHISPER.0]);
+        payload.extend(packets);
+        if let Some(&conn) = self.routing.get(&target) {
+            self.send_to(net, conn, Flag::WHISPER, payload);
+            return;
+        }
+        // py2p's request id: base-58 of sha-384 over the target id and the time's base-58.
+        let now = net.unix_time();
+        let digest = Sha384::new()
+            .chain_update(target.as_bytes())
+            .chain_update(base58::encode_u64(now).as_bytes())
+            .finalize();
+        let request_id = base58::encode_be_bytes(&digest);
+        if self.routing.is_empty() {
+            warn!(
+                "whisper to {target}: no peers to ask for a route; it waits {}s for one",
+                self.config.request_timeout.as_secs()
+            );
+        } else {
+            debug!("whisper to {target}: not connected, asking peers (request {request_id})");
+        }
+        let entry = self
+            .requests
+            .entry(request_id.clone())
+            .or_insert_with(|| PendingRequest {
+                target: target.clone(),
+                messages: Vec::new(),
+                created: net.now(),
+            });
+        entry.messages.push(payload);
+        self.broadcast(
+            net,
+            vec![
+                vec![Flag::REQUEST.0],
+                request_id.into_bytes(),
+                target.into_bytes(),
+            ],
+        );
+    }
+
+    fn handshake_payload(&self) -> Vec<Vec<u8>> {
+        vec![
+            vec![Flag::HANDSHAKE.0],
+            self.id.as_bytes().to_vec(),
+            self.protocol_id.as_bytes().to_vec(),
+            peer::addr_json(&self.out_addr.0, self.out_addr.1).into_bytes(),
+            compression::to_json(&self.config.compressions).into_bytes(),
+        ]
+    }
+
+    fn peer_list(&self) -> String {
+        peer::peer_list_json(self.routing.iter().filter_map(|(id, conn)| {
+            let p = self.peers.get(conn)?;
+            Some((id.as_str(), p.addr.as_ref()?))
+        }))
+    }
+
+    fn request_peers(&mut self, net: &mut dyn Net) {
+        let conns: Vec<ConnId> = self.routing.values().copied().collect();
+        for conn in conns {
+            self.send_to(
+                net,
+                conn,
+                Flag::WHISPER,
+                vec![vec![Flag::REQUEST.0], b"*".to_vec()],
+            );
+        }
+    }
+
+    // ----- dialling -----
+
+    fn outgoing_count(&self) -> usize {
+        self.dials.len()
+            + self
+                .peers
+                .values()
+                .filter(|p| p.outgoing && !p.superseded)
+                .count()
+    }
+
+    fn is_self_addr(&self, host: &str, port: u16) -> bool {
+        port == self.out_addr.1
+            && (host == self.out_addr.0 || (is_loopback(host) && is_loopback(&self.out_addr.0)))
+    }
+
+    pub(crate) fn dial(
+        &mut self,
+        net: &mut dyn Net,
+        addr: SocketAddr,
+        expected_id: Option<String>,
+        deferred: Vec<Vec<Vec<u8>>>,
+    ) -> Result<ConnId, String> {
+        match net.dial(addr) {
+            Ok(conn) => {
+                self.dials.insert(
+                    conn,
+                    Dial {
+                        expected_id,
+                        deferred,
+                    },
+                );
+                Ok(conn)
+            }
+            Err(e) => {
+                warn!("cannot dial {addr}: {e}");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn knows(&self, id: &str) -> bool {
+        self.routing.contains_key(id)
+            || self
+                .dials
+                .values()
+                .any(|d| d.expected_id.as_deref() == Some(id))
+    }
+
+    // ----- incoming -----
+
+    fn handle_decode_error(&mut self, net: &mut dyn Net, conn: ConnId, e: WireError) {
+        self.counters.decode_errors += 1;
+        let max = self.config.max_decode_errors;
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.decode_errors += 1;
+        warn!("{}: undecodable frame: {e}", peer.label());
+        let fatal = matches!(
+            e,
+            WireError::DecompressedTooLarge { .. } | WireError::TooManyPackets { .. }
+        );
+        if fatal || peer.decode_errors > max {
+            warn!(
+                "{}: closing after {} undecodable frame(s)",
+                peer.label(),
+                peer.decode_errors
+            );
+            net.close(conn);
+            return;
+        }
+        // py2p's recovery: ask the peer to stop compressing and to send its last message again.
+        self.send_to(
+            net,
+            conn,
+            Flag::RENEGOTIATE,
+            vec![vec![Flag::COMPRESSION.0], b"[]".to_vec()],
+        );
+        self.send_to(net, conn, Flag::RENEGOTIATE, vec![vec![Flag::RESEND.0]]);
+    }
+
+    fn handle_renegotiate(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        let ours = self.config.compressions.clone();
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        match payload.first().and_then(|f| Flag::from_packet(f)) {
+            Some(Flag::COMPRESSION) => {
+                let list = payload
+                    .get(1)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_default();
+                let theirs = match compression::from_json(&list) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        warn!("{}: bad renegotiate list: {e}", peer.label());
+                        return;
+                    }
+                };
+                let respond = peer.theirs != theirs;
+                peer.compression = compression::negotiate(&ours, &theirs);
+                peer.theirs = theirs;
+                debug!("{}: compression now {:?}", peer.label(), peer.compression);
+                if respond {
+                    let json = compression::to_json(&peer.compression);
+                    self.send_to(
+                        net,
+                        conn,
+                        Flag::RENEGOTIATE,
+                        vec![vec![Flag::COMPRESSION.0], json.into_bytes()],
+                    );
+                }
+            }
+            Some(Flag::RESEND) => {
+                if let Some((msg_type, payload)) = peer.last_sent.clone() {
+                    debug!("{}: resending the last message", peer.label());
+                    self.send_to(net, conn, Flag(msg_type), payload);
+                }
+            }
+            _ => debug!("{}: unknown renegotiate message", peer.label()),
+        }
+    }
+
+    fn handle_handshake(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let label = peer.label();
+        let [_, id, protocol_id, addr, methods] = payload else {
+            return;
+        };
+        if protocol_id.as_slice() != self.protocol_id.as_bytes() {
+            self.counters.refused_subnet += 1;
+            warn!(
+                "{label}: peer runs another protocol ({}); closing",
+                String::from_utf8_lossy(protocol_id)
+            );
+            net.close(conn);
+            return;
+        }
+        let Ok(id) = String::from_utf8(id.clone()) else {
+            warn!("{label}: handshake id is not text; closing");
+            net.close(conn);
+            return;
+        };
+        if id == self.id {
+            debug!("{label}: connected to ourselves; closing");
+            net.close(conn);
+            return;
+        }
+        let addr = serde_json::from_slice(addr)
+            .ok()
+            .and_then(|v| peer::parse_addr(&v));
+        let theirs = compression::from_json(&String::from_utf8_lossy(methods));
+        let (Some(addr), Ok(theirs)) = (addr, theirs) else {
+            warn!("{label}: malformed handshake (address or compression list); closing");
+            net.close(conn);
+            return;
+        };
+        let mut replaced = false;
+        if let Some(&other) = self.routing.get(&id) {
+            if other != conn {
+                // Both ends keep the connection dialled by the node with the larger id.
+                let keep_outgoing = id_cmp(&self.id, &id) == std::cmp::Ordering::Greater;
+                let this_outgoing = self.peers.get(&conn).is_some_and(|p| p.outgoing);
+                let other_outgoing = self.peers.get(&other).is_some_and(|p| p.outgoing);
+                let keep_this = this_outgoing == keep_outgoing || other_outgoing != keep_outgoing;
+                let kill = if keep_this { other } else { conn };
+                info!(
+                    "connection conflict with peer {id}: keeping {}, closing {kill}",
+                    if keep_this { conn } else { other }
+                );
+                if let Some(p) = self.peers.get_mut(&kill) {
+                    p.superseded = true;
+                }
+                net.close(kill);
+                if !keep_this {
+                    return;
+                }
+                replaced = true;
+            }
+        }
+        let ours = self.config.compressions.clone();
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        if peer.id.is_some() {
+            debug!("{label}: repeated handshake");
+        }
+        peer.id = Some(id.clone());
+        peer.addr = Some(addr.clone());
+        peer.compression = compression::negotiate(&ours, &theirs);
+        peer.theirs = theirs;
+        info!(
+            "{}: handshake complete (advertises {}:{}, compression {:?})",
+            peer.label(),
+            addr.0,
+            addr.1,
+            peer.compression.first()
+        );
+        let newly_routed = self.routing.insert(id.clone(), conn).is_none() && !replaced;
+        let list = self.peer_list();
+        self.send_to(
+            net,
+            conn,
+            Flag::WHISPER,
+            vec![vec![Flag::PEERS.0], list.into_bytes()],
+        );
+        if let Some(sync) = self.sync.take() {
+            sync.send_all_keys(self, net, conn);
+            self.sync = Some(sync);
+        }
+        if newly_routed {
+            self.shared.push_event(PeerEvent::Connected { id, addr });
+        }
+    }
+
+    fn handle_peers(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        let Some(list) = payload.get(1).and_then(|p| peer::parse_peer_list(p)) else {
+            debug!("{conn}: malformed peers list");
+            return;
+        };
+        for ((host, port), id) in list {
+            if self.outgoing_count() >= self.config.max_outgoing {
+                break;
+            }
+            if id == self.id || self.knows(&id) || self.is_self_addr(&host, port) {
+                continue;
+            }
+            match resolve(&host, port) {
+                Some(addr) => {
+                    debug!("dialling peer {id} at {addr} (from a peers list)");
+                    let _ = self.dial(net, addr, Some(id), Vec::new());
+                }
+                None => debug!("cannot resolve {host}:{port} from a peers list"),
+            }
+        }
+    }
+
+    fn handle_request(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        match payload {
+            [_, star] if star.as_slice() == b"*" => {
+                let list = self.peer_list();
+                self.send_to(
+                    net,
+                    conn,
+                    Flag::WHISPER,
+                    vec![vec![Flag::PEERS.0], list.into_bytes()],
+                );
+            }
+            [_, request_id, target, ..] => {
+                let Ok(target) = std::str::from_utf8(target) else {
+                    return;
+                };
+                let Some(addr) = self
+                    .routing
+                    .get(target)
+                    .and_then(|c| self.peers.get(c))
+                    .and_then(|p| p.addr.clone())
+                else {
+                    return;
+                };
+                let answer = serde_json::Value::Array(vec![
+                    serde_json::Value::Array(vec![addr.0.into(), addr.1.into()]),
+                    target.into(),
+                ]);
+                self.send_to(
+                    net,
+                    conn,
+                    Flag::BROADCAST,
+                    vec![
+                        vec![Flag::RESPONSE.0],
+                        request_id.clone(),
+                        answer.to_string().into_bytes(),
+                    ],
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_response(&mut self, net: &mut dyn Net, payload: &[Vec<u8>]) {
+        let [_, request_id, answer, ..] = payload else {
+            return;
+        };
+        let Ok(request_id) = std::str::from_utf8(request_id) else {
+            return;
+        };
+        let Some(pending) = self.requests.remove(request_id) else {
+            return;
+        };
+        let parsed: Option<((String, u16), String)> =
+            serde_json::from_slice::<serde_json::Value>(answer)
+                .ok()
+                .and_then(|v| {
+                    let pair = v.as_array()?;
+                    Some((
+                        peer::parse_addr(pair.first()?)?,
+                        pair.get(1)?.as_str()?.to_owned(),
+                    ))
+                });
+        let Some(((host, port), id)) = parsed else {
+            warn!("malformed response to request {request_id}");
+            return;
+        };
+        if id != pending.target {
+            warn!(
+                "response to request {request_id} names {id}, not {}",
+                pending.target
+            );
+            return;
+        }
+        if let Some(&conn) = self.routing.get(&id) {
+            for payload in pending.messages {
+                self.send_to(net, conn, Flag::WHISPER, payload);
+            }
+            return;
+        }
+        match resolve(&host, port) {
+            Some(addr) => {
+                info!(
+                    "dialling {id} at {addr} to deliver {} whisper(s)",
+                    pending.messages.len()
+                );
+                let _ = self.dial(net, addr, Some(id), pending.messages);
+            }
+            None => warn!("cannot resolve {host}:{port} for {id}; whisper dropped"),
+        }
+    }
+
+    fn deliver(&mut self, msg: py2p_wire::Message) {
+        let kind = match msg.payload().first().and_then(|p| Flag::from_packet(p)) {
+            Some(Flag::BROADCAST) => Some(MessageKind::Broadcast),
+            Some(Flag::WHISPER) => Some(MessageKind::Whisper),
+            _ => None,
+        };
+        let Some(handle) = self.shared.handle.get().cloned() else {
+            return;
+        };
+        let message = Message {
+            wire: msg,
+            kind: kind.unwrap_or(MessageKind::Whisper),
+            handle,
+        };
+        for handler in self.handlers.iter_mut() {
+            match catch_unwind(AssertUnwindSafe(|| handler(&message))) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(_) => {
+                    self.counters.handler_panics += 1;
+                    error!(
+                        "a message handler panicked on message {} from {}; the node goes on",
+                        message.id(),
+                        message.sender()
+                    );
+                }
+            }
+        }
+        if kind.is_some() {
+            self.counters.received += 1;
+            self.shared.inbox.push(message);
+        } else {
+            debug!(
+                "ignoring message with sub-flag {:?} from {}",
+                message.payload().first(),
+                message.sender()
+            );
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.id.clone(),
+            protocol_id: self.protocol_id.clone(),
+            out_addr: self.out_addr.clone(),
+            peers: self.routing.len(),
+            connections: self.peers.len() + self.dials.len(),
+            awaiting_handshake: self.peers.values().filter(|p| p.id.is_none()).count(),
+            received: self.counters.received,
+            relayed: self.counters.relayed,
+            duplicates: self.counters.duplicates,
+            expired: self.counters.expired,
+            decode_errors: self.counters.decode_errors,
+            refused_subnet: self.counters.refused_subnet,
+            handler_panics: self.counters.handler_panics,
+            seen_ids: self.seen.len(),
+            pending_requests: self.requests.len(),
+            inbox: self.shared.inbox.len(),
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .routing
+            .iter()
+            .filter_map(|(id, conn)| {
+                let p = self.peers.get(conn)?;
+                Some(PeerInfo {
+                    id: id.clone(),
+                    addr: p.addr.clone()?,
+                    outgoing: p.outgoing,
+                    compression: p.compression.first().copied(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}
+
+impl Service for MeshCore {
+    type Command = Command;
+
+    fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        let dial = self.dials.remove(&conn);
+        self.peers.insert(
+            conn,
+            Peer::new(conn, info.peer_addr, info.outgoing, net.now()),
+        );
+        let handshake = self.handshake_payload();
+        self.send_to(net, conn, Flag::WHISPER, handshake);
+        if let Some(dial) = dial {
+            for payload in dial.deferred {
+                self.send_to(net, conn, Flag::WHISPER, payload);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let msg = match py2p_wire::Message::decode_body(&body, &peer.compression, &self.limits) {
+            Ok(m) => m,
+            Err(e) => return self.handle_decode_error(net, conn, e),
+        };
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.decode_errors = 0;
+        }
+        match Flag::from_packet(msg.msg_type()) {
+            Some(Flag::BROADCAST) => {
+                let now = net.unix_time();
+                if msg
+                    .time()
+                    .saturating_add(self.config.message_expiry.as_secs())
+                    < now
+                {
+                    self.counters.expired += 1;
+                    debug!(
+                        "dropping broadcast {} from {}: {} s old",
+                        msg.id(),
+                        String::from_utf8_lossy(msg.sender()),
+                        now - msg.time()
+                    );
+                    return;
+                }
+                if !self.seen.insert(msg.id(), msg.time()) {
+                    self.counters.duplicates += 1;
+                    return;
+                }
+                let origin = std::str::from_utf8(msg.sender())
+                    .ok()
+                    .and_then(|s| self.routing.get(s))
+                    .copied();
+                let except: Vec<ConnId> = std::iter::once(conn).chain(origin).collect();
+                let n = self.send_all(net, &msg, &except);
+                self.counters.relayed += n as u64;
+            }
+            Some(Flag::RENEGOTIATE) => return self.handle_renegotiate(net, conn, msg.payload()),
+            _ => {}
+        }
+        let sub = msg.payload().first().and_then(|p| Flag::from_packet(p));
+        match sub {
+            Some(Flag::HANDSHAKE) if msg.payload().len() == 5 => {
+                self.handle_handshake(net, conn, msg.payload())
+            }
+            Some(Flag::PEERS) => self.handle_peers(net, conn, msg.payload()),
+            Some(Flag::RESPONSE) => self.handle_response(net, msg.payload()),
+            Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
+            Some(Flag::STORE) if self.sync.is_some() => {
+                if let Some(mut sync) = self.sync.take() {
+                    sync.handle_store(net.unix_time(), &msg);
+                    self.sync = Some(sync);
+                }
+            }
+            _ => self.deliver(msg),
+        }
+    }
+
+    fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        if let Some(dial) = self.dials.remove(&conn) {
+            info!(
+                "dial {conn} to {} failed: {reason}{}",
+                dial.expected_id.as_deref().unwrap_or("a new peer"),
+                if dial.deferred.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} whisper(s) dropped", dial.deferred.len())
+                }
+            );
+            return;
+        }
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        if peer.superseded {
+            return;
+        }
+        let Some(id) = peer.id.clone() else {
+            debug!("{}: closed before its handshake: {reason}", peer.label());
+            return;
+        };
+        if self.routing.get(&id) == Some(&conn) {
+            self.routing.remove(&id);
+            info!("{}: disconnected: {reason}", peer.label());
+            self.shared.push_event(PeerEvent::Disconnected { id });
+            // py2p asks its remaining peers for theirs after a loss.
+            self.request_peers(net);
+        }
+    }
+
+    fn on_command(&mut self, net: &mut dyn Net, cmd: Command) {
+        match cmd {
+            Command::Broadcast { packets, bytes } => {
+                let mut payload = Vec::with_capacity(packets.len() + 1);
+                payload.push(vec![Flag::BROADCAST.0]);
+                payload.extend(packets);
+                self.broadcast(net, payload);
+                self.shared.command_done(bytes);
+            }
+            Command::Whisper { target, packets } => self.whisper(net, target, packets),
+            Command::Connect { addr, reply } => {
+                let result = self.dial(net, addr, None, Vec::new()).map(|_| ());
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            Command::Disconnect { id } => {
+                if let Some(&conn) = self.routing.get(&id) {
+                    net.close(conn);
+                }
+            }
+            Command::RegisterHandler(h) => self.handlers.push(h),
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Sync(cmd) => {
+                if let Some(mut sync) = self.sync.take() {
+                    sync.on_command(self, net, cmd);
+                    self.sync = Some(sync);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, net: &mut dyn Net) {
+        let now = net.now();
+        self.seen.expire(net.unix_time());
+        let deadline = self.config.handshake_timeout;
+        let stale: Vec<ConnId> = self
+            .peers
+            .values()
+            .filter(|p| p.id.is_none() && now.duration_since(p.opened) > deadline)
+            .map(|p| p.conn)
+            .collect();
+        for conn in stale {
+            if let Some(p) = self.peers.get(&conn) {
+                warn!("{}: no handshake within {:?}; closing", p.label(), deadline);
+            }
+            net.close(conn);
+        }
+        let timeout = self.config.request_timeout;
+        self.requests.retain(|rid, r| {
+            let keep = now.duration_since(r.created) <= timeout;
+            if !keep {
+                warn!(
+                    "no route to {} within {timeout:?} (request {rid}): {} whisper(s) dropped",
+                    r.target,
+                    r.messages.len()
+                );
+            }
+            keep
+        });
+    }
+
+    fn wants_input(&self) -> bool {
+        let room = self.shared.inbox.has_room();
+        self.shared
+            .inbox
+            .paused
+            .store(!room, std::sync::atomic::Ordering::Release);
+        room
+    }
+
+    fn on_backlog(&mut self, queued_bytes: usize) {
+        self.shared.set_backlog(queued_bytes);
+    }
+
+    fn on_shutdown(&mut self) {
+        self.shared.close();
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An address from a peer's text; literal IPs need no lookup.
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    (host, port).to_socket_addrs().ok()?.next()
+}

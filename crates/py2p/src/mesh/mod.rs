@@ -1,0 +1,84 @@
+//! The mesh network: py2p's `mesh_socket`.
+//!
+//! [`MeshSocket`] is what users hold; `core` is the node's logic as a state machine driven
+//! by the event loop; `seen` is the waterfall's de-duplication; `peer` is per-connection
+//! state and the peer-list JSON.
+
+mod core;
+mod peer;
+mod seen;
+mod shared;
+mod socket;
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+pub(crate) use self::core::MeshCore;
+pub(crate) use self::shared::Shared;
+pub use self::socket::{Events, MeshSocket, Messages};
+
+use crate::message::{Message, PeerInfo};
+
+/// A message handler: runs on the event-loop thread for every message that the protocol does
+/// not consume itself; returning `true` stops the message there (it is not queued for `recv`).
+pub type Handler = Box<dyn FnMut(&Message) -> bool + Send>;
+
+/// Requests from users' threads to the event loop.
+pub(crate) enum Command {
+    Broadcast {
+        packets: Vec<Vec<u8>>,
+        bytes: usize,
+    },
+    Whisper {
+        target: String,
+        packets: Vec<Vec<u8>>,
+    },
+    Connect {
+        addr: SocketAddr,
+        reply: Option<mpsc::Sender<Result<(), String>>>,
+    },
+    Disconnect {
+        id: String,
+    },
+    RegisterHandler(Handler),
+    Peers(mpsc::Sender<Vec<PeerInfo>>),
+    Status(mpsc::Sender<Status>),
+    Sync(crate::sync::SyncCommand),
+}
+
+/// A snapshot of a node's state and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The node's id.
+    pub id: String,
+    /// Its protocol id.
+    pub protocol_id: String,
+    /// The address it advertises.
+    pub out_addr: (String, u16),
+    /// Peers in the routing table (handshake complete).
+    pub peers: usize,
+    /// Open connections and dials in progress.
+    pub connections: usize,
+    /// Connections still waiting for a handshake.
+    pub awaiting_handshake: usize,
+    /// Messages delivered to this node's user.
+    pub received: u64,
+    /// Frames relayed to other peers by the waterfall.
+    pub relayed: u64,
+    /// Broadcasts dropped as already seen.
+    pub duplicates: u64,
+    /// Broadcasts dropped as older than the expiry.
+    pub expired: u64,
+    /// Frames that could not be decoded.
+    pub decode_errors: u64,
+    /// Peers refused for running another protocol.
+    pub refused_subnet: u64,
+    /// Handler calls that panicked.
+    pub handler_panics: u64,
+    /// Broadcast ids remembered.
+    pub seen_ids: usize,
+    /// Whispers waiting for a route.
+    pub pending_requests: usize,
+    /// Messages waiting in the inbox.
+    pub inbox: usize,
+}

@@ -1,0 +1,126 @@
+//! What a node knows of each connection, and the peer-list JSON of the `peers` message.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use py2p_net::ConnId;
+use py2p_wire::Compression;
+use serde_json::Value;
+
+/// One connection, before and after its handshake.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub conn: ConnId,
+    pub tcp_addr: SocketAddr,
+    pub outgoing: bool,
+    pub opened: Instant,
+    /// The id from the handshake; `None` until it arrives.
+    pub id: Option<String>,
+    /// The address the peer advertises (its `out_addr`).
+    pub addr: Option<(String, u16)>,
+    /// The peer's compression list as it sent it.
+    pub theirs: Vec<Compression>,
+    /// Our methods the peer also lists, in our order: the first is used to send.
+    pub compression: Vec<Compression>,
+    /// The last whisper or broadcast payload sent, for `renegotiate resend`.
+    pub last_sent: Option<(u8, Vec<Vec<u8>>)>,
+    /// Frames that failed to decode in a row.
+    pub decode_errors: u32,
+    /// Closed in favour of another connection to the same id: its end is not a departure.
+    pub superseded: bool,
+}
+
+impl Peer {
+    pub fn new(conn: ConnId, tcp_addr: SocketAddr, outgoing: bool, now: Instant) -> Peer {
+        Peer {
+            conn,
+            tcp_addr,
+            outgoing,
+            opened: now,
+            id: None,
+            addr: None,
+            theirs: Vec::new(),
+            compression: Vec::new(),
+            last_sent: None,
+            decode_errors: 0,
+            superseded: false,
+        }
+    }
+
+    /// How log lines name the peer: its id when known, else its connection.
+    pub fn label(&self) -> String {
+        match &self.id {
+            Some(id) => format!("peer {id} at {}", self.tcp_addr),
+            None => format!("{} from {}", self.conn, self.tcp_addr),
+        }
+    }
+}
+
+/// `["host", port]` as py2p writes an address in a handshake.
+pub(crate) fn addr_json(host: &str, port: u16) -> String {
+    format!("[{}, {port}]", Value::String(host.to_owned()))
+}
+
+/// Reads `["host", port]`.
+pub(crate) fn parse_addr(v: &Value) -> Option<(String, u16)> {
+    let pair = v.as_array()?;
+    let host = pair.first()?.as_str()?.to_owned();
+    let port = u16::try_from(pair.get(1)?.as_u64()?).ok()?;
+    Some((host, port))
+}
+
+/// The `peers` list: `[[["host", port], "id"], ...]`.
+pub(crate) fn peer_list_json<'a>(
+    peers: impl Iterator<Item = (&'a str, &'a (String, u16))>,
+) -> String {
+    let list: Vec<Value> = peers
+        .map(|(id, (host, port))| {
+            Value::Array(vec![
+                Value::Array(vec![host.clone().into(), (*port).into()]),
+                id.into(),
+            ])
+        })
+        .collect();
+    Value::Array(list).to_string()
+}
+
+/// Reads a `peers` list, skipping malformed entries; `None` when it is not a list at all.
+pub(crate) fn parse_peer_list(text: &[u8]) -> Option<Vec<((String, u16), String)>> {
+    let v: Value = serde_json::from_slice(text).ok()?;
+    let entries = v.as_array()?;
+    Some(
+        entries
+            .iter()
+            .filter_map(|e| {
+                let pair = e.as_array()?;
+                let addr = parse_addr(pair.first()?)?;
+                let id = pair.get(1)?.as_str()?.to_owned();
+                Some((addr, id))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_forms() {
+        assert_eq!(addr_json("127.0.0.1", 4444), r#"["127.0.0.1", 4444]"#);
+        let addr = ("10.0.0.1".to_owned(), 5);
+        let text = peer_list_json([("abc", &addr)].into_iter());
+        assert_eq!(text, r#"[[["10.0.0.1",5],"abc"]]"#);
+        assert_eq!(
+            parse_peer_list(text.as_bytes()).unwrap(),
+            vec![(addr, "abc".to_owned())]
+        );
+        // py2p's own spacing, and junk entries skipped.
+        let py = br#"[[["127.0.0.1", 4444], "id1"], [1, 2], [["h", 70000], "x"]]"#;
+        assert_eq!(
+            parse_peer_list(py).unwrap(),
+            vec![(("127.0.0.1".to_owned(), 4444), "id1".to_owned())]
+        );
+        assert!(parse_peer_list(b"{").is_none());
+    }
+}

@@ -1,0 +1,105 @@
+//! The waterfall's memory of broadcast ids: constant cost per message, bounded size.
+//!
+//! py2p keeps a deque that it scans and rebuilds for every message, so its cost grows with
+//! traffic. Here a hash set answers "seen?" and a queue in arrival order expires entries.
+
+use std::collections::{HashSet, VecDeque};
+
+/// A message id reduced to a fixed-size key: its first 24 characters. Ids are base-58 of a
+/// sha-384 digest, so 24 characters carry about 140 bits of it.
+type Key = [u8; 24];
+
+fn key(id: &str) -> Key {
+    let mut k = [0u8; 24];
+    for (slot, b) in k.iter_mut().zip(id.bytes()) {
+        *slot = b;
+    }
+    k
+}
+
+/// Broadcast ids seen in the last `expiry` seconds, at most `capacity` of them.
+#[derive(Debug)]
+pub(crate) struct Seen {
+    set: HashSet<Key>,
+    order: VecDeque<(u64, Key)>,
+    capacity: usize,
+    expiry: u64,
+    /// Entries dropped because the capacity was reached before they expired.
+    pub evicted: u64,
+}
+
+impl Seen {
+    pub fn new(capacity: usize, expiry_secs: u64) -> Seen {
+        Seen {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            expiry: expiry_secs,
+            evicted: 0,
+        }
+    }
+
+    /// Remembers `id` (sent at `time`); false when it was already remembered.
+    pub fn insert(&mut self, id: &str, time: u64) -> bool {
+        let k = key(id);
+        if !self.set.insert(k) {
+            return false;
+        }
+        self.order.push_back((time, k));
+        while self.order.len() > self.capacity {
+            if let Some((_, old)) = self.order.pop_front() {
+                self.set.remove(&old);
+                self.evicted += 1;
+            }
+        }
+        true
+    }
+
+    #[cfg(test)]
+    pub fn contains(&self, id: &str) -> bool {
+        self.set.contains(&key(id))
+    }
+
+    /// Forgets ids whose message time is more than `expiry` before `now`: such messages are
+    /// refused for their age anyway.
+    pub fn expire(&mut self, now: u64) {
+        let cutoff = now.saturating_sub(self.expiry);
+        while let Some(&(time, k)) = self.order.front() {
+            if time >= cutoff {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&k);
+        }
+        if self.order.capacity() > 4 * self.order.len().max(1024) {
+            self.order.shrink_to_fit();
+            self.set.shrink_to_fit();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_expiry_and_capacity() {
+        let mut s = Seen::new(3, 60);
+        assert!(s.insert("a", 100));
+        assert!(!s.insert("a", 100));
+        assert!(s.insert("b", 150));
+        s.expire(161);
+        assert!(!s.contains("a"));
+        assert!(s.contains("b"));
+        assert!(s.insert("c", 150));
+        assert!(s.insert("d", 150));
+        assert!(s.insert("e", 150));
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.evicted, 1);
+        assert!(!s.contains("b"));
+    }
+}

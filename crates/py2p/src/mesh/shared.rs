@@ -1,0 +1,87 @@
+//! State shared between the event loop and the user's threads.
+
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use log::warn;
+
+use super::Command;
+use crate::inbox::Inbox;
+use crate::message::{Message, PeerEvent};
+
+/// Bytes waiting to be written, and bytes of user sends not yet taken by the loop.
+#[derive(Default)]
+struct Backlog {
+    queued: usize,
+    in_flight: usize,
+    closed: bool,
+}
+
+pub(crate) struct Shared {
+    pub inbox: Inbox<Message>,
+    pub events: Inbox<PeerEvent>,
+    pub handle: OnceLock<py2p_net::LoopHandle<Command>>,
+    backlog: Mutex<Backlog>,
+    drained: Condvar,
+    high_water: usize,
+}
+
+impl Shared {
+    pub fn new(inbox_capacity: usize, high_water: usize) -> Shared {
+        Shared {
+            inbox: Inbox::new(inbox_capacity),
+            events: Inbox::new(65_536),
+            handle: OnceLock::new(),
+            backlog: Mutex::new(Backlog::default()),
+            drained: Condvar::new(),
+            high_water,
+        }
+    }
+
+    pub fn push_event(&self, event: PeerEvent) {
+        if self.events.has_room() {
+            self.events.push(event);
+        } else {
+            warn!("peer event queue full; dropping {event:?}");
+        }
+    }
+
+    fn backlog(&self) -> std::sync::MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits while more than the high-water mark of bytes wait for peers, then counts `bytes`
+    /// as in flight. Returns false when the socket closed meanwhile.
+    pub fn reserve(&self, bytes: usize) -> bool {
+        let mut b = self.backlog();
+        while !b.closed && b.queued + b.in_flight > self.high_water {
+            b = self
+                .drained
+                .wait_timeout(b, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        b.in_flight += bytes;
+        !b.closed
+    }
+
+    pub fn command_done(&self, bytes: usize) {
+        let mut b = self.backlog();
+        b.in_flight = b.in_flight.saturating_sub(bytes);
+    }
+
+    pub fn set_backlog(&self, queued: usize) {
+        let mut b = self.backlog();
+        b.queued = queued;
+        if b.queued + b.in_flight <= self.high_water {
+            self.drained.notify_all();
+        }
+    }
+
+    pub fn close(&self) {
+        self.backlog().closed = true;
+        self.drained.notify_all();
+        self.inbox.close();
+        self.events.close();
+    }
+}

@@ -1,0 +1,245 @@
+//! The sync table's data and py2p's lease rules, as a part of the mesh node's state.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+
+use log::{debug, info};
+use py2p_net::{ConnId, Net};
+use py2p_wire::{base58, Flag};
+
+use super::{Entry, SyncEvent};
+use crate::inbox::Inbox;
+use crate::mesh::MeshCore;
+use crate::Error;
+
+/// How long a lease lasts, in seconds (py2p: one hour).
+pub const LEASE_SECS: u64 = 3600;
+
+/// Requests from users' threads to the table.
+pub(crate) enum SyncCommand {
+    /// Store (or, with an empty value, delete) a key as this node.
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: mpsc::Sender<Result<Option<Vec<u8>>, Error>>,
+    },
+}
+
+pub(crate) struct SyncTable {
+    leasing: bool,
+    pub data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
+    pub events: Arc<Inbox<SyncEvent>>,
+}
+
+/// Whether a store by `owner` at `time` may replace `current` (py2p's `__store` rule).
+pub(crate) fn may_store(
+    current: Option<&Entry>,
+    owner: &str,
+    time: u64,
+    now: u64,
+    leasing: bool,
+) -> bool {
+    let Some(meta) = current else { return true };
+    meta.owner == owner
+        || meta.time < now.saturating_sub(LEASE_SECS)
+        || (meta.time == time && meta.owner.as_bytes() > owner.as_bytes())
+        || (meta.time < time && !leasing)
+}
+
+impl SyncTable {
+    pub fn new(leasing: bool, events: Arc<Inbox<SyncEvent>>) -> SyncTable {
+        SyncTable {
+            leasing,
+            data: Arc::new(RwLock::new(HashMap::new())),
+            events,
+        }
+    }
+
+    fn emit(&self, event: SyncEvent) {
+        if self.events.has_room() {
+            self.events.push(event);
+        } else {
+            log::warn!("sync event queue full; dropping {event:?}");
+        }
+    }
+
+    /// Applies a store if the rules allow it. Returns `Err(current)` when refused.
+    fn store(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        owner: &str,
+        time: u64,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, Entry> {
+        let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
+        if !may_store(data.get(key), owner, time, now, self.leasing) {
+            return Err(data.get(key).cloned().unwrap_or_else(|| Entry {
+                value: Vec::new(),
+                owner: String::new(),
+                time: 0,
+            }));
+        }
+        if value.is_empty() {
+            let old = data.remove(key).map(|e| e.value);
+            drop(data);
+            if old.is_some() {
+                self.emit(SyncEvent::Deleted { key: key.to_vec() });
+            }
+            Ok(old)
+        } else {
+            let entry = Entry {
+                value: value.to_vec(),
+                owner: owner.to_owned(),
+                time,
+            };
+            let old = data.insert(key.to_vec(), entry);
+            drop(data);
+            let changed = old
+                .as_ref()
+                .is_none_or(|o| o.value != value || o.owner != owner);
+            if changed {
+                self.emit(SyncEvent::Stored {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    owner: owner.to_owned(),
+                });
+            }
+            Ok(old.map(|e| e.value))
+        }
+    }
+
+    /// A peer joining gets every key, with owner and time (py2p's handshake response).
+    pub fn send_all_keys(&self, core: &mut MeshCore, net: &mut dyn Net, conn: ConnId) {
+        let entries: Vec<(Vec<u8>, Entry)> = {
+            let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+            data.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+        };
+        for (key, e) in entries {
+            let payload = vec![
+                vec![Flag::STORE.0],
+                key,
+                e.value,
+                e.owner.into_bytes(),
+                base58::encode_u64(e.time).into_bytes(),
+            ];
+            core.send_to(net, conn, Flag::WHISPER, payload);
+        }
+    }
+
+    /// A `store` message from a peer: `[store, key, value]` as a broadcast, or
+    /// `[store, key, value, owner, time_58]` from a peer we just met (only for keys not held).
+    pub fn handle_store(&mut self, now: u64, msg: &py2p_wire::Message) {
+        let sender = String::from_utf8_lossy(msg.sender()).into_owned();
+        let (key, value, owner, time) = match msg.payload() {
+            [_, key, value] => (key, value, sender.clone(), msg.time()),
+            [_, key, value, owner, time_58] => {
+                let held = self
+                    .data
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(key);
+                if held {
+                    return;
+                }
+                let Ok(time) = base58::decode_u64_bytes(time_58) else {
+                    debug!("store from {sender}: bad time");
+                    return;
+                };
+                (
+                    key,
+                    value,
+                    String::from_utf8_lossy(owner).into_owned(),
+                    time,
+                )
+            }
+            _ => {
+                debug!("malformed store from {sender}");
+                return;
+            }
+        };
+        if let Err(current) = self.store(key, value, &owner, time, now) {
+            info!(
+                "store of key {:?} by {owner} (via {sender}) refused: leased to {} until {}",
+                String::from_utf8_lossy(key),
+                current.owner,
+                current.time + LEASE_SECS
+            );
+        }
+    }
+
+    pub fn on_command(&mut self, core: &mut MeshCore, net: &mut dyn Net, cmd: SyncCommand) {
+        match cmd {
+            SyncCommand::Set { key, value, reply } => {
+                let now = net.unix_time();
+                let owner = core.id.clone();
+                match self.store(&key, &value, &owner, now, now) {
+                    Ok(old) => {
+                        // py2p does not announce the deletion of a key it does not hold.
+                        if !value.is_empty() || old.is_some() {
+                            core.broadcast(net, vec![vec![Flag::STORE.0], key, value]);
+                        }
+                        let _ = reply.send(Ok(old));
+                    }
+                    Err(current) => {
+                        let _ = reply.send(Err(Error::Leased {
+                            key,
+                            owner: current.owner,
+                            until: current.time + LEASE_SECS,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(owner: &str, time: u64) -> Entry {
+        Entry {
+            value: b"v".to_vec(),
+            owner: owner.into(),
+            time,
+        }
+    }
+
+    #[test]
+    fn lease_rules() {
+        let now = 10_000;
+        // Free key, same owner, lapsed lease.
+        assert!(may_store(None, "b", now, now, true));
+        assert!(may_store(Some(&entry("a", now - 10)), "a", now, now, true));
+        assert!(may_store(
+            Some(&entry("a", now - LEASE_SECS - 1)),
+            "b",
+            now,
+            now,
+            true
+        ));
+        assert!(!may_store(
+            Some(&entry("a", now - LEASE_SECS)),
+            "b",
+            now,
+            now,
+            true
+        ));
+        // Another owner within the lease: refused, newer or not.
+        assert!(!may_store(Some(&entry("a", now - 10)), "b", now, now, true));
+        // Equal times: the smaller owner id wins.
+        assert!(may_store(Some(&entry("b", now)), "a", now, now, true));
+        assert!(!may_store(Some(&entry("a", now)), "b", now, now, true));
+        // Without leasing a strictly newer time wins, an older one does not.
+        assert!(may_store(Some(&entry("a", now - 10)), "b", now, now, false));
+        assert!(!may_store(
+            Some(&entry("a", now)),
+            "b",
+            now - 10,
+            now,
+            false
+        ));
+    }
+}
