@@ -18,8 +18,8 @@ pub struct FuzzArgs {
     /// Minutes of fuzzing per target.
     #[arg(long, default_value_t = 1.0, value_name = "M")]
     pub minutes: f64,
-    /// Afterwards, merge the new inputs that add coverage into fuzz/corpus/<target>/
-    /// (libFuzzer `-merge=1`), so they can be committed.
+    /// Afterwards, merge the new inputs that add edge coverage into fuzz/corpus/<target>/
+    /// (libFuzzer `-set_cover_merge=1` on edges only), so they can be committed.
     #[arg(long)]
     pub merge: bool,
     /// Instead of fuzzing, regenerate the committed seed corpus (fuzz/corpus/*/seed-*)
@@ -259,7 +259,9 @@ fn merge(fuzz_dir: &Path, target: &str) -> Result<()> {
         .args(["fuzz", "run", target])
         .arg(&seeds)
         .arg(scratch_corpus(target))
-        .args(["--", "-merge=1"]);
+        // Edges only (no hit counters, no comparison operands): far fewer, and still the
+        // inputs that reach new code.
+        .args(["--", "-set_cover_merge=1", "-use_counters=0", "-use_cmp=0"]);
     util::run(&mut cmd)?;
     let after = count_files(&seeds);
     println!(
@@ -267,8 +269,18 @@ fn merge(fuzz_dir: &Path, target: &str) -> Result<()> {
         after.saturating_sub(before),
         seeds.display()
     );
+    if after > CORPUS_SOFT_LIMIT {
+        println!(
+            "note: {} holds more than {CORPUS_SOFT_LIMIT} files; keep the committed corpus small \
+             (e.g. commit only the smallest new files)",
+            seeds.display()
+        );
+    }
     Ok(())
 }
+
+/// Committed corpus size (files per target) above which `--merge` warns.
+const CORPUS_SOFT_LIMIT: usize = 100;
 
 fn count_files(dir: &Path) -> usize {
     fs::read_dir(dir).map(|rd| rd.count()).unwrap_or(0)

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -493,14 +493,9 @@ fn run<S: Service>(mut core: Core, mut service: S, rx: Receiver<S::Command>, sha
             }
         }
         // Commands from the user's threads.
-        loop {
-            match rx.try_recv() {
-                Ok(cmd) => {
-                    service.on_command(&mut core, cmd);
-                    core.finish_closes(&mut service);
-                }
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-            }
+        while let Ok(cmd) = rx.try_recv() {
+            service.on_command(&mut core, cmd);
+            core.finish_closes(&mut service);
         }
         // Connections whose reading was paused or cut short by the budget.
         if service.wants_input() {
