@@ -89,8 +89,15 @@ pub fn cargo_nightly() -> Command {
 }
 
 /// Renders a command line for logs (`$ program arg arg`).
+///
+/// The pinned cargo (an absolute path taken from `$CARGO`) is shown as plain `cargo`.
 pub fn display_cmd(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let program = Path::new(cmd.get_program());
+    let mut s = if program.file_name().is_some_and(|n| n == "cargo") {
+        "cargo".to_string()
+    } else {
+        program.to_string_lossy().into_owned()
+    };
     for arg in cmd.get_args() {
         s.push(' ');
         s.push_str(&quote(arg));

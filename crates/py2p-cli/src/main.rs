@@ -2,8 +2,10 @@
 //!
 //! Run `py2p --help` for the commands. Logs go to stderr and are set with `RUST_LOG`.
 
+mod demo;
 mod frames;
 mod hex;
+mod node;
 
 use std::io;
 use std::process::ExitCode;
@@ -35,6 +37,91 @@ enum Command {
     },
     /// Read messages (JSON, one per line) from stdin; print each frame as a line of hex.
     Encode,
+    /// Run one mesh node: stdin lines are broadcast, events are printed as JSON lines.
+    Mesh(NodeArgs),
+    /// Run one sync-table node: as `mesh`, plus /set, /del and /get.
+    Sync {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Run without leases (subnet suffix 0): a newer write always wins.
+        #[arg(long)]
+        no_leasing: bool,
+    },
+    /// Start a network of nodes in this process, broadcast through it, and report.
+    Demo {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 8)]
+        nodes: usize,
+        /// Number of broadcasts.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Number of nodes that broadcast.
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Bytes per message.
+        #[arg(long, default_value_t = 200)]
+        size: usize,
+    },
+}
+
+/// Options of a node.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: std::net::SocketAddr,
+    /// A node to connect to; repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: Vec<String>,
+    /// The subnet (mesh: default "mesh"; sync: default "sync", the leasing digit is appended).
+    #[arg(long)]
+    subnet: Option<String>,
+    /// The address to advertise to peers, when it differs from the bound one.
+    #[arg(long, value_name = "HOST:PORT")]
+    out_addr: Option<String>,
+    /// Offer only these compression methods, in this order (repeatable; "none" for none).
+    #[arg(long = "compression", value_name = "NAME")]
+    compressions: Vec<String>,
+}
+
+impl NodeArgs {
+    fn options(self, default_subnet: &str) -> Result<node::NodeOptions, String> {
+        let out_addr = match self.out_addr {
+            Some(text) => {
+                let (host, port) = text.rsplit_once(':').ok_or("--out-addr takes HOST:PORT")?;
+                Some((host.to_owned(), port.parse::<u16>().map_err(|e| format!("--out-addr port: {e}"))?))
+            }
+            None => None,
+        };
+        let compressions = if self.compressions.is_empty() {
+            None
+        } else {
+            let mut list = Vec::new();
+            for name in &self.compressions {
+                if name != "none" {
+                    list.push(name.parse::<Compression>().map_err(|e| e.to_string())?);
+                }
+            }
+            Some(list)
+        };
+        Ok(node::NodeOptions {
+            bind: self.bind,
+            connect: self.connect,
+            subnet: self.subnet.unwrap_or_else(|| default_subnet.to_owned()),
+            out_addr,
+            compressions,
+        })
+    }
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("py2p: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,6 +146,18 @@ fn main() -> ExitCode {
             )
         }
         Command::Encode => frames::encode(io::stdin().lock(), io::stdout().lock()),
+        Command::Mesh(args) => return finish(args.options("mesh").and_then(|o| node::run(node::Kind::Mesh, o))),
+        Command::Sync { node: args, no_leasing } => {
+            let kind = node::Kind::Sync { leasing: !no_leasing };
+            return finish(args.options("sync").and_then(|o| node::run(kind, o)));
+        }
+        Command::Demo { nodes, messages, senders, size } => {
+            return match demo::run(nodes, messages, senders, size) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => finish(Err(e)),
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

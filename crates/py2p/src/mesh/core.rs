@@ -860,6 +860,9 @@ impl Service for MeshCore {
     }
 
     fn on_shutdown(&mut self) {
+        if let Some(sync) = &self.sync {
+            sync.events.close();
+        }
         self.shared.close();
     }
 }

@@ -1,0 +1,5 @@
+//! Fuzzes every `Compression::decompress` with a small limit, and compress/decompress
+//! round trips; the logic (and its checks) is `py2p_wire::exercise::decompress`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| py2p_wire::exercise::decompress(data));
