@@ -23,10 +23,16 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let senders = senders.clamp(1, nodes);
     let start = Instant::now();
     eprintln!("starting {nodes} nodes on 127.0.0.1 ...");
-    let config = || MeshConfig::builder().bind("127.0.0.1:0".parse().expect("literal address")).build();
+    let config = || {
+        MeshConfig::builder()
+            .bind("127.0.0.1:0".parse().expect("literal address"))
+            .build()
+    };
     let mut sockets = Vec::with_capacity(nodes);
     for _ in 0..nodes {
-        sockets.push(Arc::new(MeshSocket::bind(config()).map_err(|e| e.to_string())?));
+        sockets.push(Arc::new(
+            MeshSocket::bind(config()).map_err(|e| e.to_string())?,
+        ));
     }
     let seed = sockets[0].local_addr();
     for s in &sockets[1..] {
@@ -39,20 +45,34 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let mut round = 0;
     while reached.iter().any(|r| !r) {
         if Instant::now() > deadline {
-            return Err(format!("only {} of {nodes} nodes joined within 30 s", reached.iter().filter(|r| **r).count()));
+            return Err(format!(
+                "only {} of {nodes} nodes joined within 30 s",
+                reached.iter().filter(|r| **r).count()
+            ));
         }
         round += 1;
-        sockets[0].send(&[format!("probe {round}")]).map_err(|e| e.to_string())?;
+        sockets[0]
+            .send(&[format!("probe {round}")])
+            .map_err(|e| e.to_string())?;
         for (i, s) in sockets.iter().enumerate().skip(1) {
-            while let Some(m) = s.recv_timeout(Duration::from_millis(if reached[i] { 0 } else { 200 })) {
+            while let Some(m) =
+                s.recv_timeout(Duration::from_millis(if reached[i] { 0 } else { 200 }))
+            {
                 if m.packets().first().is_some_and(|p| p.starts_with(b"probe")) {
                     reached[i] = true;
                 }
             }
         }
     }
-    let links: usize = sockets.iter().map(|s| s.peers().map(|p| p.len()).unwrap_or(0)).sum::<usize>() / 2;
-    eprintln!("network formed in {:.2?}: {nodes} nodes, {links} links, found from one seed address", start.elapsed());
+    let links: usize = sockets
+        .iter()
+        .map(|s| s.peers().map(|p| p.len()).unwrap_or(0))
+        .sum::<usize>()
+        / 2;
+    eprintln!(
+        "network formed in {:.2?}: {nodes} nodes, {links} links, found from one seed address",
+        start.elapsed()
+    );
 
     let epoch = Instant::now();
     let tallies: Vec<Arc<Mutex<Tally>>> = (0..nodes).map(|_| Arc::default()).collect();
@@ -61,11 +81,20 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let expected = (messages * (nodes - 1)) as u64;
     let mut receivers = Vec::new();
     for (s, tally) in sockets.iter().zip(&tallies) {
-        let (s, tally, delivered, last) = (s.clone(), tally.clone(), delivered.clone(), last_delivery_us.clone());
+        let (s, tally, delivered, last) = (
+            s.clone(),
+            tally.clone(),
+            delivered.clone(),
+            last_delivery_us.clone(),
+        );
         receivers.push(thread::spawn(move || {
             while let Some(m) = s.recv_timeout(Duration::from_secs(20)) {
-                let Some(head) = m.packets().first() else { continue };
-                let Some((origin, seq, sent_us)) = parse_header(head) else { continue };
+                let Some(head) = m.packets().first() else {
+                    continue;
+                };
+                let Some((origin, seq, sent_us)) = parse_header(head) else {
+                    continue;
+                };
                 let now_us = epoch.elapsed().as_micros() as u64;
                 let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                 if t.got.insert((origin, seq)) {
@@ -86,15 +115,16 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let filler = "x".repeat(size.saturating_sub(40));
     let send_start_us = epoch.elapsed().as_micros() as u64;
     let mut send_threads = Vec::new();
-    for origin in 0..senders {
-        let s = sockets[origin].clone();
+    for (origin, s) in sockets.iter().take(senders).enumerate() {
+        let s = s.clone();
         let filler = filler.clone();
         send_threads.push(thread::spawn(move || -> Result<(), String> {
             let mut seq = 0u32;
             let mut i = origin;
             while i < messages {
                 let header = format!("{origin} {seq} {}", epoch.elapsed().as_micros());
-                s.send(&[header.as_bytes(), filler.as_bytes()]).map_err(|e| e.to_string())?;
+                s.send(&[header.as_bytes(), filler.as_bytes()])
+                    .map_err(|e| e.to_string())?;
                 seq += 1;
                 i += senders;
             }
@@ -109,13 +139,21 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
             break;
         }
         if d != last {
-            eprint!("\r  delivered {d} of {expected} ({:.0}%)   ", d as f64 * 100.0 / expected as f64);
+            eprint!(
+                "\r  delivered {d} of {expected} ({:.0}%)   ",
+                d as f64 * 100.0 / expected as f64
+            );
             let _ = std::io::stderr().flush();
             last = d;
         }
         thread::sleep(Duration::from_millis(250));
     }
-    let elapsed = Duration::from_micros(last_delivery_us.load(Ordering::Relaxed).saturating_sub(send_start_us).max(1));
+    let elapsed = Duration::from_micros(
+        last_delivery_us
+            .load(Ordering::Relaxed)
+            .saturating_sub(send_start_us)
+            .max(1),
+    );
     for t in send_threads {
         t.join().map_err(|_| "a sender panicked".to_string())??;
     }
@@ -130,7 +168,12 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let mut lat: Vec<u64> = Vec::new();
     let mut duplicates = 0;
     let mut complete = 0;
-    let per_node_expected = |i: usize| messages - (0..messages).filter(|m| m % senders == i && i < senders).count();
+    let per_node_expected = |i: usize| {
+        messages
+            - (0..messages)
+                .filter(|m| m % senders == i && i < senders)
+                .count()
+    };
     for (i, t) in tallies.iter().enumerate() {
         let t = t.lock().unwrap_or_else(|p| p.into_inner());
         lat.extend_from_slice(&t.latencies_us);
@@ -140,10 +183,16 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
         }
     }
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     let d = delivered.load(Ordering::Relaxed);
     let ok = d == expected && duplicates == 0 && complete == nodes;
-    println!("py2p demo: {nodes} nodes, {messages} broadcasts of {size} bytes from {senders} sender(s)");
+    println!(
+        "py2p demo: {nodes} nodes, {messages} broadcasts of {size} bytes from {senders} sender(s)"
+    );
     println!("  delivered   {d} of {expected} ({complete} of {nodes} nodes complete)");
     println!("  duplicates  {duplicates}");
     println!(
@@ -159,12 +208,23 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
         pct(0.99) as f64 / 1000.0,
         lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
-    println!("  result      {}", if ok { "OK: every node got every message exactly once" } else { "FAILED" });
+    println!(
+        "  result      {}",
+        if ok {
+            "OK: every node got every message exactly once"
+        } else {
+            "FAILED"
+        }
+    );
     Ok(ok)
 }
 
 fn parse_header(p: &[u8]) -> Option<(u32, u32, u64)> {
     let s = std::str::from_utf8(p).ok()?;
     let mut it = s.split(' ');
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    ))
 }

@@ -89,7 +89,11 @@ impl NodeArgs {
         let out_addr = match self.out_addr {
             Some(text) => {
                 let (host, port) = text.rsplit_once(':').ok_or("--out-addr takes HOST:PORT")?;
-                Some((host.to_owned(), port.parse::<u16>().map_err(|e| format!("--out-addr port: {e}"))?))
+                Some((
+                    host.to_owned(),
+                    port.parse::<u16>()
+                        .map_err(|e| format!("--out-addr port: {e}"))?,
+                ))
             }
             None => None,
         };
@@ -146,12 +150,27 @@ fn main() -> ExitCode {
             )
         }
         Command::Encode => frames::encode(io::stdin().lock(), io::stdout().lock()),
-        Command::Mesh(args) => return finish(args.options("mesh").and_then(|o| node::run(node::Kind::Mesh, o))),
-        Command::Sync { node: args, no_leasing } => {
-            let kind = node::Kind::Sync { leasing: !no_leasing };
+        Command::Mesh(args) => {
+            return finish(
+                args.options("mesh")
+                    .and_then(|o| node::run(node::Kind::Mesh, o)),
+            )
+        }
+        Command::Sync {
+            node: args,
+            no_leasing,
+        } => {
+            let kind = node::Kind::Sync {
+                leasing: !no_leasing,
+            };
             return finish(args.options("sync").and_then(|o| node::run(kind, o)));
         }
-        Command::Demo { nodes, messages, senders, size } => {
+        Command::Demo {
+            nodes,
+            messages,
+            senders,
+            size,
+        } => {
             return match demo::run(nodes, messages, senders, size) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,

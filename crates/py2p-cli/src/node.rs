@@ -97,7 +97,9 @@ enum Control {
 
 /// Runs a node until `/quit`, SIGINT or SIGTERM.
 pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
-    let mut builder = MeshConfig::builder().bind(opts.bind).subnet(opts.subnet.clone());
+    let mut builder = MeshConfig::builder()
+        .bind(opts.bind)
+        .subnet(opts.subnet.clone());
     if let Some((host, port)) = &opts.out_addr {
         builder = builder.out_addr(host.clone(), *port);
     }
@@ -107,7 +109,9 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
     let config = builder.build();
     let node = Arc::new(match kind {
         Kind::Mesh => Node::Mesh(MeshSocket::bind(config).map_err(|e| e.to_string())?),
-        Kind::Sync { leasing } => Node::Sync(SyncSocket::bind(config, leasing).map_err(|e| e.to_string())?),
+        Kind::Sync { leasing } => {
+            Node::Sync(SyncSocket::bind(config, leasing).map_err(|e| e.to_string())?)
+        }
     });
     let (out_tx, out_rx) = mpsc::channel::<Value>();
     let writer = thread::spawn(move || writer(out_rx));
@@ -136,7 +140,9 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
         thread::spawn(move || {
             for e in node.mesh().events() {
                 let v = match e {
-                    PeerEvent::Connected { id, addr } => json!({"event": "connected", "peer": id, "addr": [addr.0, addr.1]}),
+                    PeerEvent::Connected { id, addr } => {
+                        json!({"event": "connected", "peer": id, "addr": [addr.0, addr.1]})
+                    }
                     PeerEvent::Disconnected { id } => json!({"event": "disconnected", "peer": id}),
                 };
                 if tx.send(v).is_err() {
@@ -212,22 +218,35 @@ fn command(node: &Node, line: &str) -> Option<Value> {
     let (head, rest) = line.split_once(' ').unwrap_or((line, ""));
     let result: Result<Option<Value>, String> = match (head, node) {
         ("/peers", _) => mesh.peers().map_err(|e| e.to_string()).map(|peers| {
-            let list: Vec<Value> = peers.iter().map(|p| json!({"id": p.id, "addr": [p.addr.0, p.addr.1]})).collect();
+            let list: Vec<Value> = peers
+                .iter()
+                .map(|p| json!({"id": p.id, "addr": [p.addr.0, p.addr.1]}))
+                .collect();
             Some(json!({"event": "peers", "peers": list}))
         }),
         ("/whisper", _) => match rest.split_once(' ') {
-            Some((id, text)) => mesh.whisper(id, &[text]).map(|()| None).map_err(|e| e.to_string()),
-            None if !rest.is_empty() => mesh.whisper(rest, &[""]).map(|()| None).map_err(|e| e.to_string()),
+            Some((id, text)) => mesh
+                .whisper(id, &[text])
+                .map(|()| None)
+                .map_err(|e| e.to_string()),
+            None if !rest.is_empty() => mesh
+                .whisper(rest, &[""])
+                .map(|()| None)
+                .map_err(|e| e.to_string()),
             None => Err("usage: /whisper ID TEXT".into()),
         },
         ("/set", Node::Sync(s)) => match rest.split_once(' ') {
-            Some((key, value)) if !key.is_empty() => s.set(key, value).map(|()| None).map_err(|e| e.to_string()),
+            Some((key, value)) if !key.is_empty() => {
+                s.set(key, value).map(|()| None).map_err(|e| e.to_string())
+            }
             _ => Err("usage: /set KEY VALUE".into()),
         },
-        ("/del", Node::Sync(s)) if !rest.is_empty() => s.delete(rest).map(|_| None).map_err(|e| e.to_string()),
-        ("/get", Node::Sync(s)) if !rest.is_empty() => {
-            Ok(Some(json!({"event": "value", "key": rest, "value": s.get(rest).map(|v| text(&v))})))
+        ("/del", Node::Sync(s)) if !rest.is_empty() => {
+            s.delete(rest).map(|_| None).map_err(|e| e.to_string())
         }
+        ("/get", Node::Sync(s)) if !rest.is_empty() => Ok(Some(
+            json!({"event": "value", "key": rest, "value": s.get(rest).map(|v| text(&v))}),
+        )),
         ("/set" | "/del" | "/get", _) => Err(format!("{head}: not a sync node, or missing key")),
         _ if head.starts_with('/') && head.len() > 1 => Err(format!("unknown command {head}")),
         _ => mesh.send(&[line]).map(|()| None).map_err(|e| e.to_string()),
