@@ -182,6 +182,12 @@ fn codec_section(args: &BenchArgs) -> Result<Section> {
             }
         ));
     }
+    md.push_str(
+        "\nNotes: `lzma` encode is not comparable: py2p-wire's xz encoder (lzma-rs) stores \
+         the data uncompressed in a valid xz stream, while py2p runs a real LZMA2 compressor. \
+         `floor` bounds what any implementation can reach for large payloads, where \
+         `none` decode is mostly the checksum.\n",
+    );
     Ok(Section {
         id: "codec",
         markdown: md,

@@ -72,11 +72,12 @@ pub fn run(args: &TestArgs) -> Result<()> {
 
     let total = steps.len();
     let mut python: Option<PathBuf> = None;
+    let mut tally = Tally::default();
     let mut timings: Vec<(&str, Duration)> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         println!();
         println!("==> [{}/{total}] {}", i + 1, step.name);
-        let (result, elapsed) = util::timed(|| run_step(&step.action, &mut python));
+        let (result, elapsed) = util::timed(|| run_step(&step.action, &mut python, &mut tally));
         timings.push((step.name, elapsed));
         match result {
             Ok(()) => println!(
@@ -105,10 +106,46 @@ pub fn run(args: &TestArgs) -> Result<()> {
     if !lint {
         println!("    (lint steps skipped)");
     }
+    // The closing line: the totals of every `cargo test` binary and doctest run.
+    println!(
+        "cargo-test: {} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.ignored
+    );
     Ok(())
 }
 
-fn run_step(action: &Action, python: &mut Option<PathBuf>) -> Result<()> {
+/// Totals of the `test result:` lines printed by `cargo test`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    /// Adds the counts of a line like
+    /// `test result: ok. 24 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ...`.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result:") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) -> Result<()> {
     let venv_python = || {
         python
             .clone()
@@ -132,11 +169,12 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>) -> Result<()> {
         ])),
         Action::Test => {
             let py = venv_python()?;
-            util::run(
+            util::run_streaming(
                 util::cargo()
                     .args(["test", "--workspace"])
                     .env("PY2P_PYTHON", &py)
                     .env("PY2P_INTEROP", "required"),
+                |line| tally.add_line(line),
             )
         }
         Action::Crosscheck => {
@@ -158,5 +196,27 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>) -> Result<()> {
                     .current_dir(&root),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_cargo_test_results() {
+        let mut t = Tally::default();
+        t.add_line("test result: ok. 24 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 4.02s");
+        t.add_line("test result: FAILED. 2 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 10.36s");
+        t.add_line("running 5 tests");
+        t.add_line("test foo ... ok");
+        assert_eq!(
+            t,
+            Tally {
+                passed: 26,
+                failed: 2,
+                ignored: 1
+            }
+        );
     }
 }

@@ -140,6 +140,37 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Runs `cmd` like [`run`], also handing each line of its standard output to `on_line`
+/// (the lines are still printed as they come).
+pub fn run_streaming(cmd: &mut Command, mut on_line: impl FnMut(&str)) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let shown = display_cmd(cmd);
+    println!("$ {shown}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context(format_args!("cannot start `{shown}`"))?;
+    if let Some(stdout) = child.stdout.take() {
+        let mut out = std::io::stdout().lock();
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line);
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+            on_line(&text);
+        }
+    }
+    let status = child
+        .wait()
+        .context(format_args!("cannot wait for `{shown}`"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(err!("`{shown}` failed with {}", describe_status(status)))
+    }
+}
+
 /// Runs `cmd` and returns its standard output (stderr is inherited).
 pub fn output(cmd: &mut Command) -> Result<String> {
     let shown = display_cmd(cmd);

@@ -146,20 +146,47 @@ pub fn encode_be_bytes_into(bytes: &[u8], out: &mut String) {
         out.push('1');
         return;
     }
-    // Big-endian u32 limbs; the first limb takes the odd bytes.
-    let mut limbs: Vec<u32> = Vec::with_capacity(bytes.len().div_ceil(4));
+    // Digests (up to 64 bytes) are converted on the stack; longer inputs on the heap.
+    if bytes.len() <= 64 {
+        let mut limbs = [0u32; 16];
+        let mut digits = [0u8; 96];
+        let n = to_limbs(bytes, &mut limbs);
+        let d = to_digits(limbs.get_mut(..n).unwrap_or_default(), &mut digits);
+        push_digits(digits.get(..d).unwrap_or_default(), out);
+    } else {
+        let mut limbs = vec![0u32; bytes.len().div_ceil(4)];
+        let mut digits = vec![0u8; bytes.len() * 138 / 100 + 6];
+        let n = to_limbs(bytes, &mut limbs);
+        let d = to_digits(limbs.get_mut(..n).unwrap_or_default(), &mut digits);
+        push_digits(digits.get(..d).unwrap_or_default(), out);
+    }
+}
+
+/// Big-endian bytes into big-endian u32 limbs (the first limb takes the odd bytes).
+fn to_limbs(bytes: &[u8], limbs: &mut [u32]) -> usize {
     let head = bytes.len() % 4;
     let (first, rest) = bytes.split_at(head);
+    let mut n = 0;
+    let mut put = |v: u32| {
+        if let Some(slot) = limbs.get_mut(n) {
+            *slot = v;
+            n += 1;
+        }
+    };
     if !first.is_empty() {
-        limbs.push(first.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+        put(first.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
     }
     for chunk in rest.chunks_exact(4) {
-        limbs.push(chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+        put(chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
     }
-    // Each pass divides the number by 58^5 and yields five digits, least significant first.
-    // A byte is log(256)/log(58) = 1.37 digits, so this bound always suffices.
-    let mut digits: Vec<u8> = Vec::with_capacity(bytes.len() * 138 / 100 + 6);
+    n
+}
+
+/// Divides the number by 58^5 until it is zero, writing digit values least significant
+/// first; returns how many digits (without the zero padding of the last pass).
+fn to_digits(limbs: &mut [u32], digits: &mut [u8]) -> usize {
     let mut lead = 0;
+    let mut d = 0;
     while lead < limbs.len() {
         let mut rem: u64 = 0;
         for limb in limbs.iter_mut().skip(lead) {
@@ -170,17 +197,96 @@ pub fn encode_be_bytes_into(bytes: &[u8], out: &mut String) {
         while limbs.get(lead) == Some(&0) {
             lead += 1;
         }
+        // rem < 58^5 < 2^32: five digits with 32-bit arithmetic.
+        let mut r = rem as u32;
         for _ in 0..5 {
-            digits.push(alphabet(rem % 58));
-            rem /= 58;
+            if let Some(slot) = digits.get_mut(d) {
+                *slot = (r % 58) as u8;
+            }
+            r /= 58;
+            d += 1;
         }
     }
-    // Drop the zero digits the last pass padded with (the number itself is non-zero).
-    while digits.last() == Some(&ALPHABET[0]) {
-        digits.pop();
+    // The number is non-zero: drop the zero digits the last pass padded with.
+    while d > 1 && digits.get(d - 1) == Some(&0) {
+        d -= 1;
     }
-    out.reserve(digits.len());
-    out.extend(digits.iter().rev().map(|&b| b as char));
+    d
+}
+
+/// Appends digit values (least significant first) as text, most significant first.
+fn push_digits(digits: &[u8], out: &mut String) {
+    let mut text = [0u8; 128];
+    if digits.len() <= text.len() {
+        for (slot, &v) in text.iter_mut().zip(digits.iter().rev()) {
+            *slot = alphabet(u64::from(v));
+        }
+        // Every byte is from the ASCII alphabet, so this cannot fail.
+        out.push_str(
+            std::str::from_utf8(text.get(..digits.len()).unwrap_or_default()).unwrap_or_default(),
+        );
+    } else {
+        out.extend(digits.iter().rev().map(|&v| alphabet(u64::from(v)) as char));
+    }
+}
+
+/// Whether `text` is the canonical encoding of the big-endian integer `bytes`, i.e. whether
+/// `encode_be_bytes(bytes) == text`, found by decoding `text` (multiplications only), which
+/// is several times cheaper than encoding `bytes` (divisions).
+pub fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = bytes.get(start..).unwrap_or_default();
+    if bytes.is_empty() {
+        return text == b"1";
+    }
+    if bytes.len() > 64 {
+        // Beyond digest sizes the stack limbs below would not hold the value.
+        return encode_be_bytes(bytes).as_bytes() == text;
+    }
+    // Canonical text has no leading zero digit, and cannot be longer than the value needs.
+    if text.first().is_none_or(|&c| c == ALPHABET[0]) || text.len() > bytes.len() * 138 / 100 + 1 {
+        return false;
+    }
+    // Little-endian u32 limbs; five digits at a time (58^5 < 2^32).
+    let mut limbs = [0u32; 24];
+    let mut used = 0usize;
+    for chunk in text.chunks(5) {
+        let mut mul: u64 = 1;
+        let mut add: u64 = 0;
+        for &c in chunk {
+            let d = digit(c);
+            if d == 0xFF {
+                return false;
+            }
+            mul *= 58;
+            add = add * 58 + u64::from(d);
+        }
+        let mut carry = add;
+        for limb in limbs.iter_mut().take(used) {
+            let cur = u64::from(*limb) * mul + carry;
+            *limb = cur as u32;
+            carry = cur >> 32;
+        }
+        if carry > 0 {
+            match limbs.get_mut(used) {
+                Some(slot) => *slot = carry as u32,
+                None => return false,
+            }
+            used += 1;
+        }
+    }
+    // Compare with the bytes, least significant limb first.
+    let mut expected = bytes
+        .rchunks(4)
+        .map(|c| c.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+    let mut got = limbs.iter().take(used);
+    loop {
+        match (expected.next(), got.next()) {
+            (None, None) => return true,
+            (Some(e), Some(&g)) if e == g => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Decodes base-58 text into the minimal big-endian bytes of its integer (zero is empty).
@@ -301,6 +407,21 @@ mod tests {
             let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
             prop_assert_eq!(&back[..], &bytes[start..]);
             prop_assert_eq!(decode_biguint(&s).unwrap(), BigUint::from_bytes_be(&bytes));
+        }
+
+        #[test]
+        fn is_encoding_of_agrees_with_encode(bytes in proptest::collection::vec(any::<u8>(), 0..100), flip in 0usize..100) {
+            let text = encode_be_bytes(&bytes);
+            prop_assert!(is_encoding_of(text.as_bytes(), &bytes));
+            // Any other text is refused: a changed digit, a leading '1', a longer or shorter one.
+            let mut changed = text.clone().into_bytes();
+            let i = flip % changed.len();
+            changed[i] = if changed[i] == b'2' { b'3' } else { b'2' };
+            prop_assert!(!is_encoding_of(&changed, &bytes));
+            let (longer_front, longer_back) = (format!("1{}", text), format!("{}1", text));
+            prop_assert!(!is_encoding_of(longer_front.as_bytes(), &bytes));
+            prop_assert!(!is_encoding_of(longer_back.as_bytes(), &bytes));
+            prop_assert!(!is_encoding_of(&text.as_bytes()[1..], &bytes) || text.len() == 1 && bytes.iter().all(|&b| b == 0));
         }
 
         #[test]

@@ -221,19 +221,22 @@ impl Message {
             payload.push(packet?.to_vec());
         }
         let time = base58::decode_u64_bytes(time_58)?;
-        let computed = compute_id(&payload, time);
-        if computed.as_bytes() != id {
+        let digest = id_digest(&payload, time);
+        // Checking the id by decoding it is much cheaper than encoding the digest.
+        if !base58::is_encoding_of(id, &digest) {
             return Err(WireError::ChecksumMismatch {
                 declared: String::from_utf8_lossy(id).into_owned(),
-                computed,
+                computed: base58::encode_be_bytes(&digest),
             });
         }
+        // `id` is now known to be base-58 text, so ASCII.
+        let id = String::from_utf8(id.to_vec()).unwrap_or_default();
         Ok(Message {
             msg_type: msg_type.to_vec(),
             sender: sender.to_vec(),
             payload,
             time,
-            id: computed,
+            id,
         })
     }
 }
@@ -289,14 +292,19 @@ fn base58_len(mut n: u64) -> usize {
     len
 }
 
-/// base-58 of sha-384 over the payload packets and the time's base-58 text.
-fn compute_id(payload: &[Vec<u8>], time: u64) -> String {
+/// sha-384 over the payload packets and the time's base-58 text.
+fn id_digest(payload: &[Vec<u8>], time: u64) -> [u8; 48] {
     let mut h = Sha384::new();
     for packet in payload {
         h.update(packet);
     }
     h.update(base58::encode_u64(time).as_bytes());
-    base58::encode_be_bytes(&h.finalize())
+    h.finalize().into()
+}
+
+/// The message id: base-58 of [`id_digest`].
+fn compute_id(payload: &[Vec<u8>], time: u64) -> String {
+    base58::encode_be_bytes(&id_digest(payload, time))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use py2p_wire::exercise::{self, SEED_PREFIX, TARGETS};
+use py2p_wire::{Compression, Message};
 
 /// `fuzz/corpus` of this repository.
 fn corpus_root() -> PathBuf {
@@ -83,6 +84,22 @@ fn seed_corpus_is_sane() {
         );
         assert!(seed.data.len() <= 8192, "{} is not small", seed.name);
         assert!(exercise::run(seed.target, &seed.data));
+    }
+    // The valid-frame seeds really decode, so the fuzzer starts from the success path.
+    let valid: Vec<&exercise::SeedFile> = seeds
+        .iter()
+        .filter(|s| s.name.starts_with("seed-valid-"))
+        .collect();
+    assert_eq!(valid.len(), 1 + Compression::ALL.len());
+    for seed in valid {
+        // Byte 0 is the chunk-size count (0: push whole); the rest is one frame.
+        let frame = seed
+            .data
+            .get(1..)
+            .expect("a frame after the chunk-size count");
+        let decoded =
+            Message::decode_frame(frame, &Compression::PREFERENCE, &exercise::FUZZ_LIMITS);
+        assert!(decoded.is_ok(), "{}: {decoded:?}", seed.name);
     }
     for target in TARGETS {
         let n = seeds.iter().filter(|s| s.target == target).count();
