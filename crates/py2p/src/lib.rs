@@ -40,6 +40,7 @@ mod id;
 mod inbox;
 pub mod mesh;
 mod message;
+pub mod sim;
 pub mod sync;
 
 pub use config::{MeshConfig, MeshConfigBuilder};

@@ -40,7 +40,8 @@ impl fmt::Display for MessageKind {
 pub struct Message {
     pub(crate) wire: py2p_wire::Message,
     pub(crate) kind: MessageKind,
-    pub(crate) handle: Handle,
+    /// The node's loop, for replies (absent when the node logic runs without one, in tests).
+    pub(crate) handle: Option<Handle>,
 }
 
 impl Message {
@@ -83,6 +84,8 @@ impl Message {
     pub fn reply<P: AsRef<[u8]>>(&self, packets: &[P]) -> Result<(), Error> {
         let packets = packets.iter().map(|p| p.as_ref().to_vec()).collect();
         self.handle
+            .as_ref()
+            .ok_or(Error::Closed)?
             .send(Command::Whisper {
                 target: self.sender(),
                 packets,

@@ -239,14 +239,19 @@ impl MeshCore {
     }
 
     fn peer_list(&self) -> String {
-        peer::peer_list_json(self.routing.iter().filter_map(|(id, conn)| {
-            let p = self.peers.get(conn)?;
-            Some((id.as_str(), p.addr.as_ref()?))
-        }))
+        // Sorted, so that a simulated network replays exactly from its seed.
+        let mut entries: Vec<(&str, &(String, u16))> = self
+            .routing
+            .iter()
+            .filter_map(|(id, conn)| Some((id.as_str(), self.peers.get(conn)?.addr.as_ref()?)))
+            .collect();
+        entries.sort_unstable();
+        peer::peer_list_json(entries.into_iter())
     }
 
     fn request_peers(&mut self, net: &mut dyn Net) {
-        let conns: Vec<ConnId> = self.routing.values().copied().collect();
+        let mut conns: Vec<ConnId> = self.routing.values().copied().collect();
+        conns.sort_unstable();
         for conn in conns {
             self.send_to(
                 net,
@@ -594,9 +599,7 @@ impl MeshCore {
             Some(Flag::WHISPER) => Some(MessageKind::Whisper),
             _ => None,
         };
-        let Some(handle) = self.shared.handle.get().cloned() else {
-            return;
-        };
+        let handle = self.shared.handle.get().cloned();
         let message = Message {
             wire: msg,
             kind: kind.unwrap_or(MessageKind::Whisper),
@@ -820,12 +823,13 @@ impl Service for MeshCore {
         let now = net.now();
         self.seen.expire(net.unix_time());
         let deadline = self.config.handshake_timeout;
-        let stale: Vec<ConnId> = self
+        let mut stale: Vec<ConnId> = self
             .peers
             .values()
             .filter(|p| p.id.is_none() && now.duration_since(p.opened) > deadline)
             .map(|p| p.conn)
             .collect();
+        stale.sort_unstable();
         for conn in stale {
             if let Some(p) = self.peers.get(&conn) {
                 warn!("{}: no handshake within {:?}; closing", p.label(), deadline);

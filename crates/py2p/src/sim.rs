@@ -1,0 +1,1 @@
+//! A deterministic simulator of mesh networks (in progress).
