@@ -108,7 +108,7 @@ fn two_nodes_set_delete_and_events() {
     assert_eq!(keys, [b"x".to_vec(), b"y".to_vec()]);
     assert_eq!(b.len(), 2);
     assert!(b.contains("x") && !b.contains("k"));
-    assert_eq!(b.snapshot().get(&b"y".to_vec()), Some(&b"2".to_vec()));
+    assert_eq!(b.snapshot().get(b"y".as_slice()), Some(&b"2".to_vec()));
     assert_eq!(a.pop("x").unwrap(), Some(b"1".to_vec()));
     wait_value(&b, "x", None);
 }
