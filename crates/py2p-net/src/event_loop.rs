@@ -360,6 +360,10 @@ impl Core {
         }
         let id = conn_id(t);
         for body in frames {
+            // Once the service closes the connection, what is left of its input is dropped.
+            if self.closing.iter().any(|(c, _)| *c == t) {
+                break;
+            }
             service.on_frame(self, id, body);
         }
         if let Some(e) = wire_error {

@@ -693,6 +693,9 @@ impl Service for MeshCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
+        if peer.superseded {
+            return;
+        }
         let msg = match py2p_wire::Message::decode_body(&body, &peer.compression, &self.limits) {
             Ok(m) => m,
             Err(e) => return self.handle_decode_error(net, conn, e),
