@@ -4,8 +4,13 @@
 //! The report is made of sections, each delimited in the Markdown by
 //! `<!-- section:ID -->` ... `<!-- /section:ID -->` markers. A run replaces
 //! the sections it produced and keeps the others as they were, so further
-//! benchmark families (e.g. network throughput) can be added as new
-//! [`Section`] producers in [`run`] without touching the existing ones.
+//! benchmark families can be added as new [`Section`] producers in [`run`]
+//! without touching the existing ones.
+//!
+//! Sections: `codec` (criterion, below) and `network` (nodes on loopback,
+//! [`network`]).
+
+mod network;
 
 use std::fs;
 use std::path::Path;
@@ -25,10 +30,18 @@ pub struct BenchArgs {
     /// Do not run the Python reference benchmark (its column stays empty).
     #[arg(long)]
     pub no_python: bool,
-    /// Do not run criterion; report the results already in target/criterion.
+    /// Do not run the benchmarks; report the results of the last run (target/criterion,
+    /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
+    /// Run only these sections (comma-separated: codec, network); the report keeps the
+    /// others from its previous version.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
+
+/// The sections `cargo xtask bench` knows, in report order.
+const SECTIONS: [&str; 2] = ["codec", "network"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -43,8 +56,21 @@ pub struct Section {
 
 /// Runs `cargo xtask bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        return Err(err!(
+            "unknown section `{bad}` (known: {})",
+            SECTIONS.join(", ")
+        ));
+    }
+    let wanted = |id: &str| args.only.is_empty() || args.only.iter().any(|s| s == id);
     // Every producer returns one section; add new benchmark families here.
-    let sections = vec![codec_section(args)?];
+    let mut sections = Vec::new();
+    if wanted("codec") {
+        sections.push(codec_section(args)?);
+    }
+    if wanted("network") {
+        sections.push(network::section(args)?);
+    }
 
     let machine = machine_description()?;
     let path = util::repo_root().join(REPORT);
@@ -282,9 +308,35 @@ fn old_sections(old: &str) -> Vec<(String, String)> {
     found
 }
 
-/// Builds the whole report: machine, the new sections, then the sections of
-/// the previous report that this run did not regenerate.
+/// Builds the whole report: machine, then every section, the new ones and those
+/// of the previous report that this run did not regenerate, in [`SECTIONS`] order
+/// (unknown ones last, as they were).
 fn render_report(machine: &str, sections: &[Section], old: &str) -> String {
+    let mut blocks: Vec<(String, String)> = sections
+        .iter()
+        .map(|s| {
+            let block = format!(
+                "{}\n{}\n{}",
+                begin_marker(s.id),
+                s.markdown.trim_end(),
+                end_marker(s.id)
+            );
+            (s.id.to_string(), block)
+        })
+        .collect();
+    for (id, block) in old_sections(old) {
+        if sections.iter().all(|s| s.id != id) {
+            blocks.push((id, block));
+        }
+    }
+    let rank = |id: &str| {
+        SECTIONS
+            .iter()
+            .position(|s| *s == id)
+            .unwrap_or(SECTIONS.len())
+    };
+    blocks.sort_by_key(|(id, _)| rank(id));
+
     let mut out = String::new();
     out.push_str("# Performance\n\n");
     out.push_str(
@@ -293,21 +345,10 @@ fn render_report(machine: &str, sections: &[Section], old: &str) -> String {
     );
     out.push_str("## Machine (last run)\n\n");
     out.push_str(machine);
-    for s in sections {
+    for (_, block) in blocks {
         out.push('\n');
-        out.push_str(&begin_marker(s.id));
+        out.push_str(&block);
         out.push('\n');
-        out.push_str(s.markdown.trim_end());
-        out.push('\n');
-        out.push_str(&end_marker(s.id));
-        out.push('\n');
-    }
-    for (id, block) in old_sections(old) {
-        if sections.iter().all(|s| s.id != id) {
-            out.push('\n');
-            out.push_str(&block);
-            out.push('\n');
-        }
     }
     out
 }
@@ -344,6 +385,38 @@ mod tests {
         assert!(second.contains("new") && !second.contains("old"));
         assert!(second.contains("## Net\nkept"));
         assert_eq!(old_sections(&second).len(), 2);
+    }
+
+    #[test]
+    fn sections_keep_their_order() {
+        let first = render_report(
+            "- m1\n",
+            &[
+                Section {
+                    id: "codec",
+                    markdown: "## Codec\n".into(),
+                },
+                Section {
+                    id: "network",
+                    markdown: "## Network\nold\n".into(),
+                },
+            ],
+            "",
+        );
+        let second = render_report(
+            "- m2\n",
+            &[Section {
+                id: "network",
+                markdown: "## Network\nnew\n".into(),
+            }],
+            &first,
+        );
+        let ids: Vec<String> = old_sections(&second)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, ["codec", "network"]);
+        assert!(second.contains("new") && !second.contains("old"));
     }
 
     #[test]

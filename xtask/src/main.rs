@@ -8,11 +8,14 @@
 //!   regenerates the committed seed corpus.
 //! - `cargo xtask bench`: criterion benchmarks vs the Python reference,
 //!   written to `docs/performance.md`.
+//! - `cargo xtask sim`: the deterministic network simulator on many seeds of
+//!   every scenario; `--seed S` replays one run exactly.
 
 mod bench;
 mod fuzz;
 mod json;
 mod pipeline;
+mod sim;
 mod util;
 mod venv;
 
@@ -45,6 +48,8 @@ enum Cmd {
     Fuzz(fuzz::FuzzArgs),
     /// Run the codec benchmarks and the py2p reference; write docs/performance.md.
     Bench(bench::BenchArgs),
+    /// Run the network simulator's scenarios on many seeds (or replay one) and sum up.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) | Cmd::Ci(args) => pipeline::run(args),
         Cmd::Fuzz(args) => fuzz::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,8 +12,12 @@ pub struct NetConfig {
     /// Most connections held at once, accepted and dialled together. Default 1,024.
     pub max_connections: usize,
     /// Most bytes queued for one peer; a peer that lets its queue pass this is disconnected
-    /// rather than allowed to grow our memory. Default 64 MiB.
+    /// rather than allowed to grow our memory. Default 32 MiB (twice the largest frame).
     pub max_write_queue: usize,
+    /// Most bytes queued to all peers together. Past it the peer with the longest queue (the
+    /// slowest reader) is disconnected, so that many slow peers cannot add up to more memory
+    /// than one may use. Default 128 MiB.
+    pub max_total_write_queue: usize,
     /// A connection with queued bytes that has accepted none for this long is closed.
     /// Default 60 s.
     pub write_stall_timeout: Duration,
@@ -31,7 +35,8 @@ impl Default for NetConfig {
         NetConfig {
             limits: Limits::default(),
             max_connections: 1024,
-            max_write_queue: 64 << 20,
+            max_write_queue: 32 << 20,
+            max_total_write_queue: 128 << 20,
             write_stall_timeout: Duration::from_secs(60),
             partial_frame_timeout: Duration::from_secs(60),
             tick_interval: Duration::from_millis(500),

@@ -21,8 +21,11 @@ pub(crate) struct Connection {
     pub last_read: Instant,
     /// Last time the queue was empty or bytes were written.
     pub last_write_progress: Instant,
-    /// Readable data may be waiting that was not read (input paused).
+    /// Readable data may be waiting that was not read, or frames not yet delivered (input
+    /// paused, or the read budget used up).
     pub read_pending: bool,
+    /// The peer closed its side; the connection closes once its buffered frames are delivered.
+    pub peer_closed: bool,
 }
 
 /// The result of one read turn.
@@ -50,6 +53,7 @@ impl Connection {
             last_read: now,
             last_write_progress: now,
             read_pending: false,
+            peer_closed: false,
         }
     }
 

@@ -19,6 +19,8 @@ use crate::{CloseReason, ConnId, ConnInfo, Net, NetConfig, NetError, Service};
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: u64 = 2;
+/// Queued bytes above which the loop writes while it is still taking commands.
+const FLUSH_DURING_COMMANDS: usize = 256 << 10;
 /// Bytes read from one connection before the loop turns to the others.
 const READ_BUDGET: usize = 1 << 20;
 
@@ -145,6 +147,7 @@ impl EventLoop {
             dirty: Vec::new(),
             stop_requested: false,
             now,
+            total_queued: 0,
         };
         let loop_shared = shared.clone();
         let thread = thread::Builder::new()
@@ -167,6 +170,8 @@ struct Core {
     dirty: Vec<Token>,
     stop_requested: bool,
     now: Instant,
+    /// Bytes waiting in all write queues together.
+    total_queued: usize,
 }
 
 fn conn_id(t: Token) -> ConnId {
@@ -181,17 +186,22 @@ impl Net for Core {
     fn send(&mut self, conn: ConnId, frame: Vec<u8>) {
         let t = token(conn);
         let max = self.config.max_write_queue;
-        if let Some(c) = self.conns.get_mut(&t) {
-            if c.queue.is_empty() {
-                c.last_write_progress = self.now;
-            }
-            c.queue.push(frame);
-            if c.queue.len() > max {
-                let queued = c.queue.len();
-                self.closing.push((t, CloseReason::SlowPeer { queued }));
-            } else {
-                self.dirty.push(t);
-            }
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        if c.queue.is_empty() {
+            c.last_write_progress = self.now;
+        }
+        self.total_queued += frame.len();
+        c.queue.push(frame);
+        if c.queue.len() > max {
+            let queued = c.queue.len();
+            self.closing.push((t, CloseReason::SlowPeer { queued }));
+        } else {
+            self.dirty.push(t);
+        }
+        if self.total_queued > self.config.max_total_write_queue {
+            self.shed_slowest();
         }
     }
 
@@ -225,6 +235,10 @@ impl Net for Core {
         self.conns.get(&token(conn)).map_or(0, |c| c.queue.len())
     }
 
+    fn total_queued(&self) -> usize {
+        self.total_queued
+    }
+
     fn now(&self) -> Instant {
         self.now
     }
@@ -241,6 +255,37 @@ impl Net for Core {
 }
 
 impl Core {
+    /// Over the total budget: the connection with the longest queue is the slowest reader.
+    fn shed_slowest(&mut self) {
+        let closing = |t: &Token| self.closing.iter().any(|(c, _)| c == t);
+        // Queues of connections already on their way out no longer count.
+        let leaving: usize = self
+            .conns
+            .iter()
+            .filter(|(t, _)| closing(t))
+            .map(|(_, c)| c.queue.len())
+            .sum();
+        if self.total_queued.saturating_sub(leaving) <= self.config.max_total_write_queue {
+            return;
+        }
+        let slowest = self
+            .conns
+            .iter()
+            .filter(|(t, c)| !closing(t) && !c.queue.is_empty())
+            .max_by_key(|(_, c)| c.queue.len())
+            .map(|(t, c)| (*t, c.queue.len()));
+        if let Some((t, queued)) = slowest {
+            warn!(
+                "{} ({}): {} bytes queued to all peers, over the limit of {}; dropping the slowest reader",
+                conn_id(t),
+                self.conns.get(&t).map_or_else(String::new, |c| c.peer_addr.to_string()),
+                self.total_queued,
+                self.config.max_total_write_queue
+            );
+            self.closing.push((t, CloseReason::SlowPeer { queued }));
+        }
+    }
+
     fn accept_all<S: Service>(&mut self, service: &mut S) {
         loop {
             match self.listener.accept() {
@@ -331,51 +376,58 @@ impl Core {
     }
 
     fn read_conn<S: Service>(&mut self, t: Token, service: &mut S) {
-        if !service.wants_input() {
+        if self.conns.get(&t).is_none_or(|c| c.connecting) {
+            return;
+        }
+        // Frames already buffered go first; the socket is read only when they are all taken.
+        if self.deliver_buffered(t, service) {
+            let now = self.now;
             if let Some(c) = self.conns.get_mut(&t) {
-                c.read_pending = true;
+                c.read_pending = false;
+                match c.read_some(&mut self.read_buf, READ_BUDGET, now) {
+                    Ok((ReadOutcome::Eof, _)) => c.peer_closed = true,
+                    Ok((ReadOutcome::Drained, _)) => {}
+                    Err(e) => self.closing.push((t, CloseReason::Io(e.to_string()))),
+                }
             }
-            return;
+            self.deliver_buffered(t, service);
         }
-        let now = self.now;
-        let Some(c) = self.conns.get_mut(&t) else {
-            return;
-        };
-        if c.connecting {
-            return;
-        }
-        c.read_pending = false;
-        let outcome = c.read_some(&mut self.read_buf, READ_BUDGET, now);
-        let mut frames = Vec::new();
-        let mut wire_error = None;
+        self.finish_closes(service);
+    }
+
+    /// Hands complete frames to the service while it wants input. Returns whether every
+    /// buffered frame was taken and the connection is still open (so reading may go on).
+    /// Frames that wait while the service is paused stay in the decoder, bounded by one read.
+    fn deliver_buffered<S: Service>(&mut self, t: Token, service: &mut S) -> bool {
+        let id = conn_id(t);
         loop {
+            // Once the service closes the connection, what is left of its input is dropped.
+            if self.closing.iter().any(|(c, _)| *c == t) {
+                return false;
+            }
+            let wants = service.wants_input();
+            let Some(c) = self.conns.get_mut(&t) else {
+                return false;
+            };
+            if !wants {
+                c.read_pending = true;
+                return false;
+            }
             match c.decoder.next_frame() {
-                Ok(Some(body)) => frames.push(body),
-                Ok(None) => break,
+                Ok(Some(body)) => service.on_frame(self, id, body),
+                Ok(None) => {
+                    if c.peer_closed {
+                        self.closing.push((t, CloseReason::PeerClosed));
+                        return false;
+                    }
+                    return true;
+                }
                 Err(e) => {
-                    wire_error = Some(e);
-                    break;
+                    self.closing.push((t, CloseReason::Wire(e)));
+                    return false;
                 }
             }
         }
-        let id = conn_id(t);
-        for body in frames {
-            // Once the service closes the connection, what is left of its input is dropped.
-            if self.closing.iter().any(|(c, _)| *c == t) {
-                break;
-            }
-            service.on_frame(self, id, body);
-        }
-        if let Some(e) = wire_error {
-            self.closing.push((t, CloseReason::Wire(e)));
-        } else {
-            match outcome {
-                Ok((ReadOutcome::Eof, _)) => self.closing.push((t, CloseReason::PeerClosed)),
-                Ok((ReadOutcome::Drained, _)) => {}
-                Err(e) => self.closing.push((t, CloseReason::Io(e.to_string()))),
-            }
-        }
-        self.finish_closes(service);
     }
 
     fn flush(&mut self, t: Token) {
@@ -386,13 +438,15 @@ impl Core {
         if c.connecting || c.queue.is_empty() {
             return;
         }
-        match c.queue.write_to(&mut c.stream) {
-            Ok(n) => {
-                if n > 0 {
-                    c.last_write_progress = now;
-                }
-            }
-            Err(e) => self.closing.push((t, CloseReason::Io(e.to_string()))),
+        let before = c.queue.len();
+        let result = c.queue.write_to(&mut c.stream);
+        let written = before - c.queue.len();
+        self.total_queued -= written;
+        if written > 0 {
+            c.last_write_progress = now;
+        }
+        if let Err(e) = result {
+            self.closing.push((t, CloseReason::Io(e.to_string())));
         }
     }
 
@@ -414,6 +468,7 @@ impl Core {
             let Some(mut c) = self.conns.remove(&t) else {
                 continue;
             };
+            self.total_queued -= c.queue.len();
             if matches!(reason, CloseReason::Local | CloseReason::Shutdown) && !c.connecting {
                 // Last words (a refusal, a goodbye) go out if the socket takes them now.
                 let _ = c.queue.write_to(&mut c.stream);
@@ -440,7 +495,8 @@ impl Core {
                 }
                 continue;
             }
-            if c.decoder.is_mid_frame() {
+            // While input is paused the buffered frames are ours to take, not the peer's delay.
+            if c.decoder.is_mid_frame() && !c.read_pending {
                 if now.duration_since(c.last_read) > self.config.partial_frame_timeout {
                     self.closing.push((*t, CloseReason::PartialFrameTimeout));
                 }
@@ -500,6 +556,13 @@ fn run<S: Service>(mut core: Core, mut service: S, rx: Receiver<S::Command>, sha
         while let Ok(cmd) = rx.try_recv() {
             service.on_command(&mut core, cmd);
             core.finish_closes(&mut service);
+            // A long run of commands (a program sending in a loop) is written out as it goes,
+            // so that the queues, and the senders' view of them, stay current.
+            if core.total_queued > FLUSH_DURING_COMMANDS {
+                core.flush_dirty();
+                core.finish_closes(&mut service);
+                service.on_backlog(core.total_queued);
+            }
         }
         // Connections whose reading was paused or cut short by the budget.
         if service.wants_input() {
@@ -520,7 +583,7 @@ fn run<S: Service>(mut core: Core, mut service: S, rx: Receiver<S::Command>, sha
         core.finish_closes(&mut service);
         core.flush_dirty();
         core.finish_closes(&mut service);
-        service.on_backlog(core.conns.values().map(|c| c.queue.len()).sum());
+        service.on_backlog(core.total_queued);
         if core.stop_requested || shared.stop.load(Ordering::Acquire) {
             break;
         }

@@ -83,6 +83,8 @@ pub trait Net {
     fn close(&mut self, conn: ConnId);
     /// Bytes queued and not yet written for a connection.
     fn queued(&self, conn: ConnId) -> usize;
+    /// Bytes queued and not yet written, over all connections.
+    fn total_queued(&self) -> usize;
     /// The current time, for timers.
     fn now(&self) -> Instant;
     /// Whole seconds since the Unix epoch (UTC), as py2p stamps messages.

@@ -164,6 +164,22 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// Whether `data` starts the way this method's output always starts (a magic number or a
+    /// valid header). snappy has none, and `.lzma` alone has too weak a one: they never match.
+    pub(crate) fn recognises(self, data: &[u8]) -> bool {
+        match self {
+            Compression::Zlib | Compression::Gzip => {
+                data.starts_with(&[0x1f, 0x8b])
+                    || matches!(data, [cmf, flg, ..] if cmf & 0x0F == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0)
+            }
+            Compression::Bz2 => data.starts_with(b"BZh"),
+            Compression::Lzma => data.starts_with(&XZ_MAGIC),
+            Compression::Snappy => false,
+        }
+    }
+}
+
 /// Reads a decoder to its end, keeping at most `limit` bytes.
 fn read_limited<R: Read>(
     reader: R,

@@ -184,13 +184,16 @@ impl Message {
         for &method in compressions {
             match method.decompress(body, limits.max_decompressed_len) {
                 Ok(plain) => return Self::decode_plain(&plain, limits),
-                Err(e @ WireError::DecompressedTooLarge { .. }) => too_large = Some(e),
+                Err(e @ WireError::DecompressedTooLarge { .. }) if method.recognises(body) => {
+                    too_large = Some(e)
+                }
                 Err(_) => continue,
             }
         }
         // py2p reads the body as it stands when no method decompresses it. A body that one
-        // method would have inflated past the limit is reported as such if it is not a plain
-        // body either (a plain body can look like the start of an lzma stream).
+        // method recognises as its own and would inflate past the limit is reported as such
+        // if it is not a plain body either; a plain body that merely parses as the start of
+        // a stream (snappy's length, an .lzma header) is judged as a plain body.
         match (Self::decode_plain(body, limits), too_large) {
             (Err(_), Some(e)) => Err(e),
             (result, _) => result,

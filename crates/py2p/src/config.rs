@@ -32,6 +32,8 @@ pub struct MeshConfig {
     pub compressions: Vec<Compression>,
     /// Most outgoing connections made from peer lists (py2p's `max_outgoing`). Default 4.
     pub max_outgoing: usize,
+    /// Most entries in a `peers` list sent to one peer. Default 64.
+    pub max_peer_list: usize,
     /// A connection that has not completed the handshake in this time is closed. Default 30 s.
     pub handshake_timeout: Duration,
     /// Broadcasts older than this are dropped, and their ids forgotten after it. Default 60 s.
@@ -47,6 +49,12 @@ pub struct MeshConfig {
     pub max_decode_errors: u32,
     /// A whisper waiting for a route (request/response) is dropped after this. Default 60 s.
     pub request_timeout: Duration,
+    /// A peer lost without our doing (its connection broke) is dialled again after this,
+    /// then at doubling intervals up to a minute. Default 5 s.
+    pub reconnect_interval: Duration,
+    /// How long a lost peer is dialled again before it is given up; zero turns redialling
+    /// off. Default 10 minutes.
+    pub reconnect_for: Duration,
     /// The event loop's limits and timers (frame sizes, connections, write queues).
     pub net: NetConfig,
 }
@@ -59,6 +67,7 @@ impl Default for MeshConfig {
             out_addr: None,
             compressions: Compression::PREFERENCE.to_vec(),
             max_outgoing: 4,
+            max_peer_list: 64,
             handshake_timeout: Duration::from_secs(30),
             message_expiry: Duration::from_secs(60),
             seen_capacity: 1_000_000,
@@ -66,6 +75,8 @@ impl Default for MeshConfig {
             send_high_water: 8 << 20,
             max_decode_errors: 16,
             request_timeout: Duration::from_secs(60),
+            reconnect_interval: Duration::from_secs(5),
+            reconnect_for: Duration::from_secs(600),
             net: NetConfig::default(),
         }
     }
@@ -140,6 +151,12 @@ impl MeshConfigBuilder {
     /// Most bytes queued to one peer before it is disconnected as too slow.
     pub fn max_write_queue(mut self, bytes: usize) -> Self {
         self.config.net.max_write_queue = bytes;
+        self
+    }
+    /// How long, and how often, lost peers are dialled again (zero `reconnect_for`: never).
+    pub fn reconnect(mut self, interval: Duration, reconnect_for: Duration) -> Self {
+        self.config.reconnect_interval = interval;
+        self.config.reconnect_for = reconnect_for;
         self
     }
     /// The event loop's configuration, whole.

@@ -1,7 +1,7 @@
 //! The bounded queue between the event loop and `recv`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,9 @@ pub(crate) struct Inbox<T> {
     /// The loop stopped reading because the queue was full.
     pub paused: AtomicBool,
     closed: AtomicBool,
+    /// Threads waiting in `pop`: pushes wake someone only when someone waits (a wake-up is a
+    /// system call, and the loop pushes every message).
+    waiting: AtomicUsize,
 }
 
 impl<T> Inbox<T> {
@@ -25,6 +28,7 @@ impl<T> Inbox<T> {
             capacity: capacity.max(1),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -33,8 +37,12 @@ impl<T> Inbox<T> {
     }
 
     pub fn push(&self, item: T) {
-        self.lock().push_back(item);
-        self.ready.notify_one();
+        let mut items = self.lock();
+        items.push_back(item);
+        // Read under the lock: a waiter registers itself under it before it sleeps.
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            self.ready.notify_one();
+        }
     }
 
     pub fn has_room(&self) -> bool {
@@ -68,19 +76,27 @@ impl<T> Inbox<T> {
             if self.is_closed() {
                 return (None, false);
             }
-            items = match deadline {
-                None => self.ready.wait(items).unwrap_or_else(|p| p.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return (None, false);
                     }
+                    Some(left)
+                }
+            };
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            items = match left {
+                None => self.ready.wait(items).unwrap_or_else(|p| p.into_inner()),
+                Some(left) => {
                     self.ready
                         .wait_timeout(items, left)
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 }
             };
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

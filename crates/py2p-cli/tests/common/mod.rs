@@ -176,6 +176,37 @@ impl Node {
         }
     }
 
+    /// Waits until `n` printed lines match `pred`, without copying them (for waits repeated
+    /// thousands of times over long logs); returns how many match.
+    pub fn wait_count(&self, what: &str, n: usize, pred: impl Fn(&Value) -> bool) -> usize {
+        let deadline = Instant::now() + WAIT;
+        let (m, cv) = &*self.log;
+        let mut log = m.lock().unwrap();
+        loop {
+            let found = log.lines.iter().filter(|v| pred(v)).count();
+            if found >= n {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || log.closed {
+                let tail: Vec<String> = log
+                    .lines
+                    .iter()
+                    .rev()
+                    .take(50)
+                    .map(|v| v.to_string())
+                    .collect();
+                panic!(
+                    "{}: waited for {n} × {what}, saw {found} (output {}); last lines:\n{}",
+                    self.name,
+                    if log.closed { "closed" } else { "open" },
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            log = cv.wait_timeout(log, left).unwrap().0;
+        }
+    }
+
     /// Every line printed so far that matches `pred`.
     pub fn lines(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
         self.log

@@ -62,6 +62,17 @@ pub(crate) struct MeshCore {
     pub(crate) shared: Arc<Shared>,
     counters: Counters,
     pub(crate) sync: Option<SyncTable>,
+    request_counter: u64,
+    /// Peers lost without our doing, redialled now and then (see `MeshConfig::reconnect_for`).
+    lost: HashMap<String, LostPeer>,
+}
+
+/// A peer whose connection broke: where to find it again, and when to try.
+struct LostPeer {
+    addr: (String, u16),
+    since: Instant,
+    next_try: Instant,
+    attempts: u32,
 }
 
 impl MeshCore {
@@ -90,6 +101,8 @@ impl MeshCore {
             shared,
             counters: Counters::default(),
             sync,
+            request_counter: 0,
+            lost: HashMap::new(),
         }
     }
 
@@ -129,7 +142,13 @@ impl MeshCore {
             self.seen.insert(msg.id(), msg.time());
         }
         if let Some(frame) = self.frame_for(conn, &msg) {
-            if msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER {
+            // Only user messages are kept for `resend` (py2p keeps any whisper, which makes
+            // every peer hold on to its handshake's peer list).
+            let user = matches!(
+                msg.payload().first().map(Vec::as_slice),
+                Some([0x00] | [0x02])
+            );
+            if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
                 if let Some(p) = self.peers.get_mut(&conn) {
                     p.last_sent = Some((msg_type.0, msg.payload().to_vec()));
                 }
@@ -194,11 +213,34 @@ impl MeshCore {
             self.send_to(net, conn, Flag::WHISPER, payload);
             return;
         }
-        // py2p's request id: base-58 of sha-384 over the target id and the time's base-58.
+        // A dial to the target already under way takes the whisper along.
+        if let Some(dial) = self
+            .dials
+            .values_mut()
+            .find(|d| d.expected_id.as_deref() == Some(target.as_str()))
+        {
+            dial.deferred.push(payload);
+            return;
+        }
+        // A request for this target just sent: the whisper waits with the others.
+        let now_i = net.now();
+        if let Some(pending) = self.requests.values_mut().find(|r| {
+            r.target == target
+                && now_i.duration_since(r.created) < std::time::Duration::from_secs(2)
+        }) {
+            pending.messages.push(payload);
+            return;
+        }
+        // py2p hashes the target id and the time; peers only echo the request id, so ours also
+        // hashes our own id and a counter: two requests (from two nodes, or one node twice in a
+        // second) never share an id and are never dropped as one broadcast seen twice.
         let now = net.unix_time();
+        self.request_counter += 1;
         let digest = Sha384::new()
             .chain_update(target.as_bytes())
             .chain_update(base58::encode_u64(now).as_bytes())
+            .chain_update(self.id.as_bytes())
+            .chain_update(self.request_counter.to_be_bytes())
             .finalize();
         let request_id = base58::encode_be_bytes(&digest);
         if self.routing.is_empty() {
@@ -209,15 +251,14 @@ impl MeshCore {
         } else {
             debug!("whisper to {target}: not connected, asking peers (request {request_id})");
         }
-        let entry = self
-            .requests
-            .entry(request_id.clone())
-            .or_insert_with(|| PendingRequest {
+        self.requests.insert(
+            request_id.clone(),
+            PendingRequest {
                 target: target.clone(),
-                messages: Vec::new(),
+                messages: vec![payload],
                 created: net.now(),
-            });
-        entry.messages.push(payload);
+            },
+        );
         self.broadcast(
             net,
             vec![
@@ -238,15 +279,26 @@ impl MeshCore {
         ]
     }
 
-    fn peer_list(&self) -> String {
-        // Sorted, so that a simulated network replays exactly from its seed.
+    /// The `peers` list for the peer on `conn`: at most `max_peer_list` entries (py2p sends
+    /// all, which costs a node with a thousand peers 44 MB of lists as they join; a joiner
+    /// dials only `max_outgoing` of them). Sorted, then a window starting at a place that
+    /// depends on the connection, so that different joiners hear of different peers and a
+    /// simulated network still replays exactly from its seed.
+    fn peer_list(&self, conn: ConnId) -> String {
         let mut entries: Vec<(&str, &(String, u16))> = self
             .routing
             .iter()
-            .filter_map(|(id, conn)| Some((id.as_str(), self.peers.get(conn)?.addr.as_ref()?)))
+            .filter_map(|(id, c)| Some((id.as_str(), self.peers.get(c)?.addr.as_ref()?)))
             .collect();
         entries.sort_unstable();
-        peer::peer_list_json(entries.into_iter())
+        let n = entries.len();
+        let take = n.min(self.config.max_peer_list);
+        let start = if n > take {
+            (conn.0 as usize).wrapping_mul(7919) % n
+        } else {
+            0
+        };
+        peer::peer_list_json((0..take).filter_map(|i| entries.get((start + i) % n).copied()))
     }
 
     fn request_peers(&mut self, net: &mut dyn Net) {
@@ -413,6 +465,30 @@ impl MeshCore {
             net.close(conn);
             return;
         }
+        let known = self.peers.get(&conn).and_then(|p| p.id.clone());
+        match known {
+            Some(old) if old != id => {
+                // One connection, one node: a peer that changes its id is not believed (each
+                // new id would otherwise stay in the routing table for good).
+                warn!("{label}: handshake with a new id {id}; closing");
+                net.close(conn);
+                return;
+            }
+            Some(_) => {
+                // A repeated handshake may update the compression list; it gets no new peers
+                // list (a cheap message must not buy an expensive answer).
+                if let Ok(theirs) = compression::from_json(&String::from_utf8_lossy(methods)) {
+                    let ours = self.config.compressions.clone();
+                    if let Some(p) = self.peers.get_mut(&conn) {
+                        p.compression = compression::negotiate(&ours, &theirs);
+                        p.theirs = theirs;
+                    }
+                }
+                debug!("{label}: repeated handshake");
+                return;
+            }
+            None => {}
+        }
         let addr = serde_json::from_slice(addr)
             .ok()
             .and_then(|v| peer::parse_addr(&v));
@@ -449,9 +525,6 @@ impl MeshCore {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
-        if peer.id.is_some() {
-            debug!("{label}: repeated handshake");
-        }
         peer.id = Some(id.clone());
         peer.addr = Some(addr.clone());
         peer.compression = compression::negotiate(&ours, &theirs);
@@ -463,8 +536,9 @@ impl MeshCore {
             addr.1,
             peer.compression.first()
         );
+        self.lost.remove(&id);
         let newly_routed = self.routing.insert(id.clone(), conn).is_none() && !replaced;
-        let list = self.peer_list();
+        let list = self.peer_list(conn);
         self.send_to(
             net,
             conn,
@@ -505,7 +579,7 @@ impl MeshCore {
     fn handle_request(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
         match payload {
             [_, star] if star.as_slice() == b"*" => {
-                let list = self.peer_list();
+                let list = self.peer_list(conn);
                 self.send_to(
                     net,
                     conn,
@@ -631,6 +705,53 @@ impl MeshCore {
         }
     }
 
+    /// Dials peers lost without our doing again, backing off, for `reconnect_for`: after a
+    /// partition heals, the two sides find each other again (py2p only asks its remaining
+    /// peers for theirs, which cannot bridge a cut).
+    fn redial_lost(&mut self, net: &mut dyn Net, now: Instant) {
+        let give_up = self.config.reconnect_for;
+        let mut due: Vec<String> = Vec::new();
+        let connected_addrs: Vec<(String, u16)> =
+            self.peers.values().filter_map(|p| p.addr.clone()).collect();
+        let knows: Vec<String> = self
+            .lost
+            .keys()
+            .filter(|id| self.knows(id))
+            .cloned()
+            .collect();
+        for id in knows {
+            self.lost.remove(&id);
+        }
+        self.lost.retain(|id, l| {
+            let keep = now.duration_since(l.since) <= give_up && !connected_addrs.contains(&l.addr);
+            if keep && l.next_try <= now {
+                due.push(id.clone());
+            }
+            keep
+        });
+        due.sort_unstable();
+        for id in due {
+            let Some(l) = self.lost.get_mut(&id) else {
+                continue;
+            };
+            l.attempts += 1;
+            let backoff = self
+                .config
+                .reconnect_interval
+                .saturating_mul(1 << l.attempts.min(4))
+                .min(std::time::Duration::from_secs(60));
+            l.next_try = now + backoff;
+            let (host, port) = l.addr.clone();
+            if let Some(addr) = resolve(&host, port) {
+                debug!(
+                    "redialling lost peer {id} at {addr} (attempt {})",
+                    l.attempts
+                );
+                let _ = self.dial(net, addr, Some(id), Vec::new());
+            }
+        }
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id.clone(),
@@ -735,12 +856,21 @@ impl Service for MeshCore {
             Some(Flag::RENEGOTIATE) => return self.handle_renegotiate(net, conn, msg.payload()),
             _ => {}
         }
+        let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
         let sub = msg.payload().first().and_then(|p| Flag::from_packet(p));
         match sub {
-            Some(Flag::HANDSHAKE) if msg.payload().len() == 5 => {
+            // Handshakes and peer lists describe the connection they arrive on: py2p sends
+            // them as whispers, and a relayed broadcast copy must not pass for one.
+            Some(Flag::HANDSHAKE) if msg.payload().len() == 5 && whisper => {
                 self.handle_handshake(net, conn, msg.payload())
             }
-            Some(Flag::PEERS) => self.handle_peers(net, conn, msg.payload()),
+            Some(Flag::PEERS) if whisper => self.handle_peers(net, conn, msg.payload()),
+            Some(Flag::HANDSHAKE | Flag::PEERS) => {
+                debug!(
+                    "ignoring a handshake or peers list sent as a broadcast by {}",
+                    String::from_utf8_lossy(msg.sender())
+                );
+            }
             Some(Flag::RESPONSE) => self.handle_response(net, msg.payload()),
             Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
             Some(Flag::STORE) if self.sync.is_some() => {
@@ -749,7 +879,25 @@ impl Service for MeshCore {
                     self.sync = Some(sync);
                 }
             }
-            _ => self.deliver(msg),
+            _ => {
+                // Broadcasts were checked above; an old whisper (held up by a partition, say)
+                // is dropped by the same rule, so users never see a message past the expiry.
+                let now = net.unix_time();
+                if msg
+                    .time()
+                    .saturating_add(self.config.message_expiry.as_secs())
+                    < now
+                {
+                    self.counters.expired += 1;
+                    debug!(
+                        "dropping a message from {}: {} s old",
+                        String::from_utf8_lossy(msg.sender()),
+                        now - msg.time()
+                    );
+                    return;
+                }
+                self.deliver(msg)
+            }
         }
     }
 
@@ -778,6 +926,22 @@ impl Service for MeshCore {
         };
         if self.routing.get(&id) == Some(&conn) {
             self.routing.remove(&id);
+            if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_))
+                && !self.config.reconnect_for.is_zero()
+            {
+                if let Some(addr) = peer.addr.clone() {
+                    let now = net.now();
+                    self.lost.insert(
+                        id.clone(),
+                        LostPeer {
+                            addr,
+                            since: now,
+                            next_try: now + self.config.reconnect_interval,
+                            attempts: 0,
+                        },
+                    );
+                }
+            }
             info!("{}: disconnected: {reason}", peer.label());
             self.shared.push_event(PeerEvent::Disconnected { id });
             // py2p asks its remaining peers for theirs after a loss.
@@ -792,7 +956,8 @@ impl Service for MeshCore {
                 payload.push(vec![Flag::BROADCAST.0]);
                 payload.extend(packets);
                 self.broadcast(net, payload);
-                self.shared.command_done(bytes);
+                // The bytes are in the write queues now: senders see them at once.
+                self.shared.command_done(bytes, net.total_queued());
             }
             Command::Whisper { target, packets } => self.whisper(net, target, packets),
             Command::Connect { addr, reply } => {
@@ -824,6 +989,7 @@ impl Service for MeshCore {
 
     fn on_tick(&mut self, net: &mut dyn Net) {
         let now = net.now();
+        self.redial_lost(net, now);
         self.seen.expire(net.unix_time());
         let deadline = self.config.handshake_timeout;
         let mut stale: Vec<ConnId> = self

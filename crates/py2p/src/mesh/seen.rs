@@ -1,9 +1,11 @@
 //! The waterfall's memory of broadcast ids: constant cost per message, bounded size.
 //!
 //! py2p keeps a deque that it scans and rebuilds for every message, so its cost grows with
-//! traffic. Here a hash set answers "seen?" and a queue in arrival order expires entries.
+//! traffic. Here a hash set answers "seen?" and a min-heap on message time expires entries
+//! (by time, not arrival: one message stamped in the future must not hold the others back).
 
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 
 /// A message id reduced to a fixed-size key: its first 24 characters. Ids are base-58 of a
 /// sha-384 digest, so 24 characters carry about 140 bits of it.
@@ -21,7 +23,7 @@ fn key(id: &str) -> Key {
 #[derive(Debug)]
 pub(crate) struct Seen {
     set: HashSet<Key>,
-    order: VecDeque<(u64, Key)>,
+    order: BinaryHeap<Reverse<(u64, Key)>>,
     capacity: usize,
     expiry: u64,
     /// Entries dropped because the capacity was reached before they expired.
@@ -32,7 +34,7 @@ impl Seen {
     pub fn new(capacity: usize, expiry_secs: u64) -> Seen {
         Seen {
             set: HashSet::new(),
-            order: VecDeque::new(),
+            order: BinaryHeap::new(),
             capacity: capacity.max(1),
             expiry: expiry_secs,
             evicted: 0,
@@ -45,9 +47,9 @@ impl Seen {
         if !self.set.insert(k) {
             return false;
         }
-        self.order.push_back((time, k));
+        self.order.push(Reverse((time, k)));
         while self.order.len() > self.capacity {
-            if let Some((_, old)) = self.order.pop_front() {
+            if let Some(Reverse((_, old))) = self.order.pop() {
                 self.set.remove(&old);
                 self.evicted += 1;
             }
@@ -64,11 +66,11 @@ impl Seen {
     /// refused for their age anyway.
     pub fn expire(&mut self, now: u64) {
         let cutoff = now.saturating_sub(self.expiry);
-        while let Some(&(time, k)) = self.order.front() {
+        while let Some(&Reverse((time, k))) = self.order.peek() {
             if time >= cutoff {
                 break;
             }
-            self.order.pop_front();
+            self.order.pop();
             self.set.remove(&k);
         }
         if self.order.capacity() > 4 * self.order.len().max(1024) {
@@ -101,5 +103,16 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s.evicted, 1);
         assert!(!s.contains("b"));
+    }
+
+    #[test]
+    fn a_future_stamp_does_not_hold_back_expiry() {
+        let mut s = Seen::new(100, 60);
+        assert!(s.insert("future", 10_000));
+        assert!(s.insert("old", 100));
+        s.expire(200);
+        assert!(!s.contains("old"));
+        assert!(s.contains("future"));
+        assert_eq!(s.len(), 1);
     }
 }

@@ -65,9 +65,14 @@ impl Shared {
         !b.closed
     }
 
-    pub fn command_done(&self, bytes: usize) {
+    /// A send reserved with `reserve` has been queued; `queued` is the loop's new total.
+    pub fn command_done(&self, bytes: usize, queued: usize) {
         let mut b = self.backlog();
         b.in_flight = b.in_flight.saturating_sub(bytes);
+        b.queued = queued;
+        if b.queued + b.in_flight <= self.high_water {
+            self.drained.notify_all();
+        }
     }
 
     pub fn set_backlog(&self, queued: usize) {

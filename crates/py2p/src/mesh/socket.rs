@@ -157,16 +157,21 @@ impl MeshSocket {
     }
 
     /// Registers a handler, run on the event-loop thread for every message the protocol does
-    /// not consume; returning `true` keeps the message from `recv`. A handler that panics is
+    /// not consume; returning `true` keeps the message from `recv`. When this returns, the
+    /// handler sees every message that arrives after it. A handler that panics is
     /// logged and skipped; the node goes on.
     pub fn register_handler(
         &self,
         handler: impl FnMut(&Message) -> bool + Send + 'static,
     ) -> Result<(), Error> {
         let handler: Handler = Box::new(handler);
-        self.handle
-            .send(Command::RegisterHandler(handler))
-            .map_err(Error::from)
+        self.handle.send(Command::RegisterHandler(handler))?;
+        if !self.handle.is_loop_thread() {
+            // Commands are taken in order: once a later one is answered, the handler is in
+            // place, and every message that arrives from now on passes through it.
+            self.peers()?;
+        }
+        Ok(())
     }
 
     fn wake_if_paused(&self, resume: bool) {

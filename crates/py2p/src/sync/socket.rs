@@ -39,8 +39,12 @@ use crate::Error;
 ///     }
 /// }
 /// assert_eq!(b.get("colour"), Some(b"blue".to_vec()));
-/// // a holds the lease for an hour: b may not overwrite it.
-/// assert!(b.set("colour", "red").is_err());
+/// // a holds the lease for an hour: from the next second on, b may not overwrite it (within
+/// // the same second py2p's tie-break, the smaller owner id, decides).
+/// match b.set("colour", "red") {
+///     Err(py2p::Error::Leased { owner, until, .. }) => println!("leased to {owner} until {until}"),
+///     other => println!("{other:?}"),
+/// }
 /// # Ok::<(), py2p::Error>(())
 /// ```
 pub struct SyncSocket {

@@ -1,1 +1,0 @@
-//! A deterministic simulator of mesh networks (in progress).

@@ -1,0 +1,336 @@
+//! The simulated wires: connections, latencies, partitions and the kernel's part of TCP
+//! (buffers, retransmission, resets). Nodes act on it through [`NodeNet`](super::net::NodeNet).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use py2p_net::{CloseReason, ConnId, NetConfig, NetError};
+
+use super::link::{End, Segment};
+use super::queue::{Event, EventQueue};
+use super::rng::SimRng;
+use super::trace::Trace;
+use super::SimConfig;
+
+/// The port every simulated node listens on.
+pub(super) const PORT: u16 = 4444;
+
+/// The address of node `index`: 10.0.0.1 for node 0, 10.0.0.2 for node 1, and so on.
+pub(super) fn node_addr(index: usize) -> SocketAddr {
+    let ip = Ipv4Addr::from(0x0A00_0000u32.wrapping_add(index as u32 + 1));
+    SocketAddr::new(ip.into(), PORT)
+}
+
+/// Everything between the nodes, and the clock.
+pub(super) struct Network {
+    /// Virtual time since the start of the run.
+    pub now: Duration,
+    /// The `Instant` that virtual time 0 maps to.
+    pub base: Instant,
+    /// Unix time at virtual time 0.
+    pub epoch: u64,
+    pub queue: EventQueue,
+    pub ends: BTreeMap<ConnId, End>,
+    /// The ends each node holds.
+    pub node_ends: Vec<BTreeSet<ConnId>>,
+    /// Each node's event-loop limits.
+    pub node_net: Vec<NetConfig>,
+    /// Live nodes by address.
+    pub listeners: BTreeMap<SocketAddr, usize>,
+    latencies: BTreeMap<(usize, usize), Duration>,
+    /// One side of the partition, when there is one (everyone else is the other side).
+    pub cut: Option<BTreeSet<usize>>,
+    pub rng: SimRng,
+    pub trace: Trace,
+    /// Connections the node whose turn it is asked to close, or that failed, this turn.
+    pub closing: Vec<(ConnId, CloseReason)>,
+    /// Ends whose reading stopped with data waiting (their node paused input).
+    pub read_blocked: BTreeSet<ConnId>,
+    /// Nodes that asked their loop to stop.
+    pub shutdowns: Vec<usize>,
+    /// Virtual times of faults (kills, partitions, heals, broken links, stalls).
+    pub faults: Vec<Duration>,
+    next_conn: u64,
+    pub config: SimConfig,
+}
+
+impl Network {
+    pub fn new(seed: u64, config: SimConfig) -> Network {
+        Network {
+            now: Duration::ZERO,
+            base: Instant::now(),
+            epoch: config.epoch,
+            queue: EventQueue::default(),
+            ends: BTreeMap::new(),
+            node_ends: Vec::new(),
+            node_net: Vec::new(),
+            listeners: BTreeMap::new(),
+            latencies: BTreeMap::new(),
+            cut: None,
+            rng: SimRng::new(seed),
+            trace: Trace::new(config.trace_lines),
+            closing: Vec::new(),
+            read_blocked: BTreeSet::new(),
+            shutdowns: Vec::new(),
+            faults: Vec::new(),
+            next_conn: 2,
+            config,
+        }
+    }
+
+    pub fn unix_time(&self) -> u64 {
+        self.epoch + self.now.as_secs()
+    }
+
+    /// The one-way latency between two nodes, drawn the first time it is needed.
+    pub fn latency(&mut self, a: usize, b: usize) -> Duration {
+        let key = (a.min(b), a.max(b));
+        if let Some(&d) = self.latencies.get(&key) {
+            return d;
+        }
+        let (lo, hi) = self.config.latency;
+        let d = self.rng.duration(lo, hi);
+        self.latencies.insert(key, d);
+        d
+    }
+
+    /// Sets the latency between two nodes from now on (connections already open keep theirs).
+    pub fn set_latency(&mut self, a: usize, b: usize, d: Duration) {
+        self.latencies.insert((a.min(b), a.max(b)), d);
+    }
+
+    /// Whether a partition separates two nodes.
+    pub fn is_cut(&self, a: usize, b: usize) -> bool {
+        self.cut
+            .as_ref()
+            .is_some_and(|side| side.contains(&a) != side.contains(&b))
+    }
+
+    fn jitter(&mut self) -> Duration {
+        let j = self.config.jitter;
+        self.rng.duration(Duration::ZERO, j)
+    }
+
+    /// Queues a segment for the end `to`, arriving after the link's latency (and jitter),
+    /// never before what was queued earlier.
+    pub fn push_segment(&mut self, to: ConnId, segment: Segment) {
+        let jitter = self.jitter();
+        let now = self.now;
+        let buffer = self.config.socket_buffer;
+        let Some(end) = self.ends.get_mut(&to) else {
+            return;
+        };
+        let at = end.inbound.push(now + end.latency + jitter, segment);
+        if end.inbound.bytes > buffer && end.inbound.stalled_since.is_none() {
+            end.inbound.stalled_since = Some(now);
+        }
+        self.queue.push(at, Event::Wake(to));
+    }
+
+    /// Bytes written on `conn` that the peer has not read, beyond what the socket buffers
+    /// hold: the loop's write queue.
+    pub fn queued(&self, conn: ConnId) -> usize {
+        let Some(end) = self.ends.get(&conn) else {
+            return 0;
+        };
+        if end.connecting {
+            return end.unsent.iter().map(Vec::len).sum();
+        }
+        end.peer.and_then(|p| self.ends.get(&p)).map_or(0, |p| {
+            p.inbound.bytes.saturating_sub(self.config.socket_buffer)
+        })
+    }
+
+    /// `Net::send` for `node`.
+    pub fn send(&mut self, node: usize, conn: ConnId, frame: Vec<u8>) {
+        let Some(end) = self.ends.get_mut(&conn) else {
+            return;
+        };
+        if end.node != node || end.finished {
+            return;
+        }
+        let max = self
+            .node_net
+            .get(node)
+            .map_or(usize::MAX, |c| c.max_write_queue);
+        if end.connecting {
+            end.unsent.push(frame);
+        } else {
+            let Some(peer) = end.peer else {
+                return;
+            };
+            if self.config.break_rate > 0.0 && self.rng.chance(self.config.break_rate) {
+                self.trace
+                    .record(self.now, "link breaks", node, conn.0, &[]);
+                self.faults.push(self.now);
+                self.reset(conn, "connection reset by peer");
+                return;
+            }
+            let pieces = if self.config.fragment && frame.len() > 1 {
+                1 + self.rng.below(3) as usize
+            } else {
+                1
+            };
+            let mut cuts: Vec<usize> = (1..pieces)
+                .map(|_| 1 + self.rng.index(frame.len() - 1))
+                .collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain(std::iter::once(frame.len())) {
+                if let Some(piece) = frame.get(start..cut) {
+                    self.push_segment(peer, Segment::Data(piece.to_vec()));
+                }
+                start = cut;
+            }
+        }
+        let queued = self.queued(conn);
+        if queued > max {
+            self.closing.push((conn, CloseReason::SlowPeer { queued }));
+        }
+        let total_max = self
+            .node_net
+            .get(node)
+            .map_or(usize::MAX, |c| c.max_total_write_queue);
+        if self.total_queued(node) > total_max {
+            // As the loop does: the connection with the longest queue is the slowest reader.
+            let slowest = self
+                .node_ends
+                .get(node)
+                .into_iter()
+                .flatten()
+                .filter(|c| !self.closing.iter().any(|(k, _)| k == *c))
+                .map(|&c| (self.queued(c), c))
+                .max();
+            if let Some((queued, c)) = slowest {
+                self.closing.push((c, CloseReason::SlowPeer { queued }));
+            }
+        }
+    }
+
+    /// Bytes `node` has queued over all its connections.
+    pub fn total_queued(&self, node: usize) -> usize {
+        self.node_ends
+            .get(node)
+            .map_or(0, |ends| ends.iter().map(|&c| self.queued(c)).sum())
+    }
+
+    /// `Net::dial` for `node`.
+    pub fn dial(&mut self, node: usize, addr: SocketAddr) -> Result<ConnId, NetError> {
+        let max = self
+            .node_net
+            .get(node)
+            .map_or(usize::MAX, |c| c.max_connections);
+        let held = self.node_ends.get(node).map_or(0, BTreeSet::len);
+        if held >= max {
+            return Err(NetError::TooManyConnections { max });
+        }
+        let conn = self.new_conn();
+        let target = self.listeners.get(&addr).copied();
+        // A dial to nobody still needs a latency: use the address's would-be node.
+        let peer_node = target.unwrap_or(usize::MAX);
+        let latency = match target {
+            Some(t) => self.latency(node, t),
+            None => self.config.latency.0,
+        };
+        let max_frame = self.max_frame(node);
+        let end = End::new(node, peer_node, true, addr, latency, self.now, max_frame);
+        self.ends.insert(conn, end);
+        self.node_ends[node].insert(conn);
+        let jitter = self.jitter();
+        self.queue.push(
+            self.now + latency + jitter,
+            Event::Syn {
+                dialer: conn,
+                addr,
+                attempt: 0,
+            },
+        );
+        self.trace
+            .record(self.now, &format!("dial {addr}"), node, conn.0, &[]);
+        Ok(conn)
+    }
+
+    pub fn new_conn(&mut self) -> ConnId {
+        let c = ConnId(self.next_conn);
+        self.next_conn += 1;
+        c
+    }
+
+    pub fn max_frame(&self, node: usize) -> usize {
+        self.node_net
+            .get(node)
+            .map_or(py2p_wire::Limits::DEFAULT_MAX_FRAME_LEN, |c| {
+                c.limits.max_frame_len
+            })
+    }
+
+    /// Removes an end; its peer reads an end of stream after what is in flight (or a reset,
+    /// which discards what is in flight).
+    pub fn remove_end(&mut self, conn: ConnId, reset: Option<&'static str>) -> Option<End> {
+        let end = self.ends.remove(&conn)?;
+        self.read_blocked.remove(&conn);
+        if let Some(set) = self.node_ends.get_mut(end.node) {
+            set.remove(&conn);
+        }
+        if let Some(peer) = end.peer {
+            if !end.finished {
+                match reset {
+                    Some(why) => {
+                        if let Some(p) = self.ends.get_mut(&peer) {
+                            p.inbound.clear();
+                        }
+                        self.push_segment(peer, Segment::Reset(why));
+                    }
+                    None => self.push_segment(peer, Segment::Eof),
+                }
+            }
+        }
+        Some(end)
+    }
+
+    /// Resets a connection from the end `conn`: in-flight bytes both ways are lost, the
+    /// peer reads a reset after the link's latency, and `conn` closes with a socket error
+    /// at the end of the current turn.
+    pub fn reset(&mut self, conn: ConnId, why: &'static str) {
+        let Some(end) = self.ends.get_mut(&conn) else {
+            return;
+        };
+        if end.finished {
+            return;
+        }
+        end.finished = true;
+        end.inbound.clear();
+        let peer = end.peer;
+        self.closing.push((conn, CloseReason::Io(why.to_owned())));
+        if let Some(peer) = peer {
+            if let Some(p) = self.ends.get_mut(&peer) {
+                p.inbound.clear();
+                if !p.finished {
+                    p.finished = true;
+                    self.push_segment(peer, Segment::Reset(why));
+                }
+            }
+        }
+    }
+
+    /// Schedules a look at every end of `node` that has something waiting.
+    pub fn wake_node(&mut self, node: usize, delay: Duration) {
+        let Some(set) = self.node_ends.get(node) else {
+            return;
+        };
+        let waiting: Vec<ConnId> = set
+            .iter()
+            .copied()
+            .filter(|c| {
+                self.ends
+                    .get(c)
+                    .is_some_and(|e| !e.inbound.segments.is_empty())
+            })
+            .collect();
+        for c in waiting {
+            self.queue.push(self.now + delay, Event::Wake(c));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The nodes of a simulation: real mesh nodes ([`MeshCore`]) and misbehaving peers, each
+//! with what its user saw.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+
+use super::garbage::GarbagePeer;
+use crate::mesh::{Command, MeshCore, Shared, Status};
+use crate::message::{Message, PeerEvent, PeerInfo};
+use crate::MeshConfig;
+
+/// A message a simulated node delivered: to its handlers and inbox (see
+/// [`Sim::deliveries`](super::Sim::deliveries)), or as its user took it from the inbox (see
+/// [`Sim::received`](super::Sim::received)).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Virtual time of the delivery.
+    pub at: Duration,
+    /// Unix time of the delivery (the simulation's clock).
+    pub unix_time: u64,
+    /// The life of the node it was delivered to (0 until its first restart).
+    pub incarnation: u32,
+    /// The message.
+    pub message: Message,
+}
+
+/// A peer event as a simulated node's user saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenEvent {
+    /// Virtual time of the event.
+    pub at: Duration,
+    /// The life of the node.
+    pub incarnation: u32,
+    /// The event.
+    pub event: PeerEvent,
+}
+
+/// The object-safe part of [`Service`] the simulator drives.
+pub(super) trait Driven {
+    fn open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo);
+    fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>);
+    fn close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
+    fn tick(&mut self, net: &mut dyn Net);
+    fn input(&self) -> bool;
+    fn backlog(&mut self, queued: usize);
+}
+
+impl<S: Service> Driven for S {
+    fn open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        self.on_open(net, conn, info);
+    }
+    fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+        self.on_frame(net, conn, body);
+    }
+    fn close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        self.on_close(net, conn, reason);
+    }
+    fn tick(&mut self, net: &mut dyn Net) {
+        self.on_tick(net);
+    }
+    fn input(&self) -> bool {
+        self.wants_input()
+    }
+    fn backlog(&mut self, queued: usize) {
+        self.on_backlog(queued);
+    }
+}
+
+/// A real mesh node and the state it shares with its (simulated) user.
+pub(super) struct MeshNode {
+    pub core: MeshCore,
+    pub shared: Arc<Shared>,
+    pub id: String,
+    /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
+    /// a first handler, registered before any of the user's, notes them.
+    pub delivered: Arc<Mutex<Vec<Message>>>,
+}
+
+impl MeshNode {
+    pub fn new(
+        config: MeshConfig,
+        id: String,
+        out_addr: (String, u16),
+        net: &mut dyn Net,
+    ) -> MeshNode {
+        let shared = Arc::new(Shared::new(config.inbox_capacity, config.send_high_water));
+        let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), None);
+        let delivered: Arc<Mutex<Vec<Message>>> = Arc::default();
+        let notes = delivered.clone();
+        core.on_command(
+            net,
+            Command::RegisterHandler(Box::new(move |msg: &Message| {
+                notes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(msg.clone());
+                false
+            })),
+        );
+        MeshNode {
+            core,
+            shared,
+            id,
+            delivered,
+        }
+    }
+
+    /// Takes the messages delivered since the last call.
+    pub fn take_delivered(&self) -> Vec<Message> {
+        std::mem::take(&mut *self.delivered.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Asks the core for its status, as `MeshSocket::status` does.
+    pub fn status(&mut self, net: &mut dyn Net) -> Option<Status> {
+        let (tx, rx) = mpsc::channel();
+        self.core.on_command(net, Command::Status(tx));
+        rx.try_recv().ok()
+    }
+
+    /// Asks the core for its routing table, as `MeshSocket::peers` does.
+    pub fn peers(&mut self, net: &mut dyn Net) -> Vec<PeerInfo> {
+        let (tx, rx) = mpsc::channel();
+        self.core.on_command(net, Command::Peers(tx));
+        rx.try_recv().unwrap_or_default()
+    }
+}
+
+/// What runs at a node's address.
+pub(super) enum Actor {
+    Mesh(Box<MeshNode>),
+    Garbage(Box<GarbagePeer>),
+}
+
+impl Actor {
+    pub fn driven(&mut self) -> &mut dyn Driven {
+        match self {
+            Actor::Mesh(m) => &mut m.core,
+            Actor::Garbage(g) => g.as_mut(),
+        }
+    }
+
+    pub fn driven_ref(&self) -> &dyn Driven {
+        match self {
+            Actor::Mesh(m) => &m.core,
+            Actor::Garbage(g) => g.as_ref(),
+        }
+    }
+
+    pub fn mesh(&self) -> Option<&MeshNode> {
+        match self {
+            Actor::Mesh(m) => Some(m),
+            Actor::Garbage(_) => None,
+        }
+    }
+
+    pub fn mesh_mut(&mut self) -> Option<&mut MeshNode> {
+        match self {
+            Actor::Mesh(m) => Some(m),
+            Actor::Garbage(_) => None,
+        }
+    }
+}
+
+/// Highest values seen at a node's ticks, for the memory checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maxima {
+    /// Broadcast ids remembered (`Status::seen_ids`).
+    pub seen_ids: usize,
+    /// Whispers waiting for a route (`Status::pending_requests`).
+    pub pending_requests: usize,
+    /// Bytes queued to all peers together.
+    pub queued_bytes: usize,
+    /// Bytes queued to one peer.
+    pub conn_queue: usize,
+    /// Connections held at once.
+    pub connections: usize,
+    /// Messages waiting in the inbox.
+    pub inbox: usize,
+}
+
+impl Maxima {
+    pub(super) fn update(&mut self, other: Maxima) {
+        self.seen_ids = self.seen_ids.max(other.seen_ids);
+        self.pending_requests = self.pending_requests.max(other.pending_requests);
+        self.queued_bytes = self.queued_bytes.max(other.queued_bytes);
+        self.conn_queue = self.conn_queue.max(other.conn_queue);
+        self.connections = self.connections.max(other.connections);
+        self.inbox = self.inbox.max(other.inbox);
+    }
+}
+
+/// One address of the simulated network, through the lives of what runs there.
+pub(super) struct Slot {
+    pub actor: Actor,
+    /// The configuration it was started with (restarts reuse it).
+    pub config: MeshConfig,
+    pub alive: bool,
+    pub incarnation: u32,
+    /// Whether the node's loop reads its sockets (a frozen node does not).
+    pub reading: bool,
+    /// Whether its user takes messages from the inbox.
+    pub user_reading: bool,
+    /// Messages delivered (handlers and inbox).
+    pub deliveries: Vec<Delivery>,
+    /// Messages the user took from the inbox.
+    pub received: Vec<Delivery>,
+    pub events: Vec<SeenEvent>,
+    pub maxima: Maxima,
+}
