@@ -713,13 +713,14 @@ impl MeshCore {
         let mut due: Vec<String> = Vec::new();
         let connected_addrs: Vec<(String, u16)> =
             self.peers.values().filter_map(|p| p.addr.clone()).collect();
-        let knows: Vec<String> = self
+        // Found again (a handshake under its id): nothing more to do.
+        let found: Vec<String> = self
             .lost
             .keys()
-            .filter(|id| self.knows(id))
+            .filter(|id| self.routing.contains_key(*id))
             .cloned()
             .collect();
-        for id in knows {
+        for id in found {
             self.lost.remove(&id);
         }
         self.lost.retain(|id, l| {
@@ -731,9 +732,18 @@ impl MeshCore {
         });
         due.sort_unstable();
         for id in due {
+            // A dial under way (from a peer list, or the last try) is left to finish.
+            let dialling = self
+                .dials
+                .values()
+                .any(|d| d.expected_id.as_deref() == Some(id.as_str()));
             let Some(l) = self.lost.get_mut(&id) else {
                 continue;
             };
+            if dialling {
+                l.next_try = now + self.config.reconnect_interval;
+                continue;
+            }
             l.attempts += 1;
             let backoff = self
                 .config
@@ -838,6 +848,19 @@ impl Service for MeshCore {
                         msg.id(),
                         String::from_utf8_lossy(msg.sender()),
                         now - msg.time()
+                    );
+                    return;
+                }
+                // Stamped further ahead than the expiry: a clock that is badly wrong, or a
+                // lie. py2p takes these; here they would have to be remembered until their
+                // time comes, so they are refused like the old ones.
+                if msg.time() > now.saturating_add(self.config.message_expiry.as_secs()) {
+                    self.counters.expired += 1;
+                    warn!(
+                        "dropping broadcast {} from {}: stamped {} s in the future",
+                        msg.id(),
+                        String::from_utf8_lossy(msg.sender()),
+                        msg.time() - now
                     );
                     return;
                 }

@@ -114,7 +114,11 @@ impl SyncTable {
     pub fn send_all_keys(&self, core: &mut MeshCore, net: &mut dyn Net, conn: ConnId) {
         let entries: Vec<(Vec<u8>, Entry)> = {
             let data = self.data.read().unwrap_or_else(|p| p.into_inner());
-            data.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+            let mut entries: Vec<(Vec<u8>, Entry)> =
+                data.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+            // In key order: the same table always sends the same frames (and simulations replay).
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            entries
         };
         for (key, e) in entries {
             let payload = vec![
