@@ -762,6 +762,24 @@ impl MeshCore {
         }
     }
 
+    /// Whether a message is older than `message_expiry` (then it is counted and dropped).
+    fn too_old(&mut self, msg: &py2p_wire::Message, now: u64) -> bool {
+        let old = msg
+            .time()
+            .saturating_add(self.config.message_expiry.as_secs())
+            < now;
+        if old {
+            self.counters.expired += 1;
+            debug!(
+                "dropping message {} from {}: {} s old",
+                msg.id(),
+                String::from_utf8_lossy(msg.sender()),
+                now - msg.time()
+            );
+        }
+        old
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id.clone(),
@@ -837,18 +855,7 @@ impl Service for MeshCore {
         match Flag::from_packet(msg.msg_type()) {
             Some(Flag::BROADCAST) => {
                 let now = net.unix_time();
-                if msg
-                    .time()
-                    .saturating_add(self.config.message_expiry.as_secs())
-                    < now
-                {
-                    self.counters.expired += 1;
-                    debug!(
-                        "dropping broadcast {} from {}: {} s old",
-                        msg.id(),
-                        String::from_utf8_lossy(msg.sender()),
-                        now - msg.time()
-                    );
+                if self.too_old(&msg, now) {
                     return;
                 }
                 // Stamped further ahead than the expiry: a clock that is badly wrong, or a
@@ -905,18 +912,7 @@ impl Service for MeshCore {
             _ => {
                 // Broadcasts were checked above; an old whisper (held up by a partition, say)
                 // is dropped by the same rule, so users never see a message past the expiry.
-                let now = net.unix_time();
-                if msg
-                    .time()
-                    .saturating_add(self.config.message_expiry.as_secs())
-                    < now
-                {
-                    self.counters.expired += 1;
-                    debug!(
-                        "dropping a message from {}: {} s old",
-                        String::from_utf8_lossy(msg.sender()),
-                        now - msg.time()
-                    );
+                if self.too_old(&msg, net.unix_time()) {
                     return;
                 }
                 self.deliver(msg)
