@@ -937,165 +937,112 @@ fn malformed_handshake() {
     let addr = br#"["127.0.0.1", 1]"#.to_vec();
 
     // (name, sender/id bytes, packets after the handshake flag, must the node close?)
-    let mut cases: Vec<HandshakeCase> = Vec::new();
     let id = |tag: &str| fresh_id(tag).into_bytes();
-    let i = id("four-packets");
-    cases.push((
-        "four packets",
-        i.clone(),
-        vec![i, protocol.clone().into(), addr.clone()],
-        false,
-    ));
-    let i = id("six-packets");
-    cases.push((
-        "six packets",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
-            addr.clone(),
-            comps.clone().into(),
-            b"extra".to_vec(),
-        ],
-        false,
-    ));
-    let i = id("handshake-only");
-    cases.push(("the flag alone", i, vec![], false));
-    let i = id("addr-not-json");
-    cases.push((
-        "address not JSON",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+    let p = || -> Vec<u8> { protocol.clone().into() };
+    let c = || -> Vec<u8> { comps.clone().into() };
+    // Five packets, well formed but for the fields given: the node must close.
+    let full = |name, id: Vec<u8>, protocol, addr, comps| -> HandshakeCase {
+        (name, id.clone(), vec![id, protocol, addr, comps], true)
+    };
+    let four = id("four-packets");
+    let six = id("six-packets");
+    let other = py2p_wire::Protocol::new("sync1", "Plaintext")
+        .id()
+        .into_bytes();
+    let own = node.id.clone().into_bytes();
+    let cases: Vec<HandshakeCase> = vec![
+        (
+            "four packets",
+            four.clone(),
+            vec![four, p(), addr.clone()],
+            false,
+        ),
+        (
+            "six packets",
+            six.clone(),
+            vec![six, p(), addr.clone(), c(), b"extra".to_vec()],
+            false,
+        ),
+        ("the flag alone", id("handshake-only"), vec![], false),
+        full(
+            "address not JSON",
+            id("addr-not-json"),
+            p(),
             b"127.0.0.1:1".to_vec(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let i = id("port-99999");
-    cases.push((
-        "port 99999",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "port 99999",
+            id("port-99999"),
+            p(),
             br#"["127.0.0.1", 99999]"#.to_vec(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let i = id("negative-port");
-    cases.push((
-        "port -1",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "port -1",
+            id("negative-port"),
+            p(),
             br#"["127.0.0.1", -1]"#.to_vec(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let i = id("addr-object");
-    cases.push((
-        "address an object",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "address an object",
+            id("addr-object"),
+            p(),
             br#"{"host": "127.0.0.1", "port": 1}"#.to_vec(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let i = id("addr-short");
-    cases.push((
-        "address without port",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "address without port",
+            id("addr-short"),
+            p(),
             br#"["127.0.0.1"]"#.to_vec(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let bad_id = vec![0xFF, 0xFE, 0x80, 0xC3, 0x28, b'a'];
-    cases.push((
-        "id not UTF-8",
-        bad_id.clone(),
-        vec![
-            bad_id,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "id not UTF-8",
+            vec![0xFF, 0xFE, 0x80, 0xC3, 0x28, b'a'],
+            p(),
             addr.clone(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
-    let i = id("comp-not-json");
-    cases.push((
-        "compressions not JSON",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+            c(),
+        ),
+        full(
+            "compressions not JSON",
+            id("comp-not-json"),
+            p(),
             addr.clone(),
             b"zlib, gzip".to_vec(),
-        ],
-        true,
-    ));
-    let i = id("comp-object");
-    cases.push((
-        "compressions an object",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+        ),
+        full(
+            "compressions an object",
+            id("comp-object"),
+            p(),
             addr.clone(),
             br#"{"zlib": 1}"#.to_vec(),
-        ],
-        true,
-    ));
-    let i = id("comp-numbers");
-    cases.push((
-        "compressions numbers",
-        i.clone(),
-        vec![
-            i,
-            protocol.clone().into(),
+        ),
+        full(
+            "compressions numbers",
+            id("comp-numbers"),
+            p(),
             addr.clone(),
             b"[19, 17]".to_vec(),
-        ],
-        true,
-    ));
-    let i = id("wrong-protocol");
-    let other = py2p_wire::Protocol::new("sync1", "Plaintext").id();
-    cases.push((
-        "wrong protocol id",
-        i.clone(),
-        vec![i, other.into(), addr.clone(), comps.clone().into()],
-        true,
-    ));
-    let i = id("empty-protocol");
-    cases.push((
-        "empty protocol id",
-        i.clone(),
-        vec![i, Vec::new(), addr.clone(), comps.clone().into()],
-        true,
-    ));
-    let own = node.id.clone().into_bytes();
-    cases.push((
-        "the node's own id",
-        own.clone(),
-        vec![
-            own,
-            protocol.clone().into(),
+        ),
+        full(
+            "wrong protocol id",
+            id("wrong-protocol"),
+            other,
             addr.clone(),
-            comps.clone().into(),
-        ],
-        true,
-    ));
+            c(),
+        ),
+        full(
+            "empty protocol id",
+            id("empty-protocol"),
+            Vec::new(),
+            addr.clone(),
+            c(),
+        ),
+        full("the node's own id", own, p(), addr.clone(), c()),
+    ];
 
     let mut ids = Vec::new();
     for (name, sender, packets, must_close) in cases {
