@@ -150,7 +150,7 @@ impl MeshCore {
             );
             if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
                 if let Some(p) = self.peers.get_mut(&conn) {
-                    p.last_sent = Some((msg_type.0, msg.payload().to_vec()));
+                    p.last_sent = Some((msg_type.0, msg.payload().into()));
                 }
             }
             net.send(conn, frame);
@@ -195,7 +195,7 @@ impl MeshCore {
     pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
         let msg = self.own_message(net, Flag::BROADCAST, payload);
         self.seen.insert(msg.id(), msg.time());
-        let payload = msg.payload().to_vec();
+        let payload: Arc<[Vec<u8>]> = msg.payload().into();
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
                 p.last_sent = Some((Flag::BROADCAST.0, payload.clone()));
@@ -431,7 +431,7 @@ impl MeshCore {
             Some(Flag::RESEND) => {
                 if let Some((msg_type, payload)) = peer.last_sent.clone() {
                     debug!("{}: resending the last message", peer.label());
-                    self.send_to(net, conn, Flag(msg_type), payload);
+                    self.send_to(net, conn, Flag(msg_type), payload.to_vec());
                 }
             }
             _ => debug!("{}: unknown renegotiate message", peer.label()),

@@ -1,6 +1,7 @@
 //! What a node knows of each connection, and the peer-list JSON of the `peers` message.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use py2p_net::ConnId;
@@ -23,7 +24,8 @@ pub(crate) struct Peer {
     /// Our methods the peer also lists, in our order: the first is used to send.
     pub compression: Vec<Compression>,
     /// The last whisper or broadcast payload sent, for `renegotiate resend`.
-    pub last_sent: Option<(u8, Vec<Vec<u8>>)>,
+    /// Shared between the peers a broadcast went to, so remembering it costs no copy each.
+    pub last_sent: Option<(u8, Arc<[Vec<u8>]>)>,
     /// Frames that failed to decode in a row.
     pub decode_errors: u32,
     /// Closed in favour of another connection to the same id: its end is not a departure.

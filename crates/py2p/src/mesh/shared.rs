@@ -67,16 +67,19 @@ impl Shared {
 
     /// A send reserved with `reserve` has been queued; `queued` is the loop's new total.
     pub fn command_done(&self, bytes: usize, queued: usize) {
-        let mut b = self.backlog();
-        b.in_flight = b.in_flight.saturating_sub(bytes);
-        b.queued = queued;
-        if b.queued + b.in_flight <= self.high_water {
-            self.drained.notify_all();
-        }
+        self.update(bytes, queued);
     }
 
+    /// The loop's total of queued bytes after a turn.
     pub fn set_backlog(&self, queued: usize) {
+        self.update(0, queued);
+    }
+
+    /// Releases `done` reserved bytes, records the queued total, and wakes the senders that
+    /// wait when it is under the high-water mark.
+    fn update(&self, done: usize, queued: usize) {
         let mut b = self.backlog();
+        b.in_flight = b.in_flight.saturating_sub(done);
         b.queued = queued;
         if b.queued + b.in_flight <= self.high_water {
             self.drained.notify_all();
