@@ -86,7 +86,7 @@ impl Message {
 
     /// Length of the uncompressed body: what follows the frame header when no compression is used.
     pub fn body_len(&self) -> usize {
-        let time_58_len = base58_len(self.time);
+        let time_58_len = base58::U64Text::new(self.time).as_bytes().len();
         4 * HEADER_LEN
             + self.msg_type.len()
             + self.sender.len()
@@ -129,7 +129,7 @@ impl Message {
     }
 
     fn write_body(&self, out: &mut Vec<u8>) {
-        let time_58 = self.time_58();
+        let time_58 = base58::U64Text::new(self.time);
         let head: [&[u8]; 4] = [
             &self.msg_type,
             &self.sender,
@@ -286,22 +286,13 @@ fn frame_len(len: usize) -> [u8; HEADER_LEN] {
     u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
 }
 
-fn base58_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 58 {
-        n /= 58;
-        len += 1;
-    }
-    len
-}
-
 /// sha-384 over the payload packets and the time's base-58 text.
 fn id_digest(payload: &[Vec<u8>], time: u64) -> [u8; 48] {
     let mut h = Sha384::new();
     for packet in payload {
         h.update(packet);
     }
-    h.update(base58::encode_u64(time).as_bytes());
+    h.update(base58::U64Text::new(time).as_bytes());
     h.finalize().into()
 }
 

@@ -238,7 +238,7 @@ impl MeshCore {
         self.request_counter += 1;
         let digest = Sha384::new()
             .chain_update(target.as_bytes())
-            .chain_update(base58::encode_u64(now).as_bytes())
+            .chain_update(base58::U64Text::new(now).as_bytes())
             .chain_update(self.id.as_bytes())
             .chain_update(self.request_counter.to_be_bytes())
             .finalize();
