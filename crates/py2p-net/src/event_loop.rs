@@ -14,7 +14,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::connection::{Connection, ReadOutcome};
-use crate::{CloseReason, ConnId, ConnInfo, Net, NetConfig, NetError, Service};
+use crate::{CloseReason, ConnId, ConnInfo, Frame, Net, NetConfig, NetError, Service};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -183,7 +183,7 @@ fn token(c: ConnId) -> Token {
 }
 
 impl Net for Core {
-    fn send(&mut self, conn: ConnId, frame: Vec<u8>) {
+    fn send(&mut self, conn: ConnId, frame: Frame) {
         let t = token(conn);
         let max = self.config.max_write_queue;
         let Some(c) = self.conns.get_mut(&t) else {

@@ -18,7 +18,7 @@
 //!     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
 //!         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
 //!         frame.extend_from_slice(&body);
-//!         net.send(conn, frame);
+//!         net.send(conn, frame.into());
 //!     }
 //!     fn on_close(&mut self, _net: &mut dyn Net, _conn: ConnId, _why: &CloseReason) {}
 //!     fn on_command(&mut self, _net: &mut dyn Net, _cmd: ()) {}
@@ -44,11 +44,13 @@ mod config;
 mod connection;
 mod error;
 mod event_loop;
+mod frame;
 mod service;
 mod write_queue;
 
 pub use config::NetConfig;
 pub use error::NetError;
 pub use event_loop::{EventLoop, LoopHandle};
+pub use frame::Frame;
 pub use service::{CloseReason, ConnId, ConnInfo, Net, Service};
 pub use write_queue::WriteQueue;

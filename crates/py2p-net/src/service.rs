@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use py2p_wire::WireError;
 
+use crate::Frame;
+
 /// A connection's handle: unique for the life of an event loop, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -75,8 +77,9 @@ impl fmt::Display for CloseReason {
 pub trait Net {
     /// Queues a whole frame (length header included) for a connection. Frames to one
     /// connection leave in the order they were queued, never interleaved or cut. Sending on a
-    /// closed connection does nothing.
-    fn send(&mut self, conn: ConnId, frame: Vec<u8>);
+    /// closed connection does nothing. A [shared](Frame::shared) frame can go to many
+    /// connections without a copy per connection.
+    fn send(&mut self, conn: ConnId, frame: Frame);
     /// Starts a connection; `on_open` follows when it is established, or `on_close` when it fails.
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, crate::NetError>;
     /// Closes a connection; `on_close` follows with [`CloseReason::Local`].

@@ -3,12 +3,14 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
+use crate::Frame;
+
 /// Frames waiting to be written, in order, with the bytes of the first already written
 /// skipped. Frames are never interleaved or cut: the queue only ever appends whole frames
 /// and writes from the front.
 #[derive(Debug, Default)]
 pub struct WriteQueue {
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<Frame>,
     /// Bytes of the front frame already written.
     offset: usize,
     /// Bytes not yet written, over all frames.
@@ -17,7 +19,7 @@ pub struct WriteQueue {
 
 impl WriteQueue {
     /// Appends a whole frame.
-    pub fn push(&mut self, frame: Vec<u8>) {
+    pub fn push(&mut self, frame: Frame) {
         if frame.is_empty() {
             return;
         }
@@ -117,7 +119,7 @@ mod tests {
         for i in 0..200u32 {
             let frame: Vec<u8> = (0..(i % 37) + 1).map(|j| (i + j) as u8).collect();
             expected.extend_from_slice(&frame);
-            q.push(frame);
+            q.push(frame.into());
         }
         assert_eq!(q.len(), expected.len());
         let mut w = Trickle {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, error, info, warn};
-use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Frame, Net, Service};
 use py2p_wire::{base58, compression, Compression, Flag, Limits, WireError};
 use sha2::{Digest, Sha384};
 
@@ -153,18 +153,19 @@ impl MeshCore {
                     p.last_sent = Some((msg_type.0, msg.payload().into()));
                 }
             }
-            net.send(conn, frame);
+            net.send(conn, frame.into());
         }
     }
 
-    /// Sends one message to every routed peer but `except`, encoding it once per compression.
+    /// Sends one message to every routed peer but `except`, encoding it once per compression
+    /// and sharing each encoding among the peers that use it (no copy per peer).
     fn send_all(
         &mut self,
         net: &mut dyn Net,
         msg: &py2p_wire::Message,
         except: &[ConnId],
     ) -> usize {
-        let mut frames: Vec<(Option<Compression>, Vec<u8>)> = Vec::new();
+        let mut frames: Vec<(Option<Compression>, Frame)> = Vec::new();
         let mut targets: Vec<ConnId> = self
             .routing
             .values()
@@ -180,8 +181,9 @@ impl MeshCore {
             let method = peer.compression.first().copied();
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
+                None if targets.len() == 1 => msg.encode(method).into(),
                 None => {
-                    let f = msg.encode(method);
+                    let f = Frame::shared(msg.encode(method));
                     frames.push((method, f.clone()));
                     f
                 }

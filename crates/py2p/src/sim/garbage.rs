@@ -221,7 +221,7 @@ impl Service for GarbagePeer {
         self.open.insert(conn);
         if matches!(self.kind, Garbage::Hostile | Garbage::FutureStamps) {
             let hs = self.handshake(net);
-            net.send(conn, hs);
+            net.send(conn, hs.into());
         }
     }
 
@@ -263,7 +263,7 @@ impl Service for GarbagePeer {
         for conn in conns {
             for _ in 0..1 + self.rng.index(3) {
                 let frame = self.junk(net);
-                net.send(conn, frame);
+                net.send(conn, frame.into());
             }
         }
     }

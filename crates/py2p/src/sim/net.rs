@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use py2p_net::{CloseReason, ConnId, Net, NetError};
+use py2p_net::{CloseReason, ConnId, Frame, Net, NetError};
 
 use super::network::Network;
 
@@ -14,8 +14,8 @@ pub(super) struct NodeNet<'a> {
 }
 
 impl Net for NodeNet<'_> {
-    fn send(&mut self, conn: ConnId, frame: Vec<u8>) {
-        self.network.send(self.node, conn, frame);
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.network.send(self.node, conn, frame.into_vec());
     }
 
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
