@@ -55,6 +55,12 @@ pub struct MeshConfig {
     /// How long a lost peer is dialled again before it is given up; zero turns redialling
     /// off. Default 10 minutes.
     pub reconnect_for: Duration,
+    /// When two connections join the same pair of nodes (both dialled at once), both ends
+    /// keep the one dialled by the node with the larger id; the other is closed after this
+    /// grace, so that frames already on their way over it still arrive, and the peer, which
+    /// makes the same choice, has time to learn of the kept connection before it sees the
+    /// other one close (no passing `Disconnected` event). Default 2 s.
+    pub conflict_grace: Duration,
     /// The event loop's limits and timers (frame sizes, connections, write queues).
     pub net: NetConfig,
 }
@@ -77,6 +83,7 @@ impl Default for MeshConfig {
             request_timeout: Duration::from_secs(60),
             reconnect_interval: Duration::from_secs(5),
             reconnect_for: Duration::from_secs(600),
+            conflict_grace: Duration::from_secs(2),
             net: NetConfig::default(),
         }
     }
@@ -131,6 +138,11 @@ impl MeshConfigBuilder {
     /// Handshake deadline.
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.config.handshake_timeout = d;
+        self
+    }
+    /// How long the connection not kept after a connection conflict stays open.
+    pub fn conflict_grace(mut self, d: Duration) -> Self {
+        self.config.conflict_grace = d;
         self
     }
     /// Most received messages held for `recv`.

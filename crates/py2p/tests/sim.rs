@@ -569,7 +569,12 @@ fn simultaneous_dial(seed: u64, n: usize) -> Outcome {
             }
         }
     }
-    let extra = format!("disconnect-events={}", disconnections(&sim));
+    // The connection not kept is not a departure: no node reports one.
+    let departures = disconnections(&sim);
+    if departures > 0 {
+        f.fail(format!("{departures} Disconnected event(s) for peers that never left"));
+    }
+    let extra = format!("disconnect-events={departures}");
     outcome(&mut sim, f, extra)
 }
 
@@ -659,7 +664,8 @@ fn two_nodes_dial_each_other_at_once() {
     run_seeds("simultaneous-dial", &[1, 2, 3, 4, 5, 6, 7, 8]);
     // And six nodes all dialling one another at once.
     let s = scenario("simultaneous-dial");
-    for seed in [1, 2] {
+    // (Seeds 10 and 16 are ones where a node used to report a passing departure.)
+    for seed in [1, 2, 10, 16] {
         let out = (s.run)(seed, 6);
         assert!(
             out.violations.is_empty(),

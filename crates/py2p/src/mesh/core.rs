@@ -323,7 +323,7 @@ impl MeshCore {
             + self
                 .peers
                 .values()
-                .filter(|p| p.outgoing && !p.superseded)
+                .filter(|p| p.outgoing && p.superseded.is_none())
                 .count()
     }
 
@@ -513,14 +513,13 @@ impl MeshCore {
                     "connection conflict with peer {id}: keeping {}, closing {kill}",
                     if keep_this { conn } else { other }
                 );
+                // Not closed yet: frames may be on their way over it, and the peer closes
+                // its end once it sees both handshakes (on_tick closes it otherwise).
+                let now = net.now();
                 if let Some(p) = self.peers.get_mut(&kill) {
-                    p.superseded = true;
+                    p.superseded = Some(now);
                 }
-                net.close(kill);
-                if !keep_this {
-                    return;
-                }
-                replaced = true;
+                replaced = keep_this;
             }
         }
         let ours = self.config.compressions.clone();
@@ -531,6 +530,10 @@ impl MeshCore {
         peer.addr = Some(addr.clone());
         peer.compression = compression::negotiate(&ours, &theirs);
         peer.theirs = theirs;
+        if peer.superseded.is_some() {
+            // Frames still arriving on it are read as the peer's; nothing more is sent.
+            return;
+        }
         info!(
             "{}: handshake complete (advertises {}:{}, compression {:?})",
             peer.label(),
@@ -844,9 +847,6 @@ impl Service for MeshCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        if peer.superseded {
-            return;
-        }
         let msg = match py2p_wire::Message::decode_body(&body, &peer.compression, &self.limits) {
             Ok(m) => m,
             Err(e) => return self.handle_decode_error(net, conn, e),
@@ -938,7 +938,7 @@ impl Service for MeshCore {
         let Some(peer) = self.peers.remove(&conn) else {
             return;
         };
-        if peer.superseded {
+        if peer.superseded.is_some() {
             return;
         }
         let Some(id) = peer.id.clone() else {
@@ -1024,6 +1024,18 @@ impl Service for MeshCore {
             if let Some(p) = self.peers.get(&conn) {
                 warn!("{}: no handshake within {:?}; closing", p.label(), deadline);
             }
+            net.close(conn);
+        }
+        let grace = self.config.conflict_grace;
+        let mut superseded: Vec<ConnId> = self
+            .peers
+            .values()
+            .filter(|p| p.superseded.is_some_and(|t| now.duration_since(t) >= grace))
+            .map(|p| p.conn)
+            .collect();
+        superseded.sort_unstable();
+        for conn in superseded {
+            debug!("{conn}: closing the connection not kept after a conflict");
             net.close(conn);
         }
         let timeout = self.config.request_timeout;

@@ -28,8 +28,9 @@ pub(crate) struct Peer {
     pub last_sent: Option<(u8, Arc<[Vec<u8>]>)>,
     /// Frames that failed to decode in a row.
     pub decode_errors: u32,
-    /// Closed in favour of another connection to the same id: its end is not a departure.
-    pub superseded: bool,
+    /// When another connection to the same id was kept in favour of this one, which is then
+    /// closed after `conflict_grace`: its end is not a departure.
+    pub superseded: Option<Instant>,
 }
 
 impl Peer {
@@ -45,7 +46,7 @@ impl Peer {
             compression: Vec::new(),
             last_sent: None,
             decode_errors: 0,
-            superseded: false,
+            superseded: None,
         }
     }
 
