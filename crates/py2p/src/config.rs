@@ -55,6 +55,10 @@ pub struct MeshConfig {
     /// How long a lost peer is dialled again before it is given up; zero turns redialling
     /// off. Default 10 minutes.
     pub reconnect_for: Duration,
+    /// Most lost peers remembered for redialling; past it the one lost longest is
+    /// forgotten (a peer that keeps coming back under new ids cannot grow the list, nor
+    /// have us dial any address it likes for ten minutes each). Default 64.
+    pub max_lost_peers: usize,
     /// When two connections join the same pair of nodes (both dialled at once), both ends
     /// keep the one dialled by the node with the larger id; the other is closed after this
     /// grace, so that frames already on their way over it still arrive, and the peer, which
@@ -83,6 +87,7 @@ impl Default for MeshConfig {
             request_timeout: Duration::from_secs(60),
             reconnect_interval: Duration::from_secs(5),
             reconnect_for: Duration::from_secs(600),
+            max_lost_peers: 64,
             conflict_grace: Duration::from_secs(2),
             net: NetConfig::default(),
         }
@@ -138,6 +143,11 @@ impl MeshConfigBuilder {
     /// Handshake deadline.
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.config.handshake_timeout = d;
+        self
+    }
+    /// Most lost peers remembered for redialling.
+    pub fn max_lost_peers(mut self, n: usize) -> Self {
+        self.config.max_lost_peers = n;
         self
     }
     /// How long the connection not kept after a connection conflict stays open.

@@ -367,3 +367,51 @@ fn iterators_and_close() {
     assert!(a.recv().is_none(), "recv ends once closed");
     assert!(a.send(&["x"]).is_err());
 }
+
+#[test]
+fn a_peer_advertised_by_host_name_is_looked_up_and_dialled() {
+    // c advertises itself as "localhost", not an address: a peer learning of it from a
+    // peers list has to look the name up (on the resolver's thread) before dialling.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = MeshSocket::bind(
+        MeshConfig::builder()
+            .bind(format!("127.0.0.1:{port}").parse().unwrap())
+            .out_addr("localhost", port)
+            .build(),
+    )
+    .unwrap();
+    let a = node();
+    let b = node();
+    c.connect(a.local_addr()).unwrap();
+    wait_connected(&a, c.id());
+    // b hears of c only through a's peers list.
+    b.connect(a.local_addr()).unwrap();
+    wait_connected(&b, c.id());
+    let to_c = b
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == c.id())
+        .unwrap();
+    assert!(to_c.outgoing, "b dialled c");
+    b.send(&["via the name"]).unwrap();
+    assert_eq!(recv_text(&c).2, "via the name");
+}
+
+#[test]
+fn lost_peers_remembered_for_redialling_are_capped() {
+    let hub = MeshSocket::bind(builder().max_lost_peers(3).build()).unwrap();
+    let mut leaves: Vec<MeshSocket> = (0..6).map(|_| node()).collect();
+    for leaf in &leaves {
+        leaf.connect(hub.local_addr()).unwrap();
+        wait_connected(&hub, leaf.id());
+    }
+    // Every leaf goes away without the hub's doing: each is a lost peer to redial.
+    leaves.clear();
+    let st = wait_status(&hub, "all leaves gone", |s| s.peers == 0);
+    assert_eq!(st.lost_peers, 3, "{st:?}");
+}

@@ -572,7 +572,9 @@ fn simultaneous_dial(seed: u64, n: usize) -> Outcome {
     // The connection not kept is not a departure: no node reports one.
     let departures = disconnections(&sim);
     if departures > 0 {
-        f.fail(format!("{departures} Disconnected event(s) for peers that never left"));
+        f.fail(format!(
+            "{departures} Disconnected event(s) for peers that never left"
+        ));
     }
     let extra = format!("disconnect-events={departures}");
     outcome(&mut sim, f, extra)

@@ -2,7 +2,7 @@
 //! by a test) through [`py2p_net::Service`], with no sockets of its own.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +13,7 @@ use py2p_wire::{base58, compression, Compression, Flag, Limits, WireError};
 use sha2::{Digest, Sha384};
 
 use super::peer::{self, Peer};
+use super::resolver::{Resolution, Resolver, Sink, Then};
 use super::seen::Seen;
 use super::shared::Shared;
 use super::{Command, Handler, Status};
@@ -65,6 +66,8 @@ pub(crate) struct MeshCore {
     request_counter: u64,
     /// Peers lost without our doing, redialled now and then (see `MeshConfig::reconnect_for`).
     lost: HashMap<String, LostPeer>,
+    /// Host names peers advertise, looked up off the loop's thread.
+    resolver: Resolver,
 }
 
 /// A peer whose connection broke: where to find it again, and when to try.
@@ -103,6 +106,7 @@ impl MeshCore {
             sync,
             request_counter: 0,
             lost: HashMap::new(),
+            resolver: Resolver::new(),
         }
     }
 
@@ -357,6 +361,58 @@ impl MeshCore {
         }
     }
 
+    /// Dials an address a peer advertised (`then` says whom we expect and what to send),
+    /// looking a host name up on the resolver's thread rather than here.
+    fn dial_advertised(
+        &mut self,
+        net: &mut dyn Net,
+        host: &str,
+        port: u16,
+        then: Then,
+        purpose: Purpose,
+    ) {
+        let handle = self.shared.handle.get().cloned();
+        let sink = move || -> Option<Sink> {
+            let handle = handle?;
+            Some(Box::new(move |lookup| {
+                handle.send(Command::Resolved((lookup, purpose))).is_ok()
+            }))
+        };
+        match self.resolver.resolve(host, port, then, sink) {
+            Resolution::Now(addr, then) => self.dial_resolved(net, addr, then, purpose),
+            Resolution::Later => debug!("looking up {host}:{port} ({purpose:?})"),
+            Resolution::Refused(then) => warn!(
+                "cannot look up {host}:{port} now ({} lookups waiting; {purpose:?}){}",
+                self.resolver.pending(),
+                dropped_note(&then)
+            ),
+        }
+    }
+
+    /// Dials an address found for [`MeshCore::dial_advertised`], unless the peer was reached
+    /// meanwhile (then deferred whispers go over that connection).
+    fn dial_resolved(&mut self, net: &mut dyn Net, addr: SocketAddr, then: Then, purpose: Purpose) {
+        if let Some(id) = &then.expected_id {
+            if let Some(&conn) = self.routing.get(id) {
+                for payload in then.deferred {
+                    self.send_to(net, conn, Flag::WHISPER, payload);
+                }
+                return;
+            }
+            if then.deferred.is_empty() && self.knows(id) {
+                return;
+            }
+        }
+        if purpose == Purpose::PeersList && self.outgoing_count() >= self.config.max_outgoing {
+            return;
+        }
+        match &then.expected_id {
+            Some(id) => debug!("dialling {id} at {addr} ({purpose:?})"),
+            None => debug!("dialling {addr} ({purpose:?})"),
+        }
+        let _ = self.dial(net, addr, then.expected_id, then.deferred);
+    }
+
     fn knows(&self, id: &str) -> bool {
         self.routing.contains_key(id)
             || self
@@ -571,13 +627,11 @@ impl MeshCore {
             if id == self.id || self.knows(&id) || self.is_self_addr(&host, port) {
                 continue;
             }
-            match resolve(&host, port) {
-                Some(addr) => {
-                    debug!("dialling peer {id} at {addr} (from a peers list)");
-                    let _ = self.dial(net, addr, Some(id), Vec::new());
-                }
-                None => debug!("cannot resolve {host}:{port} from a peers list"),
-            }
+            let then = Then {
+                expected_id: Some(id),
+                deferred: Vec::new(),
+            };
+            self.dial_advertised(net, &host, port, then, Purpose::PeersList);
         }
     }
 
@@ -660,16 +714,11 @@ impl MeshCore {
             }
             return;
         }
-        match resolve(&host, port) {
-            Some(addr) => {
-                info!(
-                    "dialling {id} at {addr} to deliver {} whisper(s)",
-                    pending.messages.len()
-                );
-                let _ = self.dial(net, addr, Some(id), pending.messages);
-            }
-            None => warn!("cannot resolve {host}:{port} for {id}; whisper dropped"),
-        }
+        let then = Then {
+            expected_id: Some(id),
+            deferred: pending.messages,
+        };
+        self.dial_advertised(net, &host, port, then, Purpose::Response);
     }
 
     fn deliver(&mut self, msg: py2p_wire::Message) {
@@ -757,13 +806,31 @@ impl MeshCore {
                 .min(std::time::Duration::from_secs(60));
             l.next_try = now + backoff;
             let (host, port) = l.addr.clone();
-            if let Some(addr) = resolve(&host, port) {
-                debug!(
-                    "redialling lost peer {id} at {addr} (attempt {})",
-                    l.attempts
-                );
-                let _ = self.dial(net, addr, Some(id), Vec::new());
-            }
+            debug!(
+                "redialling lost peer {id} at {host}:{port} (attempt {})",
+                l.attempts
+            );
+            let then = Then {
+                expected_id: Some(id),
+                deferred: Vec::new(),
+            };
+            self.dial_advertised(net, &host, port, then, Purpose::Redial);
+        }
+    }
+
+    /// Forgets the peers lost longest ago until at most `keep` remain.
+    fn forget_lost_beyond(&mut self, keep: usize) {
+        while self.lost.len() > keep {
+            let Some(oldest) = self
+                .lost
+                .iter()
+                .min_by(|a, b| a.1.since.cmp(&b.1.since).then_with(|| a.0.cmp(b.0)))
+                .map(|(id, _)| id.clone())
+            else {
+                return;
+            };
+            debug!("forgetting lost peer {oldest}: too many lost peers remembered");
+            self.lost.remove(&oldest);
         }
     }
 
@@ -802,6 +869,7 @@ impl MeshCore {
             handler_panics: self.counters.handler_panics,
             seen_ids: self.seen.len(),
             pending_requests: self.requests.len(),
+            lost_peers: self.lost.len(),
             inbox: self.shared.inbox.len(),
         }
     }
@@ -952,6 +1020,7 @@ impl Service for MeshCore {
             {
                 if let Some(addr) = peer.addr.clone() {
                     let now = net.now();
+                    self.forget_lost_beyond(self.config.max_lost_peers.saturating_sub(1));
                     self.lost.insert(
                         id.clone(),
                         LostPeer {
@@ -1005,6 +1074,15 @@ impl Service for MeshCore {
                     self.sync = Some(sync);
                 }
             }
+            Command::Resolved((lookup, purpose)) => match lookup.addr {
+                Some(addr) => self.dial_resolved(net, addr, lookup.then, purpose),
+                None => warn!(
+                    "cannot resolve {}:{} ({purpose:?}){}",
+                    lookup.host,
+                    lookup.port,
+                    dropped_note(&lookup.then)
+                ),
+            },
         }
     }
 
@@ -1078,9 +1156,21 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// An address from a peer's text; literal IPs need no lookup.
-fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, port));
+/// Why an advertised address is dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A peer from a peers list (counts against `max_outgoing`).
+    PeersList,
+    /// The target of a request/response, to deliver whispers.
+    Response,
+    /// A lost peer, dialled again.
+    Redial,
+}
+
+/// What is lost with a request that cannot go ahead, for log lines.
+fn dropped_note(then: &Then) -> String {
+    match then.deferred.len() {
+        0 => String::new(),
+        n => format!("; {n} whisper(s) dropped"),
     }
-    (host, port).to_socket_addrs().ok()?.next()
 }

@@ -2,10 +2,12 @@
 //!
 //! [`MeshSocket`] is what users hold; `core` is the node's logic as a state machine driven
 //! by the event loop; `seen` is the waterfall's de-duplication; `peer` is per-connection
-//! state and the peer-list JSON.
+//! state and the peer-list JSON; `resolver` looks up host names peers advertise, off the
+//! loop's thread.
 
 mod core;
 mod peer;
+mod resolver;
 mod seen;
 mod shared;
 mod socket;
@@ -44,6 +46,8 @@ pub(crate) enum Command {
     Peers(mpsc::Sender<Vec<PeerInfo>>),
     Status(mpsc::Sender<Status>),
     Sync(crate::sync::SyncCommand),
+    /// The answer to a host name lookup (from the resolver's thread).
+    Resolved((resolver::Lookup, self::core::Purpose)),
 }
 
 /// A snapshot of a node's state and counters.
@@ -79,6 +83,8 @@ pub struct Status {
     pub seen_ids: usize,
     /// Whispers waiting for a route.
     pub pending_requests: usize,
+    /// Peers lost without our doing and still being redialled.
+    pub lost_peers: usize,
     /// Messages waiting in the inbox.
     pub inbox: usize,
 }
