@@ -59,6 +59,10 @@ pub struct MeshConfig {
     /// forgotten (a peer that keeps coming back under new ids cannot grow the list, nor
     /// have us dial any address it likes for ten minutes each). Default 64.
     pub max_lost_peers: usize,
+    /// Most bytes a sync table holds (keys, values, owner ids and about 96 bytes per
+    /// entry); a store past it is refused (a peer's with a log line, the user's with
+    /// `Error::TableFull`), deletes and shrinking stores always pass. Default 256 MiB.
+    pub max_table_bytes: usize,
     /// When two connections join the same pair of nodes (both dialled at once), both ends
     /// keep the one dialled by the node with the larger id; the other is closed after this
     /// grace, so that frames already on their way over it still arrive, and the peer, which
@@ -88,6 +92,7 @@ impl Default for MeshConfig {
             reconnect_interval: Duration::from_secs(5),
             reconnect_for: Duration::from_secs(600),
             max_lost_peers: 64,
+            max_table_bytes: 256 << 20,
             conflict_grace: Duration::from_secs(2),
             net: NetConfig::default(),
         }
@@ -143,6 +148,11 @@ impl MeshConfigBuilder {
     /// Handshake deadline.
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.config.handshake_timeout = d;
+        self
+    }
+    /// Most bytes a sync table holds.
+    pub fn max_table_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_table_bytes = bytes;
         self
     }
     /// Most lost peers remembered for redialling.

@@ -21,6 +21,15 @@ pub enum Error {
         /// When the lease ends, in seconds since the Unix epoch.
         until: u64,
     },
+    /// Storing the value would take the sync table past `MeshConfig::max_table_bytes`.
+    TableFull {
+        /// The key.
+        key: Vec<u8>,
+        /// Bytes the table holds now.
+        used: usize,
+        /// The most it may hold.
+        max: usize,
+    },
     /// The event loop reported an error.
     Net(py2p_net::NetError),
 }
@@ -34,6 +43,11 @@ impl fmt::Display for Error {
             Error::Leased { key, owner, until } => write!(
                 f,
                 "key {:?} is leased to {owner} until {until} (Unix time)",
+                String::from_utf8_lossy(key)
+            ),
+            Error::TableFull { key, used, max } => write!(
+                f,
+                "no room for key {:?}: the sync table holds {used} of max_table_bytes {max}",
                 String::from_utf8_lossy(key)
             ),
             Error::Net(e) => write!(f, "{e}"),

@@ -206,3 +206,45 @@ fn leasing_and_non_leasing_tables_never_mix() {
     assert!(leased.peers().unwrap().iter().all(|p| p.id != free.id()));
     assert!(free.peers().unwrap().is_empty());
 }
+
+#[test]
+fn a_full_table_refuses_stores_and_keeps_serving() {
+    // a holds about 20 KiB; b (default limits) writes 100 keys of 1 KiB.
+    let small = SyncSocket::bind(
+        SyncSocket::config()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .max_table_bytes(20 * 1024)
+            .build(),
+        true,
+    )
+    .unwrap();
+    let b = table(true);
+    join(&small, &b);
+    let value = "v".repeat(1024);
+    for i in 0..100 {
+        b.set(format!("key{i:03}"), &value).unwrap();
+    }
+    // Messages from one peer arrive in order: once the marker is in, every store was seen.
+    b.set("marker", "m").unwrap();
+    wait_value(&small, "marker", Some("m"));
+    assert_eq!(b.len(), 101);
+    let held = small.len();
+    assert!((10..25).contains(&held), "holds {held} keys");
+    // The user is told, not ignored.
+    match small.set("mine", value.as_str()) {
+        Err(Error::TableFull { used, max, .. }) => {
+            assert!(used <= max && max == 20 * 1024, "{used} of {max}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Deletes make room again.
+    for i in 0..100 {
+        let key = format!("key{i:03}");
+        if small.get(&key).is_some() {
+            b.set(key, "").unwrap();
+        }
+    }
+    b.set("marker", "n").unwrap();
+    wait_value(&small, "marker", Some("n"));
+    small.set("mine", value.as_str()).unwrap();
+}

@@ -975,7 +975,11 @@ impl Service for MeshCore {
             Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
             Some(Flag::STORE) if self.sync.is_some() => {
                 if let Some(mut sync) = self.sync.take() {
-                    sync.handle_store(net.unix_time(), &msg);
+                    let via = self
+                        .peers
+                        .get(&conn)
+                        .map_or_else(|| conn.to_string(), Peer::label);
+                    sync.handle_store(net.unix_time(), &msg, &via);
                     self.sync = Some(sync);
                 }
             }

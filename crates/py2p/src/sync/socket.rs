@@ -65,7 +65,7 @@ impl SyncSocket {
         let subnet = format!("{}{}", config.protocol.subnet, u8::from(leasing));
         config.protocol = Protocol::new(subnet, config.protocol.encryption.clone());
         let events = Arc::new(Inbox::new(65_536));
-        let table = SyncTable::new(leasing, events.clone());
+        let table = SyncTable::new(leasing, config.max_table_bytes, events.clone());
         let data = table.data.clone();
         let mesh = MeshSocket::start(config, Some(table))?;
         Ok(SyncSocket {

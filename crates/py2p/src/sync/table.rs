@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 
-use log::{debug, info};
+use log::{debug, info, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{base58, Flag};
 
@@ -26,8 +26,27 @@ pub(crate) enum SyncCommand {
     },
 }
 
+/// What an entry counts against `max_table_bytes` besides its key, value and owner: the
+/// map's slot and the three buffers' headers, roughly.
+pub(crate) const ENTRY_OVERHEAD: usize = 96;
+
+fn cost(key: &[u8], value: &[u8], owner: &str) -> usize {
+    key.len() + value.len() + owner.len() + ENTRY_OVERHEAD
+}
+
+/// Why a store was not applied.
+pub(crate) enum Refused {
+    /// The key is leased to another node: its current entry.
+    Leased(Entry),
+    /// The table would outgrow `max_table_bytes`.
+    Full { used: usize, max: usize },
+}
+
 pub(crate) struct SyncTable {
     leasing: bool,
+    /// Bytes the entries count (see [`cost`]), and the most allowed.
+    bytes: usize,
+    max_bytes: usize,
     pub data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
     pub events: Arc<Inbox<SyncEvent>>,
 }
@@ -48,9 +67,11 @@ pub(crate) fn may_store(
 }
 
 impl SyncTable {
-    pub fn new(leasing: bool, events: Arc<Inbox<SyncEvent>>) -> SyncTable {
+    pub fn new(leasing: bool, max_bytes: usize, events: Arc<Inbox<SyncEvent>>) -> SyncTable {
         SyncTable {
             leasing,
+            bytes: 0,
+            max_bytes,
             data: Arc::new(RwLock::new(HashMap::new())),
             events,
         }
@@ -64,26 +85,36 @@ impl SyncTable {
         }
     }
 
-    /// Applies a store if the rules allow it. Returns `Err(current)` when refused.
+    /// Applies a store if the rules allow it and the table has room.
     fn store(
-        &self,
+        &mut self,
         key: &[u8],
         value: &[u8],
         owner: &str,
         time: u64,
         now: u64,
-    ) -> Result<Option<Vec<u8>>, Entry> {
+    ) -> Result<Option<Vec<u8>>, Refused> {
         let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
-        if !may_store(data.get(key), owner, time, now, self.leasing) {
-            return Err(data.get(key).cloned().unwrap_or_else(|| Entry {
+        let current = data.get(key);
+        if !may_store(current, owner, time, now, self.leasing) {
+            return Err(Refused::Leased(current.cloned().unwrap_or_else(|| Entry {
                 value: Vec::new(),
                 owner: String::new(),
                 time: 0,
-            }));
+            })));
+        }
+        let freed = current.map_or(0, |e| cost(key, &e.value, &e.owner));
+        let rest = self.bytes.saturating_sub(freed);
+        if !value.is_empty() && rest + cost(key, value, owner) > self.max_bytes {
+            return Err(Refused::Full {
+                used: self.bytes,
+                max: self.max_bytes,
+            });
         }
         if value.is_empty() {
             let old = data.remove(key).map(|e| e.value);
             drop(data);
+            self.bytes = rest;
             if old.is_some() {
                 self.emit(SyncEvent::Deleted { key: key.to_vec() });
             }
@@ -96,6 +127,7 @@ impl SyncTable {
             };
             let old = data.insert(key.to_vec(), entry);
             drop(data);
+            self.bytes = rest + cost(key, value, owner);
             let changed = old
                 .as_ref()
                 .is_none_or(|o| o.value != value || o.owner != owner);
@@ -134,7 +166,8 @@ impl SyncTable {
 
     /// A `store` message from a peer: `[store, key, value]` as a broadcast, or
     /// `[store, key, value, owner, time_58]` from a peer we just met (only for keys not held).
-    pub fn handle_store(&mut self, now: u64, msg: &py2p_wire::Message) {
+    /// `via` names the connection it came over, for log lines.
+    pub fn handle_store(&mut self, now: u64, msg: &py2p_wire::Message, via: &str) {
         let sender = String::from_utf8_lossy(msg.sender()).into_owned();
         let (key, value, owner, time) = match msg.payload() {
             [_, key, value] => (key, value, sender.clone(), msg.time()),
@@ -163,13 +196,20 @@ impl SyncTable {
                 return;
             }
         };
-        if let Err(current) = self.store(key, value, &owner, time, now) {
-            info!(
-                "store of key {:?} by {owner} (via {sender}) refused: leased to {} until {}",
+        match self.store(key, value, &owner, time, now) {
+            Ok(_) => {}
+            Err(Refused::Leased(current)) => info!(
+                "store of key {:?} by {owner} (via {via}) refused: leased to {} until {}",
                 String::from_utf8_lossy(key),
                 current.owner,
-                current.time + LEASE_SECS
-            );
+                current.time.saturating_add(LEASE_SECS)
+            ),
+            Err(Refused::Full { used, max }) => warn!(
+                "store of key {:?} ({} bytes) by {owner} (via {via}) refused: the table holds \
+                 {used} of max_table_bytes {max}",
+                String::from_utf8_lossy(key),
+                value.len()
+            ),
         }
     }
 
@@ -186,12 +226,15 @@ impl SyncTable {
                         }
                         let _ = reply.send(Ok(old));
                     }
-                    Err(current) => {
+                    Err(Refused::Leased(current)) => {
                         let _ = reply.send(Err(Error::Leased {
                             key,
                             owner: current.owner,
-                            until: current.time + LEASE_SECS,
+                            until: current.time.saturating_add(LEASE_SECS),
                         }));
+                    }
+                    Err(Refused::Full { used, max }) => {
+                        let _ = reply.send(Err(Error::TableFull { key, used, max }));
                     }
                 }
             }
@@ -209,6 +252,39 @@ mod tests {
             owner: owner.into(),
             time,
         }
+    }
+
+    #[test]
+    fn the_table_stays_within_max_table_bytes() {
+        let per = cost(b"k0", &[7; 100], "owner");
+        let mut t = SyncTable::new(true, 3 * per, Arc::new(Inbox::new(100)));
+        let now = 10_000;
+        for i in 0..3 {
+            let key = format!("k{i}");
+            assert!(t
+                .store(key.as_bytes(), &[7; 100], "owner", now, now)
+                .is_ok());
+        }
+        assert_eq!(t.bytes, 3 * per);
+        // A fourth key, or a bigger value, would not fit.
+        assert!(matches!(
+            t.store(b"k3", &[7; 100], "owner", now, now),
+            Err(Refused::Full { used, max }) if used == 3 * per && max == 3 * per
+        ));
+        assert!(matches!(
+            t.store(b"k0", &[7; 101], "owner", now, now),
+            Err(Refused::Full { .. })
+        ));
+        // The same size, a smaller value and a delete always pass, and free room.
+        assert!(t.store(b"k0", &[8; 100], "owner", now, now).is_ok());
+        assert!(t.store(b"k1", &[8; 10], "owner", now, now).is_ok());
+        assert!(t.store(b"k2", b"", "owner", now, now).is_ok());
+        assert_eq!(t.bytes, per + cost(b"k1", &[8; 10], "owner"));
+        assert!(t.store(b"k3", &[7; 100], "owner", now, now).is_ok());
+        assert_eq!(t.data.read().unwrap().len(), 3);
+        // Deleting a key not held changes nothing.
+        assert!(t.store(b"nope", b"", "owner", now, now).is_ok());
+        assert_eq!(t.bytes, 2 * per + cost(b"k1", &[8; 10], "owner"));
     }
 
     #[test]
