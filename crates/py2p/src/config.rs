@@ -43,6 +43,9 @@ pub struct MeshConfig {
     /// Most received messages held for `recv` before the node stops reading from peers
     /// (TCP flow control then slows them down; nothing is dropped). Default 65,536.
     pub inbox_capacity: usize,
+    /// Most bytes of received messages held for `recv` (payloads, ids and headers), the
+    /// same way: past it the node stops reading until `recv` makes room. Default 64 MiB.
+    pub inbox_max_bytes: usize,
     /// Bytes queued to peers above which `send` and `whisper` wait. Default 8 MiB.
     pub send_high_water: usize,
     /// Most frames that fail to decode on one connection before it is closed. Default 16.
@@ -86,6 +89,7 @@ impl Default for MeshConfig {
             message_expiry: Duration::from_secs(60),
             seen_capacity: 1_000_000,
             inbox_capacity: 65_536,
+            inbox_max_bytes: 64 << 20,
             send_high_water: 8 << 20,
             max_decode_errors: 16,
             request_timeout: Duration::from_secs(60),
@@ -163,6 +167,11 @@ impl MeshConfigBuilder {
     /// How long the connection not kept after a connection conflict stays open.
     pub fn conflict_grace(mut self, d: Duration) -> Self {
         self.config.conflict_grace = d;
+        self
+    }
+    /// Most bytes of received messages held for `recv`.
+    pub fn inbox_max_bytes(mut self, bytes: usize) -> Self {
+        self.config.inbox_max_bytes = bytes.max(1);
         self
     }
     /// Most received messages held for `recv`.

@@ -6,12 +6,13 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A queue the event loop fills and users drain. It never blocks the loop: when it holds
-/// `capacity` items the loop is told to stop reading (see `Service::wants_input`), and a
-/// `recv` that makes room again wakes it.
+/// `capacity` items, or items of `max_bytes` together, the loop is told to stop reading (see
+/// `Service::wants_input`), and a `recv` that makes room again wakes it.
 pub(crate) struct Inbox<T> {
-    items: Mutex<VecDeque<T>>,
+    items: Mutex<Queue<T>>,
     ready: Condvar,
     capacity: usize,
+    max_bytes: usize,
     /// The loop stopped reading because the queue was full.
     pub paused: AtomicBool,
     closed: AtomicBool,
@@ -20,25 +21,54 @@ pub(crate) struct Inbox<T> {
     waiting: AtomicUsize,
 }
 
+/// Items with their sizes, and the sum of the sizes.
+struct Queue<T> {
+    items: VecDeque<(T, usize)>,
+    bytes: usize,
+}
+
+impl<T> Queue<T> {
+    fn has_room(&self, capacity: usize, max_bytes: usize) -> bool {
+        self.items.len() < capacity && self.bytes < max_bytes
+    }
+}
+
 impl<T> Inbox<T> {
+    /// A queue of at most `capacity` items, whatever their size.
     pub fn new(capacity: usize) -> Self {
+        Inbox::with_max_bytes(capacity, usize::MAX)
+    }
+
+    /// A queue of at most `capacity` items and `max_bytes` of sizes given to
+    /// [`Inbox::push_sized`].
+    pub fn with_max_bytes(capacity: usize, max_bytes: usize) -> Self {
         Inbox {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+            }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<T>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn push(&self, item: T) {
+        self.push_sized(item, 0);
+    }
+
+    /// Queues an item that counts `bytes` against `max_bytes`.
+    pub fn push_sized(&self, item: T, bytes: usize) {
         let mut items = self.lock();
-        items.push_back(item);
+        items.bytes += bytes;
+        items.items.push_back((item, bytes));
         // Read under the lock: a waiter registers itself under it before it sleeps.
         if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_one();
@@ -46,11 +76,11 @@ impl<T> Inbox<T> {
     }
 
     pub fn has_room(&self) -> bool {
-        self.lock().len() < self.capacity
+        self.lock().has_room(self.capacity, self.max_bytes)
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().items.len()
     }
 
     pub fn close(&self) {
@@ -69,8 +99,10 @@ impl<T> Inbox<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut items = self.lock();
         loop {
-            if let Some(item) = items.pop_front() {
-                let resume = items.len() < self.capacity && self.paused.load(Ordering::Acquire);
+            if let Some((item, bytes)) = items.items.pop_front() {
+                items.bytes -= bytes;
+                let resume = items.has_room(self.capacity, self.max_bytes)
+                    && self.paused.load(Ordering::Acquire);
                 return (Some(item), resume);
             }
             if self.is_closed() {
@@ -127,5 +159,19 @@ mod tests {
         assert_eq!(inbox.pop(Some(Duration::from_millis(1))), (None, false));
         inbox.close();
         assert_eq!(inbox.pop(None), (None, false));
+    }
+
+    #[test]
+    fn bytes_fill_the_inbox_as_well_as_items() {
+        let inbox = Inbox::with_max_bytes(100, 1000);
+        inbox.push_sized("a", 600);
+        assert!(inbox.has_room());
+        inbox.push_sized("b", 600);
+        assert!(!inbox.has_room(), "1,200 bytes held");
+        inbox.paused.store(true, Ordering::Release);
+        // Taking the first leaves 600 bytes: room again, so the loop is to be woken.
+        assert_eq!(inbox.pop(None), (Some("a"), true));
+        assert!(inbox.has_room());
+        assert_eq!(inbox.pop(None), (Some("b"), true));
     }
 }

@@ -348,6 +348,34 @@ fn a_full_inbox_slows_the_sender_and_loses_nothing() {
 }
 
 #[test]
+fn big_messages_fill_the_inbox_by_bytes_and_lose_nothing() {
+    // 1 MiB of inbox: four 256 KiB messages; b sends forty.
+    let a = MeshSocket::bind(builder().inbox_max_bytes(1 << 20).build()).unwrap();
+    let b = node();
+    b.connect(a.local_addr()).unwrap();
+    wait_connected(&a, b.id());
+    let sender = std::thread::spawn(move || {
+        for i in 0..40u8 {
+            b.send(&[vec![i; 256 << 10]]).unwrap();
+        }
+        b
+    });
+    wait_status(&a, "the inbox fills", |s| s.inbox >= 4);
+    // Nobody reads for a while: the node stops reading instead of holding 10 MiB.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < deadline {
+        let held = a.status().unwrap().inbox;
+        assert!(held <= 6, "{held} messages of 256 KiB held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..40u8 {
+        let m = a.recv_timeout(WAIT).expect("no message lost");
+        assert_eq!(m.packets()[0], vec![i; 256 << 10]);
+    }
+    drop(sender.join().unwrap());
+}
+
+#[test]
 fn iterators_and_close() {
     let a = node();
     let b = node();

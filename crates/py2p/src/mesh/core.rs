@@ -749,7 +749,8 @@ impl MeshCore {
         }
         if kind.is_some() {
             self.counters.received += 1;
-            self.shared.inbox.push(message);
+            let bytes = message.wire.body_len();
+            self.shared.inbox.push_sized(message, bytes);
         } else {
             debug!(
                 "ignoring message with sub-flag {:?} from {}",

@@ -6,6 +6,7 @@ use std::time::Duration;
 use log::warn;
 
 use super::Command;
+use crate::config::MeshConfig;
 use crate::inbox::Inbox;
 use crate::message::{Message, PeerEvent};
 
@@ -27,9 +28,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(inbox_capacity: usize, high_water: usize) -> Shared {
+    pub fn new(config: &MeshConfig) -> Shared {
+        let high_water = config.send_high_water;
         Shared {
-            inbox: Inbox::new(inbox_capacity),
+            inbox: Inbox::with_max_bytes(config.inbox_capacity, config.inbox_max_bytes),
             events: Inbox::new(65_536),
             handle: OnceLock::new(),
             backlog: Mutex::new(Backlog::default()),

@@ -63,7 +63,7 @@ impl MeshSocket {
         };
         let protocol_id = config.protocol.id();
         let id = node_id(&out_addr.0, out_addr.1, &protocol_id, &uuid4());
-        let shared = Arc::new(Shared::new(config.inbox_capacity, config.send_high_water));
+        let shared = Arc::new(Shared::new(&config));
         let net = config.net.clone();
         let core = MeshCore::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
         let handle = EventLoop::spawn_on(listener, net, core)?;

@@ -85,7 +85,7 @@ impl MeshNode {
         out_addr: (String, u16),
         net: &mut dyn Net,
     ) -> MeshNode {
-        let shared = Arc::new(Shared::new(config.inbox_capacity, config.send_high_water));
+        let shared = Arc::new(Shared::new(&config));
         let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), None);
         let delivered: Arc<Mutex<Vec<Message>>> = Arc::default();
         let notes = delivered.clone();
