@@ -18,6 +18,11 @@ pub struct NetConfig {
     /// slowest reader) is disconnected, so that many slow peers cannot add up to more memory
     /// than one may use. Default 128 MiB.
     pub max_total_write_queue: usize,
+    /// Most bytes of unfinished frames held for all peers together (each may hold up to
+    /// `limits.max_frame_len`). Past it the peer with the most is disconnected, so that many
+    /// peers that each begin a large frame cannot add up to more memory than a few may use.
+    /// Default 256 MiB.
+    pub max_total_read_buffer: usize,
     /// A connection with queued bytes that has accepted none for this long is closed.
     /// Default 60 s.
     pub write_stall_timeout: Duration,
@@ -37,6 +42,7 @@ impl Default for NetConfig {
             max_connections: 1024,
             max_write_queue: 32 << 20,
             max_total_write_queue: 128 << 20,
+            max_total_read_buffer: 256 << 20,
             write_stall_timeout: Duration::from_secs(60),
             partial_frame_timeout: Duration::from_secs(60),
             tick_interval: Duration::from_millis(500),

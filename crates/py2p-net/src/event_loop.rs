@@ -148,6 +148,7 @@ impl EventLoop {
             stop_requested: false,
             now,
             total_queued: 0,
+            total_buffered: 0,
         };
         let loop_shared = shared.clone();
         let thread = thread::Builder::new()
@@ -172,6 +173,8 @@ struct Core {
     now: Instant,
     /// Bytes waiting in all write queues together.
     total_queued: usize,
+    /// Bytes held in all connections' frame decoders.
+    total_buffered: usize,
 }
 
 fn conn_id(t: Token) -> ConnId {
@@ -379,6 +382,7 @@ impl Core {
         if self.conns.get(&t).is_none_or(|c| c.connecting) {
             return;
         }
+        let before = self.buffered(t);
         // Frames already buffered go first; the socket is read only when they are all taken.
         if self.deliver_buffered(t, service) {
             let now = self.now;
@@ -392,7 +396,38 @@ impl Core {
             }
             self.deliver_buffered(t, service);
         }
+        self.total_buffered = (self.total_buffered + self.buffered(t)).saturating_sub(before);
+        if self.total_buffered > self.config.max_total_read_buffer {
+            self.shed_largest_input();
+        }
         self.finish_closes(service);
+    }
+
+    /// Bytes held in a connection's frame decoder.
+    fn buffered(&self, t: Token) -> usize {
+        self.conns.get(&t).map_or(0, |c| c.decoder.buffered_len())
+    }
+
+    /// Closes the connection holding the most unfinished input, when all of them together
+    /// hold more than `max_total_read_buffer`.
+    fn shed_largest_input(&mut self) {
+        let closing = |t: &Token| self.closing.iter().any(|(c, _)| c == t);
+        let largest = self
+            .conns
+            .iter()
+            .filter(|(t, _)| !closing(t))
+            .max_by_key(|(_, c)| c.decoder.buffered_len())
+            .map(|(t, c)| (*t, c.decoder.buffered_len()));
+        if let Some((t, buffered)) = largest {
+            warn!(
+                "{} ({}): {} bytes of unfinished frames held for all peers, over the limit of {}; dropping the peer holding the most",
+                conn_id(t),
+                self.conns.get(&t).map_or_else(String::new, |c| c.peer_addr.to_string()),
+                self.total_buffered,
+                self.config.max_total_read_buffer
+            );
+            self.closing.push((t, CloseReason::ReadBudget { buffered }));
+        }
     }
 
     /// Hands complete frames to the service while it wants input. Returns whether every
@@ -469,6 +504,7 @@ impl Core {
                 continue;
             };
             self.total_queued -= c.queue.len();
+            self.total_buffered = self.total_buffered.saturating_sub(c.decoder.buffered_len());
             if matches!(reason, CloseReason::Local | CloseReason::Shutdown) && !c.connecting {
                 // Last words (a refusal, a goodbye) go out if the socket takes them now.
                 let _ = c.queue.write_to(&mut c.stream);

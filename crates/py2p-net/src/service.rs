@@ -44,6 +44,12 @@ pub enum CloseReason {
         /// Bytes queued when it was closed.
         queued: usize,
     },
+    /// Unfinished frames of all peers together held more than `max_total_read_buffer`,
+    /// and this peer's was the largest.
+    ReadBudget {
+        /// Bytes of its unfinished input when it was closed.
+        buffered: usize,
+    },
     /// Queued bytes were not accepted for `write_stall_timeout`.
     WriteStalled,
     /// A frame was begun and not finished within `partial_frame_timeout`.
@@ -64,6 +70,10 @@ impl fmt::Display for CloseReason {
             CloseReason::SlowPeer { queued } => {
                 write!(f, "peer is not reading ({queued} bytes queued)")
             }
+            CloseReason::ReadBudget { buffered } => write!(
+                f,
+                "the largest unfinished input ({buffered} bytes) when all peers' together passed the limit"
+            ),
             CloseReason::WriteStalled => f.write_str("peer accepted no bytes for too long"),
             CloseReason::PartialFrameTimeout => f.write_str("frame left unfinished for too long"),
             CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
