@@ -294,11 +294,24 @@ impl Core {
             match self.listener.accept() {
                 Ok((mut stream, addr)) => {
                     if self.conns.len() >= self.config.max_connections {
-                        warn!(
-                            "refusing connection from {addr}: limit of {} connections reached",
-                            self.config.max_connections
-                        );
-                        continue;
+                        match service.make_room().map(token) {
+                            Some(victim) if self.conns.contains_key(&victim) => {
+                                info!(
+                                    "{}: closing to make room for a connection from {addr} (limit of {} connections)",
+                                    conn_id(victim),
+                                    self.config.max_connections
+                                );
+                                self.closing.push((victim, CloseReason::Evicted));
+                                self.finish_closes(service);
+                            }
+                            _ => {
+                                warn!(
+                                    "refusing connection from {addr}: limit of {} connections reached",
+                                    self.config.max_connections
+                                );
+                                continue;
+                            }
+                        }
                     }
                     let t = Token(self.next_id as usize);
                     self.next_id += 1;

@@ -44,6 +44,9 @@ pub enum CloseReason {
         /// Bytes queued when it was closed.
         queued: usize,
     },
+    /// Closed to make room for a new connection when `max_connections` were held (see
+    /// [`Service::make_room`]).
+    Evicted,
     /// Unfinished frames of all peers together held more than `max_total_read_buffer`,
     /// and this peer's was the largest.
     ReadBudget {
@@ -70,6 +73,7 @@ impl fmt::Display for CloseReason {
             CloseReason::SlowPeer { queued } => {
                 write!(f, "peer is not reading ({queued} bytes queued)")
             }
+            CloseReason::Evicted => f.write_str("closed to make room for a new connection"),
             CloseReason::ReadBudget { buffered } => write!(
                 f,
                 "the largest unfinished input ({buffered} bytes) when all peers' together passed the limit"
@@ -126,6 +130,12 @@ pub trait Service: Send + 'static {
     /// [`LoopHandle::resume`](crate::LoopHandle::resume). Default: always.
     fn wants_input(&self) -> bool {
         true
+    }
+    /// A connection arrives while `max_connections` are held: names one to close to make
+    /// room for it (say, the oldest that has not identified itself yet), or `None` to refuse
+    /// the newcomer. Default: `None`.
+    fn make_room(&mut self) -> Option<ConnId> {
+        None
     }
     /// Runs once when the loop stops, after every connection is closed.
     fn on_shutdown(&mut self) {}

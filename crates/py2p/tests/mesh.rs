@@ -443,3 +443,24 @@ fn lost_peers_remembered_for_redialling_are_capped() {
     let st = wait_status(&hub, "all leaves gone", |s| s.peers == 0);
     assert_eq!(st.lost_peers, 3, "{st:?}");
 }
+
+#[test]
+fn half_open_connections_make_room_for_an_honest_peer() {
+    let a = MeshSocket::bind(builder().max_connections(8).build()).unwrap();
+    // Eight connections that never say a word hold every slot.
+    let silent: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(a.local_addr()).unwrap())
+        .collect();
+    wait_status(&a, "eight half-open connections", |s| {
+        s.connections == 8 && s.awaiting_handshake == 8
+    });
+    // An honest peer still gets in: the oldest silent one gives way.
+    let b = node();
+    b.connect(a.local_addr()).unwrap();
+    wait_connected(&a, b.id());
+    b.send(&["made it"]).unwrap();
+    assert_eq!(recv_text(&a).2, "made it");
+    let st = a.status().unwrap();
+    assert_eq!((st.connections, st.awaiting_handshake), (8, 7), "{st:?}");
+    drop(silent);
+}

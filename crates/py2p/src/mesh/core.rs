@@ -1135,6 +1135,16 @@ impl Service for MeshCore {
         });
     }
 
+    /// At the connection limit, the oldest incoming connection still waiting for its
+    /// handshake gives way: half-open connections cannot lock honest peers out.
+    fn make_room(&mut self) -> Option<ConnId> {
+        self.peers
+            .values()
+            .filter(|p| p.id.is_none() && !p.outgoing)
+            .min_by_key(|p| (p.opened, p.conn))
+            .map(|p| p.conn)
+    }
+
     fn wants_input(&self) -> bool {
         let room = self.shared.inbox.has_room();
         self.shared
