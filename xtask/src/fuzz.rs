@@ -18,7 +18,7 @@ pub struct FuzzArgs {
     /// Minutes of fuzzing per target.
     #[arg(long, default_value_t = 1.0, value_name = "M")]
     pub minutes: f64,
-    /// Afterwards, merge the new inputs that add edge coverage into fuzz/corpus/<target>/
+    /// Afterwards, merge the new inputs that add edge coverage into `fuzz/corpus/<target>/`
     /// (libFuzzer `-set_cover_merge=1` on edges only), so they can be committed.
     #[arg(long)]
     pub merge: bool,

@@ -30,6 +30,7 @@
 //! handle.shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

@@ -27,6 +27,7 @@
 //! assert_eq!(back.id(), msg.id());
 //! # Ok::<(), py2p_wire::WireError>(())
 //! ```
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

@@ -34,6 +34,8 @@
 //! # Ok::<(), py2p::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod id;
