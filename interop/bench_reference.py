@@ -10,6 +10,10 @@ py2p's compressions, the same operations as crates/py2p-wire/benches/codec.rs:
 - floor/<size>: sha384 of the payload and base-58 time, then base-58 of the
   digest (py2p's message id)
 
+- encode_size/<size>/<method>, decode_size/<size>/<method>: encode and decode against the
+  payload size, 16B, 256B, 4KiB, 64KiB and 1MiB (--quick: 16B, 4KiB and 1MiB), with
+  shorter repetitions.
+
 Payloads are byte-for-byte those of the Rust benchmark (same xorshift64
 generator). Each operation is timed timeit-style: the loop count is calibrated
 so that one repetition lasts at least a minimum time, then several
@@ -38,6 +42,9 @@ WORDS = [
     "peer", "message", "the", "of", "network", "broadcast", "py2p", "node",
     "whisper", "and", "compression", "to", "a", "socket", "handshake", "id",
 ]
+CURVE_SIZES = [("16B", 16), ("256B", 256), ("4KiB", 4 << 10), ("64KiB", 64 << 10),
+               ("1MiB", 1 << 20)]
+QUICK_CURVE_SIZES = ("16B", "4KiB", "1MiB")
 METHODS = [
     ("none", None),
     ("snappy", flags.snappy),
@@ -90,6 +97,9 @@ def main():
                         help="shorter repetitions, fewer of them")
     parser.add_argument("--only", default="",
                         help="run only ids containing this text")
+    parser.add_argument("--part", choices=("base", "curve", "all"), default="all",
+                        help="base: encode/decode/floor at 200B and 64KiB; curve: the size "
+                             "curves (encode_size, decode_size); all: both")
     args = parser.parse_args()
     min_time, repeat = (0.05, 3) if args.quick else (0.2, 7)
 
@@ -101,13 +111,13 @@ def main():
 
     results = {}
 
-    def record(op_id, fn):
+    def record(op_id, fn, timing=(min_time, repeat)):
         if args.only not in op_id:
             return
-        results[op_id] = measure(fn, min_time, repeat)
-        print("%-22s %12.3f us" % (op_id, results[op_id] * 1e6), file=sys.stderr)
+        results[op_id] = measure(fn, *timing)
+        print("%-26s %12.3f us" % (op_id, results[op_id] * 1e6), file=sys.stderr)
 
-    for size_name, size in SIZES:
+    def codec(size_name, size, encode_id, decode_id, timing=(min_time, repeat)):
         packets = [b"\x00", payload(size)]
         for method_name, flag in METHODS:
             compression = [flag] if flag is not None else []
@@ -124,8 +134,12 @@ def main():
             def decode(frame=frame, compression=compression):
                 return InternalMessage.feed_string(frame, compressions=compression)
 
-            record("encode/%s/%s" % (size_name, method_name), encode)
-            record("decode/%s/%s" % (size_name, method_name), decode)
+            record("%s/%s/%s" % (encode_id, size_name, method_name), encode, timing)
+            record("%s/%s/%s" % (decode_id, size_name, method_name), decode, timing)
+        return packets
+
+    for size_name, size in SIZES if args.part != "curve" else ():
+        packets = codec(size_name, size, "encode", "decode")
 
         time_58 = base.to_base_58(TIME)
 
@@ -134,6 +148,13 @@ def main():
             return base.to_base_58(int(digest.hexdigest(), 16))
 
         record("floor/%s" % size_name, floor)
+
+    # The size curves: shorter repetitions (the 1 MiB cases take up to a second each).
+    curve_timing = (0.02, 3) if args.quick else (0.1, 5)
+    for size_name, size in CURVE_SIZES if args.part != "base" else ():
+        if args.quick and size_name not in QUICK_CURVE_SIZES:
+            continue
+        codec(size_name, size, "encode_size", "decode_size", curve_timing)
 
     json.dump({
         "py2p": base.version,

@@ -14,6 +14,14 @@ configuration (two nodes negotiate snappy), fresh nodes for every run:
 - latency: one message at a time from A to B (send, wait for B's handler, repeat): p50, p99.
 - sync: five sync_socket nodes (four connect to node 0, then they mesh by peer lists);
   node 1 sets K distinct keys; the time until every node holds all K.
+- mesh: meshes of n nodes in this process (every node connects to node 0, then they connect
+  from peer lists); M broadcasts spread over all the nodes (broadcast i sent by node i mod n,
+  the sends interleaved from the main thread); the time from the first send until every node
+  has every broadcast it did not send, or until nothing arrived for STALL seconds; deliveries
+  and duplicates (a broadcast seen twice by a node's handler, or its own coming back).
+- conns: a mesh_socket hub in a fresh Python process (`--hub`); this process opens N raw TCP
+  connections that each complete a py2p handshake and read everything the hub sends; the
+  growth of the hub's VmRSS once idle (as network.rs measures ours).
 
 py2p loses messages under load (its connections use sock.send() without checking how much
 was written, so a full socket buffer truncates a frame and desynchronises the stream): a
@@ -25,6 +33,7 @@ stdout is one flat JSON object (keys like `broadcast.n2000.us_per_msg`).
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -322,6 +331,171 @@ def sync_run(k):
         close_all(*nodes)
 
 
+def settle_mesh(nodes, timeout=10.0, quiet=0.5):
+    """Waits until no node's peer count changed for `quiet` seconds (at most `timeout`)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        counts = [live_peers(n) for n in nodes]
+        if counts != last:
+            last, since = counts, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+        time.sleep(0.02)
+    return last
+
+
+class MeshCollector(object):
+    """A handler counting, on one node of a mesh run, first deliveries and duplicates."""
+
+    def __init__(self, node_index, n, m, progress):
+        self.__name__ = "mesh_collector"
+        self.j, self.n, self.m = node_index, n, m
+        self.seen = set()
+        self.duplicates = 0
+        self.progress = progress
+
+    def __call__(self, msg, handler):
+        packets = msg.packets
+        if packets[0] != py2p.base.flags.broadcast or len(packets) != 2:
+            return None
+        seq = seq_of(packets[1])
+        if seq is None or seq >= self.m:
+            return None
+        if seq % self.n == self.j or seq in self.seen:
+            self.duplicates += 1
+        else:
+            self.seen.add(seq)
+            self.progress["count"] += 1
+            self.progress["last"] = time.perf_counter()
+        return True
+
+
+def mesh_run(n, m):
+    """One run: (secs to the last first delivery, delivered, expected, duplicates, links)."""
+    nodes = []
+    try:
+        for _ in range(n):
+            nodes.append(mesh_node())
+        for k, node in enumerate(nodes[1:], 1):
+            # One at a time: py2p listens with a backlog of 5 and connects with a timeout.
+            node.connect("127.0.0.1", nodes[0].out_addr[1])
+            wait_until(lambda: live_peers(nodes[0]) >= k, 20, "mesh handshakes")
+        counts = settle_mesh(nodes)
+        links = sum(counts) // 2
+        progress = {"count": 0, "last": None}
+        collectors = [MeshCollector(j, n, m, progress) for j in range(n)]
+        for node, col in zip(nodes, collectors):
+            node.register_handler(col)
+        expected = m * (n - 1)
+        start = time.perf_counter()
+        for i in range(m):
+            nodes[i % n].send(payload(i))
+        wait_progress(lambda: progress["count"], expected)
+        time.sleep(0.2)  # late duplicates
+        end = progress["last"] if progress["last"] is not None else start
+        return (end - start, progress["count"], expected,
+                sum(c.duplicates for c in collectors), links)
+    finally:
+        close_all(*nodes)
+
+
+def hub_main():
+    """`--hub`: one mesh_socket; prints its port, then answers `peers` lines on stdin with
+    its number of handshaken peers."""
+    node = mesh_node()
+    _OUT.write("%d\n" % node.out_addr[1])
+    _OUT.flush()
+    for line in sys.stdin:
+        if line.strip() == "peers":
+            _OUT.write("%d\n" % live_peers(node))
+            _OUT.flush()
+        elif line.strip() == "quit":
+            break
+    os._exit(0)
+
+
+def vm_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+def drain(clients):
+    total = 0
+    for c in clients:
+        while True:
+            try:
+                data = c.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not data:
+                break
+            total += len(data)
+    return total
+
+
+def conns_run(count):
+    """A py2p hub in a fresh process with `count` handshaken raw connections: returns
+    (VmRSS before, VmRSS after, peers reached)."""
+    hub = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--hub"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    clients = []
+    try:
+        port = int(hub.stdout.readline())
+
+        def peers():
+            hub.stdin.write(b"peers\n")
+            hub.stdin.flush()
+            return int(hub.stdout.readline())
+
+        peers()
+        time.sleep(0.2)
+        before = vm_rss(hub.pid)
+        prot_id = py2p.mesh.default_protocol.id
+        now = py2p.base.getUTC()
+        for i in range(count):
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            cid = py2p.base.to_base_58(
+                int(hashlib.sha384(b"bench client %d" % i).hexdigest(), 16))
+            frame = py2p.base.InternalMessage(
+                py2p.base.flags.whisper, cid,
+                [py2p.base.flags.handshake, cid, prot_id, b'["127.0.0.1", 1]', b"[]"],
+                timestamp=now).string
+            c.sendall(frame)
+            c.setblocking(False)
+            clients.append(c)
+            if i % 16 == 15:
+                drain(clients)
+                # py2p accepts with a backlog of 5: let it catch up.
+                wait_progress(lambda: peers() + 0, i + 1 - 16)
+        reached, _ = wait_progress(lambda: (drain(clients), peers())[1], count)
+        quiet = 0
+        while quiet < 5:
+            quiet = quiet + 1 if drain(clients) == 0 else 0
+            time.sleep(0.05)
+        after = vm_rss(hub.pid)
+        return before, after, peers()
+    finally:
+        for c in clients:
+            c.close()
+        try:
+            hub.stdin.write(b"quit\n")
+            hub.stdin.flush()
+        except OSError:
+            pass
+        try:
+            hub.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+
+
 def report_run(what, n, run):
     secs, delivered, ok = run
     log("%s: %.3fs, %d/%d delivered, %.1f us each%s"
@@ -354,8 +528,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs")
     ap.add_argument("--only", default="",
-                    help="comma-separated subset of broadcast,cli,latency,sync")
+                    help="comma-separated subset of broadcast,cli,latency,sync,mesh,conns")
+    ap.add_argument("--hub", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.hub:
+        hub_main()
     only = [x for x in args.only.split(",") if x]
     quick = args.quick
     res = {"quick": quick, "py2p": py2p.base.version,
@@ -408,6 +585,70 @@ def main():
         res["sync.k"] = k
         summarize(res, "sync", k, got)
         res["sync.sets_per_s"] = res.pop("sync.msg_per_s")
+
+    if wants("mesh"):
+        # py2p relays every broadcast from its one daemon thread per node, all nodes
+        # sharing the interpreter: few messages, few nodes.
+        # 32 and 64 nodes take 20 s and 45 s a run here: one run each, full mode only.
+        m = 200
+        sizes = (2, 4, 8) if quick else (2, 4, 8, 16, 32, 64)
+        res["mesh.m"] = m
+        for n in sizes:
+            got = []
+            for r in range(1 if quick or n > 16 else 3):
+                try:
+                    got.append(mesh_run(n, m))
+                except Exception as e:  # noqa: BLE001 - reported in the results
+                    log("mesh n=%d run %d: FAILED: %s" % (n, r, e))
+                    res["mesh.n%d.error" % n] = str(e)
+                    break
+                secs, delivered, expected, dups, links = got[-1]
+                log("mesh n=%d run %d: %.3fs, %d/%d delivered, %d duplicates, %d links"
+                    % (n, r, secs, delivered, expected, dups, links))
+            if not got:
+                continue
+            key = "mesh.n%d" % n
+            full = [g for g in got if g[1] == g[2]]
+            pick = full or got
+            secs = statistics.median(g[0] for g in pick)
+            res[key + ".secs"] = round(secs, 6)
+            res[key + ".complete_runs"] = len(full)
+            res[key + ".runs"] = len(got)
+            res[key + ".delivered"] = statistics.median(g[1] for g in got)
+            res[key + ".delivered_min"] = min(g[1] for g in got)
+            res[key + ".expected"] = got[0][2]
+            res[key + ".duplicates"] = max(g[3] for g in got)
+            res[key + ".links"] = statistics.median(g[4] for g in got)
+            res[key + ".broadcasts_per_s"] = round(m / secs) if secs > 0 else None
+            res[key + ".complete"] = len(full) == len(got) and res[key + ".duplicates"] == 0
+
+    if wants("conns"):
+        # py2p sends every new peer the whole routing table: connecting N clients costs
+        # O(N^2) (about 4 minutes for 1,000 here), so the quick run stops at 250.
+        counts = (0, 10, 100, 250) if quick else (0, 10, 100, 250, 500, 1000)
+        runs = 1
+        res["conns.runs"] = runs
+        for c in counts:
+            growth, rss = [], []
+            for r in range(runs):
+                t0 = time.perf_counter()
+                try:
+                    before, after, reached = conns_run(c)
+                except Exception as e:  # noqa: BLE001 - reported in the results
+                    log("conns n=%d run %d: FAILED: %s" % (c, r, e))
+                    res["conns.n%d.error" % c] = str(e)
+                    break
+                log("conns n=%d run %d: VmRSS %d KiB -> %d KiB (+%d KiB), %d peers, %.1fs"
+                    % (c, r, before // 1024, after // 1024, (after - before) // 1024,
+                       reached, time.perf_counter() - t0))
+                if reached < c:
+                    res["conns.n%d.error" % c] = "%d of %d handshakes completed" % (reached, c)
+                    break
+                growth.append(after - before)
+                rss.append(after)
+            if growth and "conns.n%d.error" % c not in res:
+                res["conns.n%d.rss_growth" % c] = statistics.median(growth)
+                res["conns.n%d.rss" % c] = statistics.median(rss)
 
     res["elapsed_s"] = round(time.perf_counter() - started, 1)
     _OUT.write(json.dumps(res) + "\n")

@@ -7,10 +7,15 @@
 //! benchmark families can be added as new [`Section`] producers in [`run`]
 //! without touching the existing ones.
 //!
-//! Sections: `codec` (criterion, below) and `network` (nodes on loopback,
-//! [`network`]).
+//! Sections: `codec` (criterion, below), `codec-size` (encode/decode against
+//! the payload size, [`codec_size`]), `network` (nodes on loopback,
+//! [`network`]) and `scale` (meshes of 2 to 64 nodes, memory against the
+//! number of connections, [`scale`]). The curves are drawn as SVG by [`plot`].
 
+mod codec_size;
 mod network;
+mod plot;
+mod scale;
 
 use std::fs;
 use std::path::Path;
@@ -34,14 +39,14 @@ pub struct BenchArgs {
     /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
-    /// Run only these sections (comma-separated: codec, network); the report keeps the
-    /// others from its previous version.
+    /// Run only these sections (comma-separated: codec, codec-size, network, scale); the
+    /// report keeps the others from its previous version.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 2] = ["codec", "network"];
+const SECTIONS: [&str; 4] = ["codec", "codec-size", "network", "scale"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -52,6 +57,9 @@ pub struct Section {
     pub id: &'static str,
     /// The Markdown of the section (starting with its `##` heading).
     pub markdown: String,
+    /// A check of the section that failed (the report is still written, then
+    /// `cargo xtask bench` fails with this).
+    pub failure: Option<String>,
 }
 
 /// Runs `cargo xtask bench`.
@@ -68,8 +76,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if wanted("codec") {
         sections.push(codec_section(args)?);
     }
+    if wanted("codec-size") {
+        sections.push(codec_size::section(args)?);
+    }
     if wanted("network") {
         sections.push(network::section(args)?);
+    }
+    if wanted("scale") {
+        sections.push(scale::section(args)?);
     }
 
     let machine = machine_description()?;
@@ -81,7 +95,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     fs::write(&path, text).context(format_args!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());
-    Ok(())
+    let failures: Vec<&str> = sections
+        .iter()
+        .filter_map(|s| s.failure.as_deref())
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(err!(
+            "the report was written, but checks failed: {}",
+            failures.join("; ")
+        ))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -103,6 +128,8 @@ fn codec_section(args: &BenchArgs) -> Result<Section> {
     if !args.no_run {
         let mut cmd = util::cargo();
         cmd.args(["bench", "-p", "py2p-wire", "--bench", "codec", "--"]);
+        // The size curves (`encode_size/...`) are the `codec-size` section's.
+        cmd.arg("^(encode|decode|floor)/");
         if args.quick {
             cmd.args([
                 "--warm-up-time",
@@ -141,38 +168,11 @@ fn codec_section(args: &BenchArgs) -> Result<Section> {
 
     let mut reference_info = String::from("not run (`--no-python`)");
     if !args.no_python {
-        let python = venv::ensure()?;
-        let mut cmd = Command::new(&python);
-        cmd.arg("interop/bench_reference.py")
-            .current_dir(util::repo_root());
-        if args.quick {
-            cmd.arg("--quick");
-        }
-        println!("running the py2p reference benchmark (takes a while)");
-        let out = util::output(&mut cmd)?;
-        let doc = json::parse(&out).context("cannot parse interop/bench_reference.py output")?;
-        let results = doc
-            .get("results")
-            .and_then(json::Value::as_object)
-            .ok_or_else(|| err!("interop/bench_reference.py output has no `results` object"))?;
+        let reference = python_codec_reference(args, "base")?;
         for row in &mut rows {
-            row.reference = results
-                .iter()
-                .find(|(k, _)| *k == row.op)
-                .and_then(|(_, v)| v.as_f64());
+            row.reference = reference.get(&row.op);
         }
-        let field = |k: &str| {
-            doc.get(k)
-                .and_then(json::Value::as_str)
-                .unwrap_or("?")
-                .to_string()
-        };
-        reference_info = format!(
-            "py2p {} on {} {}",
-            field("py2p"),
-            field("implementation"),
-            field("python")
-        );
+        reference_info = reference.info;
     }
 
     let mut md = String::new();
@@ -217,11 +217,69 @@ fn codec_section(args: &BenchArgs) -> Result<Section> {
     Ok(Section {
         id: "codec",
         markdown: md,
+        failure: None,
+    })
+}
+
+/// The results of `interop/bench_reference.py`: seconds per operation by id.
+pub struct CodecReference {
+    /// `(id, seconds)` pairs.
+    pub results: Vec<(String, f64)>,
+    /// "py2p VERSION on IMPLEMENTATION VERSION".
+    pub info: String,
+}
+
+impl CodecReference {
+    /// Seconds per operation of `id`, if measured.
+    pub fn get(&self, id: &str) -> Option<f64> {
+        self.results.iter().find(|(k, _)| k == id).map(|(_, v)| *v)
+    }
+}
+
+/// Runs `interop/bench_reference.py --part PART` in the venv.
+pub fn python_codec_reference(args: &BenchArgs, part: &str) -> Result<CodecReference> {
+    let python = venv::ensure()?;
+    let mut cmd = Command::new(&python);
+    cmd.arg("interop/bench_reference.py")
+        .args(["--part", part])
+        .current_dir(util::repo_root());
+    if args.quick {
+        cmd.arg("--quick");
+    }
+    println!("running the py2p reference benchmark ({part}; takes a while)");
+    let out = util::output(&mut cmd)?;
+    parse_codec_reference(&out)
+}
+
+/// Parses the JSON printed by `interop/bench_reference.py`.
+fn parse_codec_reference(out: &str) -> Result<CodecReference> {
+    let doc = json::parse(out).context("cannot parse interop/bench_reference.py output")?;
+    let results = doc
+        .get("results")
+        .and_then(json::Value::as_object)
+        .ok_or_else(|| err!("interop/bench_reference.py output has no `results` object"))?
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+        .collect();
+    let field = |k: &str| {
+        doc.get(k)
+            .and_then(json::Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    Ok(CodecReference {
+        results,
+        info: format!(
+            "py2p {} on {} {}",
+            field("py2p"),
+            field("implementation"),
+            field("python")
+        ),
     })
 }
 
 /// Median (ns) of criterion benchmark `id` (`group/function/parameter`).
-fn criterion_median_ns(criterion_dir: &Path, id: &str) -> Result<f64> {
+pub fn criterion_median_ns(criterion_dir: &Path, id: &str) -> Result<f64> {
     let path = criterion_dir.join(id).join("new").join("estimates.json");
     let text = fs::read_to_string(&path).context(format_args!(
         "cannot read criterion results {} (did `cargo bench -p py2p-wire --bench codec` run?)",
@@ -234,7 +292,7 @@ fn criterion_median_ns(criterion_dir: &Path, id: &str) -> Result<f64> {
 }
 
 /// Formats seconds per operation with a fitting unit.
-fn fmt_secs(secs: Option<f64>) -> String {
+pub fn fmt_secs(secs: Option<f64>) -> String {
     let Some(s) = secs else {
         return "—".to_string();
     };
@@ -365,10 +423,12 @@ mod tests {
                 Section {
                     id: "codec",
                     markdown: "## Codec\nold\n".into(),
+                    failure: None,
                 },
                 Section {
                     id: "net",
                     markdown: "## Net\nkept\n".into(),
+                    failure: None,
                 },
             ],
             "",
@@ -378,6 +438,7 @@ mod tests {
             &[Section {
                 id: "codec",
                 markdown: "## Codec\nnew\n".into(),
+                failure: None,
             }],
             &first,
         );
@@ -395,10 +456,12 @@ mod tests {
                 Section {
                     id: "codec",
                     markdown: "## Codec\n".into(),
+                    failure: None,
                 },
                 Section {
                     id: "network",
                     markdown: "## Network\nold\n".into(),
+                    failure: None,
                 },
             ],
             "",
@@ -408,6 +471,7 @@ mod tests {
             &[Section {
                 id: "network",
                 markdown: "## Network\nnew\n".into(),
+                failure: None,
             }],
             &first,
         );

@@ -11,14 +11,20 @@
 //! - `floor`: what every message costs whatever the implementation: sha384 of the payload
 //!   and the base-58 time, then base-58 of the digest (the message id).
 //!
+//! - `encode_size` and `decode_size`: the same as `encode` and `decode` against the payload
+//!   size, 16 B to 1 MiB (`16B`, `256B`, `4KiB`, `64KiB`, `1MiB`), per compression, e.g.
+//!   `decode_size/4KiB/snappy`; shorter measurements (flat sampling, 20 samples), as the
+//!   large ones take milliseconds each.
+//!
 //! Payloads are deterministic (xorshift64), about half text-like words and half random
 //! bytes, so compression has something to do. `interop/bench_reference.py` generates the
 //! very same bytes for the Python side. Run with `cargo bench -p py2p-wire --bench codec`
 //! (add `-- --warm-up-time 1 --measurement-time 2` for a quick run).
 
 use std::hint::black_box;
+use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use py2p_wire::{base58, Compression, Limits, Message};
 use sha2::{Digest, Sha384};
 
@@ -28,6 +34,14 @@ const SENDER: &[u8] = b"2GYdwPhgnAvHdrDozHeNL3JPHeMXpsK4j7i9MDgRg2oNbsHhaNWZGNkr
 const TIME: u64 = 1_700_000_000;
 /// Payload sizes: a typical small message and a large one.
 const SIZES: [(&str, usize); 2] = [("200B", 200), ("64KiB", 64 * 1024)];
+/// Payload sizes of the size curves (`encode_size`, `decode_size`).
+const CURVE_SIZES: [(&str, usize); 5] = [
+    ("16B", 16),
+    ("256B", 256),
+    ("4KiB", 4 << 10),
+    ("64KiB", 64 << 10),
+    ("1MiB", 1 << 20),
+];
 /// Words of the text-like half of the payloads (same list in bench_reference.py).
 const WORDS: [&str; 16] = [
     "peer",
@@ -153,11 +167,67 @@ fn floor(c: &mut Criterion) {
     group.finish();
 }
 
+/// Settings of the size-curve groups: the 1 MiB cases take milliseconds per call.
+fn curve_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500));
+    group
+}
+
+fn encode_size(c: &mut Criterion) {
+    let mut group = curve_group(c, "encode_size");
+    for (size_name, size) in CURVE_SIZES {
+        let packets = packets(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (method_name, method) in methods() {
+            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
+                b.iter_batched(
+                    || packets.clone(),
+                    |p| Message::new(b"\x00".to_vec(), SENDER.to_vec(), p, TIME).encode(method),
+                    batch_size(size),
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+fn decode_size(c: &mut Criterion) {
+    let mut group = curve_group(c, "decode_size");
+    let limits = Limits::default();
+    for (size_name, size) in CURVE_SIZES {
+        let msg = Message::new(b"\x00".to_vec(), SENDER.to_vec(), packets(size), TIME);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (method_name, method) in methods() {
+            let frame = msg.encode(method);
+            let negotiated: Vec<Compression> = method.into_iter().collect();
+            assert_eq!(
+                Message::decode_frame(&frame, &negotiated, &limits).as_ref(),
+                Ok(&msg),
+                "{size_name}/{method_name} does not round-trip"
+            );
+            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
+                b.iter(|| Message::decode_frame(black_box(&frame), &negotiated, &limits))
+            });
+        }
+    }
+    group.finish();
+}
+
 // What `criterion_group!`/`criterion_main!` expand to, minus an undocumented `pub fn`.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     encode(&mut c);
     decode(&mut c);
     floor(&mut c);
+    encode_size(&mut c);
+    decode_size(&mut c);
     c.final_summary();
 }

@@ -17,6 +17,13 @@
 //!   node, per connection. The client sockets' own cost is kernel memory, not RSS.
 //! - `sync`: five sync nodes (four dial node 0, then they mesh by peer lists); node 1 sets
 //!   K distinct keys; the time until every node has all K.
+//! - `mesh`: meshes of 2, 4, 8, 16, 32 and 64 nodes in this process (every node dials node
+//!   0, then they connect from peer lists); M = 10,000 200-byte broadcasts spread over all
+//!   the nodes (broadcast `i` is sent by node `i mod n`); the time from the first send until
+//!   every node holds every broadcast it did not send, and the duplicates received (must be
+//!   0). A missing or duplicated message fails the measure.
+//! - `conns`: the `memory` measure at 0, 10, 100, 250, 500 and 1,000 connections: the
+//!   node's `VmRSS` growth against its number of idle connections.
 //!
 //! Each measure is repeated and the median of the runs is reported. Progress goes to stderr;
 //! the last line of stdout is one flat JSON object with every result (keys such as
@@ -25,7 +32,7 @@
 //! Usage: `cargo bench -p py2p --bench network -- [--quick] [--cli PATH] [--only NAMES]`
 //! where `PATH` is the `py2p` binary (default `target/release/py2p`; the `cli` measure is
 //! skipped when it does not exist) and `NAMES` a comma-separated subset of
-//! `broadcast,cli,latency,memory,sync`.
+//! `broadcast,cli,latency,memory,sync,mesh,conns`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -102,6 +109,12 @@ fn main() {
             _ => {}
         }
     }
+    if std::env::var_os("PY2P_BENCH_LOG").is_some() {
+        // Diagnostics: the library's `info` and above (disconnections and their reasons).
+        if log::set_logger(&StderrLog).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+    }
     let mut report = Map::new();
     report.insert("quick".into(), Value::Bool(opts.quick));
     let started = Instant::now();
@@ -124,6 +137,8 @@ fn main() {
     section("latency", latency);
     section("memory", memory);
     section("sync", sync);
+    section("mesh", mesh);
+    section("conns", conns);
     report.insert(
         "elapsed_s".into(),
         num(round(started.elapsed().as_secs_f64(), 1)),
@@ -134,6 +149,21 @@ fn main() {
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/// A logger writing records to stderr (set `PY2P_BENCH_LOG` to turn it on).
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("[{}] {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
+}
 
 /// The workspace root, two levels above this crate.
 fn workspace_root() -> PathBuf {
@@ -727,7 +757,10 @@ fn memory_child(conns: usize) -> Result<String> {
     o.insert("rss_after".into(), num(after as f64));
     o.insert(
         "bytes_per_conn".into(),
-        num(round((after as f64 - before as f64) / conns as f64, 0)),
+        num(round(
+            (after as f64 - before as f64) / conns.max(1) as f64,
+            0,
+        )),
     );
     o.insert("bytes_read_by_clients".into(), num(read as f64));
     o.insert("handshake_secs".into(), num(round(handshaken, 3)));
@@ -735,24 +768,28 @@ fn memory_child(conns: usize) -> Result<String> {
     Ok(Value::Object(o).to_string())
 }
 
+/// Runs [`memory_child`] with `conns` connections in a fresh process; returns its JSON.
+fn memory_child_run(conns: usize) -> Result<Value> {
+    let exe = std::env::current_exe().map_err(e("current_exe"))?;
+    let output = Command::new(&exe)
+        .args(["--child-memory", &conns.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(e("memory child"))?;
+    if !output.status.success() {
+        return Err(format!("memory child failed: {}", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).map_err(e("memory child output"))
+}
+
 fn memory(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
     let conns = 1000;
     let runs = if opts.quick { 1 } else { 3 };
-    let exe = std::env::current_exe().map_err(e("current_exe"))?;
     let mut per_conn = Vec::new();
     let mut read = Vec::new();
     for run in 0..runs {
-        let output = Command::new(&exe)
-            .args(["--child-memory", &conns.to_string()])
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(e("memory child"))?;
-        if !output.status.success() {
-            return Err(format!("memory child failed: {}", output.status));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let v: Value = serde_json::from_str(text.lines().last().unwrap_or(""))
-            .map_err(e("memory child output"))?;
+        let v = memory_child_run(conns)?;
         eprintln!("memory run {run}: {v}");
         per_conn.push(v["bytes_per_conn"].as_f64().unwrap_or(f64::NAN));
         read.push(v["bytes_read_by_clients"].as_f64().unwrap_or(f64::NAN));
@@ -846,4 +883,334 @@ fn sync(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
     out.insert("sync.secs".into(), num(round(s, 6)));
     out.insert("sync.sets_per_s".into(), num(round(k as f64 / s, 0)));
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// conns: memory against the number of connections
+
+fn conns(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
+    let counts = [0usize, 10, 100, 250, 500, 1000];
+    let runs = if opts.quick { 1 } else { 3 };
+    // Rounds interleave the counts, as in `broadcast`.
+    let mut growth: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let mut rss: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    for run in 0..runs {
+        for (i, &c) in counts.iter().enumerate() {
+            let v = memory_child_run(c)?;
+            let before = v["rss_before"].as_f64().unwrap_or(f64::NAN);
+            let after = v["rss_after"].as_f64().unwrap_or(f64::NAN);
+            eprintln!(
+                "conns n={c:>5} run {run}: VmRSS {:.0} KiB -> {:.0} KiB (+{:.0} KiB)",
+                before / 1024.0,
+                after / 1024.0,
+                (after - before) / 1024.0
+            );
+            growth[i].push(after - before);
+            rss[i].push(after);
+        }
+    }
+    out.insert("conns.runs".into(), num(runs as f64));
+    for (i, &c) in counts.iter().enumerate() {
+        let key = format!("conns.n{c}");
+        out.insert(
+            format!("{key}.rss_growth"),
+            num(round(median(&growth[i]), 0)),
+        );
+        out.insert(format!("{key}.rss"), num(round(median(&rss[i]), 0)));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// mesh: delivery in meshes of 2 to 64 nodes
+
+/// What one run of the mesh measure saw.
+struct MeshRun {
+    /// Seconds from the first send to the last first-time delivery.
+    secs: f64,
+    /// First-time deliveries, over all nodes.
+    delivered: usize,
+    /// Deliveries expected: every broadcast at every node but its sender.
+    expected: usize,
+    /// Messages received a second time, over all nodes.
+    duplicates: usize,
+    /// Nodes that received every broadcast they did not send.
+    complete_nodes: usize,
+    /// Connections in the mesh when the broadcasts started.
+    links: usize,
+}
+
+/// `n` nodes on loopback: every node dials node 0, then they connect from peer lists.
+/// Returns once the network is whole: in one round, a probe broadcast by every node
+/// reached every other node.
+fn mesh_network(n: usize) -> Result<Vec<MeshSocket>> {
+    let mut nodes = Vec::with_capacity(n);
+    for _ in 0..n {
+        nodes.push(MeshSocket::bind(local().build()).map_err(e("bind"))?);
+    }
+    let seed = nodes[0].local_addr();
+    for node in &nodes[1..] {
+        node.connect(seed).map_err(e("connect"))?;
+    }
+    nodes[0]
+        .wait_for_peers(n - 1, CONNECT_TIMEOUT)
+        .map_err(e("wait"))?;
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    let mut round = 0u32;
+    loop {
+        round += 1;
+        for (j, node) in nodes.iter().enumerate() {
+            node.send(&[format!("probe {round} {j}")])
+                .map_err(e("probe"))?;
+        }
+        // Probes of this round seen by each node.
+        let mut heard = vec![0usize; n];
+        let round_deadline = Instant::now() + Duration::from_millis(500);
+        while heard.iter().any(|h| *h < n - 1) && Instant::now() < round_deadline {
+            for (i, node) in nodes.iter().enumerate() {
+                while let Some(m) = node.recv_timeout(Duration::from_millis(1)) {
+                    let text = m
+                        .packets()
+                        .first()
+                        .map(|p| String::from_utf8_lossy(p).into_owned());
+                    let mut words = text.as_deref().unwrap_or("").split(' ');
+                    if words.next() == Some("probe")
+                        && words.next().and_then(|r| r.parse().ok()) == Some(round)
+                    {
+                        heard[i] += 1;
+                    }
+                }
+            }
+        }
+        if heard.iter().all(|h| *h >= n - 1) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the mesh of {n} did not become whole within {CONNECT_TIMEOUT:?}: in the last \
+                 round, {} nodes heard every other node",
+                heard.iter().filter(|h| **h >= n - 1).count()
+            ));
+        }
+    }
+    // Let the last probes and peer lists pass, then empty the inboxes.
+    thread::sleep(Duration::from_millis(100));
+    for node in &nodes {
+        while node.recv_timeout(Duration::ZERO).is_some() {}
+    }
+    Ok(nodes)
+}
+
+/// Tells on stderr what an incomplete node of a mesh run is missing: how many broadcasts,
+/// from which senders, the range of their numbers, and the node's counters.
+fn mesh_diagnose(node: &MeshSocket, j: usize, n: usize, seen: &[bool]) {
+    let missing: Vec<usize> = (0..seen.len())
+        .filter(|&seq| seq % n != j && !seen[seq])
+        .collect();
+    let mut by_sender = vec![0usize; n];
+    for seq in &missing {
+        by_sender[seq % n] += 1;
+    }
+    let senders: Vec<String> = by_sender
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(i, c)| format!("{i}:{c}"))
+        .collect();
+    let status = node.status().ok();
+    eprintln!(
+        "mesh n={n}: node {j} misses {} broadcasts (numbers {:?}..={:?}; by sender {}); \
+         peers {:?}, received {:?}, duplicates dropped {:?}, expired {:?}, decode errors {:?}",
+        missing.len(),
+        missing.first(),
+        missing.last(),
+        senders.join(" "),
+        status.as_ref().map(|s| s.peers),
+        status.as_ref().map(|s| s.received),
+        status.as_ref().map(|s| s.duplicates),
+        status.as_ref().map(|s| s.expired),
+        status.as_ref().map(|s| s.decode_errors),
+    );
+}
+
+/// Broadcasts of the mesh run sent by node `j` of `n`, out of `m`.
+fn sent_by(j: usize, n: usize, m: usize) -> usize {
+    (j..m).step_by(n).count()
+}
+
+/// One run: `m` broadcasts spread over an `n`-node mesh (broadcast `i` from node `i mod n`).
+fn mesh_run(n: usize, m: usize) -> Result<MeshRun> {
+    let nodes = mesh_network(n)?;
+    let links = nodes
+        .iter()
+        .map(|s| s.peers().map(|p| p.len()).unwrap_or(0))
+        .sum::<usize>()
+        / 2;
+    let expected = m * (n - 1);
+    let delivered = AtomicUsize::new(0);
+    let epoch = Instant::now();
+    // Microseconds since `epoch` of the latest first-time delivery.
+    let last_us = std::sync::atomic::AtomicU64::new(0);
+    let (duplicates, complete_nodes, start_us) = thread::scope(|s| {
+        let mut receivers = Vec::with_capacity(n);
+        for (j, node) in nodes.iter().enumerate() {
+            let (delivered, last_us) = (&delivered, &last_us);
+            receivers.push(s.spawn(move || {
+                let mut seen = vec![false; m];
+                let mut got = 0usize;
+                let mut dups = 0usize;
+                let mine = sent_by(j, n, m);
+                loop {
+                    match node.recv_timeout(Duration::from_millis(100)) {
+                        Some(msg) => {
+                            let Some(seq) = msg.packets().first().and_then(|p| seq_of(p)) else {
+                                continue;
+                            };
+                            if seq >= m || seq % n == j || seen[seq] {
+                                // Its own broadcast coming back counts as a duplicate too.
+                                dups += 1;
+                                continue;
+                            }
+                            seen[seq] = true;
+                            got += 1;
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                            last_us
+                                .fetch_max(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        }
+                        None => {
+                            // Quiet for 100 ms: stop when everything arrived (late
+                            // duplicates would have shown by now) or nothing did for STALL.
+                            let since = epoch.elapsed().as_micros() as u64
+                                - last_us.load(Ordering::Relaxed);
+                            if delivered.load(Ordering::Relaxed) >= expected
+                                || since > STALL.as_micros() as u64
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let complete = got == m - mine;
+                if !complete {
+                    mesh_diagnose(node, j, n, &seen);
+                }
+                (dups, complete)
+            }));
+        }
+        let start_us = epoch.elapsed().as_micros() as u64;
+        last_us.store(start_us, Ordering::Relaxed);
+        let senders: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(j, node)| {
+                s.spawn(move || -> Result<()> {
+                    let mut buf = payload_template();
+                    for seq in (j..m).step_by(n) {
+                        payload(seq, &mut buf);
+                        node.send(&[&buf[..]]).map_err(e("send"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut send_error = None;
+        for t in senders {
+            if let Err(err) = t.join().unwrap_or_else(|_| Err("a sender panicked".into())) {
+                send_error = Some(err);
+            }
+        }
+        let mut duplicates = 0;
+        let mut complete = 0;
+        for r in receivers {
+            let (d, c) = r.join().unwrap_or((usize::MAX, false));
+            duplicates += d;
+            complete += usize::from(c);
+        }
+        match send_error {
+            Some(err) => Err(err),
+            None => Ok((duplicates, complete, start_us)),
+        }
+    })?;
+    let secs = last_us.load(Ordering::Relaxed).saturating_sub(start_us) as f64 * 1e-6;
+    for node in &nodes {
+        node.close();
+    }
+    Ok(MeshRun {
+        secs,
+        delivered: delivered.load(Ordering::Relaxed),
+        expected,
+        duplicates,
+        complete_nodes,
+        links,
+    })
+}
+
+fn mesh(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
+    let sizes = [2usize, 4, 8, 16, 32, 64];
+    let m = 10_000;
+    let runs = if opts.quick { 1 } else { 3 };
+    let mut results: Vec<Vec<MeshRun>> = sizes.iter().map(|_| Vec::new()).collect();
+    for run in 0..runs {
+        for (i, &n) in sizes.iter().enumerate() {
+            let r = mesh_run(n, m)?;
+            eprintln!(
+                "mesh n={n:>2} run {run}: {:.3}s, {:.0} broadcasts/s, {}/{} delivered, \
+                 {} duplicates, {}/{n} nodes complete, {} links",
+                r.secs,
+                m as f64 / r.secs,
+                r.delivered,
+                r.expected,
+                r.duplicates,
+                r.complete_nodes,
+                r.links
+            );
+            results[i].push(r);
+        }
+    }
+    out.insert("mesh.m".into(), num(m as f64));
+    out.insert("mesh.runs".into(), num(runs as f64));
+    out.insert("mesh.senders".into(), Value::String("all".into()));
+    let mut failures = Vec::new();
+    for (&n, runs) in sizes.iter().zip(&results) {
+        let key = format!("mesh.n{n}");
+        let secs = median(&runs.iter().map(|r| r.secs).collect::<Vec<_>>());
+        let delivered = runs.iter().map(|r| r.delivered).min().unwrap_or(0);
+        let expected = m * (n - 1);
+        let duplicates = runs.iter().map(|r| r.duplicates).max().unwrap_or(0);
+        let complete = runs
+            .iter()
+            .all(|r| r.delivered == r.expected && r.duplicates == 0 && r.complete_nodes == n);
+        out.insert(format!("{key}.secs"), num(round(secs, 6)));
+        out.insert(
+            format!("{key}.broadcasts_per_s"),
+            num(round(m as f64 / secs, 0)),
+        );
+        out.insert(
+            format!("{key}.deliveries_per_s"),
+            num(round(expected as f64 / secs, 0)),
+        );
+        out.insert(format!("{key}.delivered"), num(delivered as f64));
+        out.insert(format!("{key}.expected"), num(expected as f64));
+        out.insert(format!("{key}.duplicates"), num(duplicates as f64));
+        out.insert(format!("{key}.complete"), Value::Bool(complete));
+        out.insert(
+            format!("{key}.links"),
+            num(median(
+                &runs.iter().map(|r| r.links as f64).collect::<Vec<_>>(),
+            )),
+        );
+        if !complete {
+            failures.push(format!(
+                "n={n}: fewest delivered {delivered}/{expected}, most duplicates {duplicates}"
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not every node got every broadcast exactly once: {}",
+            failures.join("; ")
+        ))
+    }
 }

@@ -28,10 +28,10 @@ const SVG: &str = "docs/broadcast-rate.svg";
 const BROADCAST_SIZES: [u64; 6] = [500, 1_000, 2_000, 10_000, 100_000, 1_000_000];
 
 /// One program's flat results.
-struct Results(Vec<(String, Value)>);
+pub(super) struct Results(pub(super) Vec<(String, Value)>);
 
 impl Results {
-    fn parse(text: &str, what: &str) -> Result<Results> {
+    pub(super) fn parse(text: &str, what: &str) -> Result<Results> {
         let line = text
             .lines()
             .rev()
@@ -43,17 +43,17 @@ impl Results {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn f(&self, key: &str) -> Option<f64> {
+    pub(super) fn f(&self, key: &str) -> Option<f64> {
         self.get(key)
             .and_then(Value::as_f64)
             .filter(|x| x.is_finite())
     }
 
-    fn flag(&self, key: &str) -> Option<bool> {
+    pub(super) fn flag(&self, key: &str) -> Option<bool> {
         match self.get(key) {
             Some(Value::Bool(b)) => Some(*b),
             _ => None,
@@ -83,7 +83,9 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
         let cli = target.join("release").join("py2p");
         let mut cmd = util::cargo();
         cmd.args(["bench", "-p", "py2p", "--bench", "network", "--", "--cli"])
-            .arg(&cli);
+            .arg(&cli)
+            // The mesh and connection curves are the `scale` section's.
+            .args(["--only", "broadcast,cli,latency,memory,sync"]);
         if args.quick {
             cmd.arg("--quick");
         }
@@ -101,6 +103,7 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
             let python = venv::ensure()?;
             let mut cmd = Command::new(&python);
             cmd.arg("interop/bench_reference_net.py")
+                .args(["--only", "broadcast,cli,latency,sync"])
                 .current_dir(util::repo_root());
             if args.quick {
                 cmd.arg("--quick");
@@ -129,10 +132,11 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
     Ok(Section {
         id: "network",
         markdown: markdown(&ours, reference.as_ref()),
+        failure: None,
     })
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(super) fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).context(format_args!("cannot create {}", dir.display()))?;
     }
@@ -153,7 +157,7 @@ struct Row {
 }
 
 /// `12345.6` as `12,346`.
-fn thousands(x: f64) -> String {
+pub(super) fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x.abs());
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -170,7 +174,7 @@ fn thousands(x: f64) -> String {
 }
 
 /// Microseconds with a fitting precision.
-fn micros(us: f64) -> String {
+pub(super) fn micros(us: f64) -> String {
     if us >= 1000.0 {
         format!("{:.2} ms", us / 1000.0)
     } else if us >= 100.0 {
@@ -182,7 +186,7 @@ fn micros(us: f64) -> String {
     }
 }
 
-fn ratio(x: Option<f64>) -> String {
+pub(super) fn ratio(x: Option<f64>) -> String {
     match x {
         Some(r) if r >= 10.0 => format!("{r:.0}×"),
         Some(r) => format!("{r:.1}×"),
@@ -210,7 +214,7 @@ fn ratio_vs(x: Option<f64>, reference: Option<&Results>, key: &str) -> String {
     }
 }
 
-fn yes_no(ok: bool) -> String {
+pub(super) fn yes_no(ok: bool) -> String {
     if ok {
         "yes".into()
     } else {
