@@ -1020,13 +1020,15 @@ fn mesh_diagnose(node: &MeshSocket, j: usize, n: usize, seen: &[bool]) {
     let status = node.status().ok();
     eprintln!(
         "mesh n={n}: node {j} misses {} broadcasts (numbers {:?}..={:?}; by sender {}); \
-         peers {:?}, received {:?}, duplicates dropped {:?}, expired {:?}, decode errors {:?}",
+         peers {:?}, received {:?}, in its inbox {:?}, duplicates dropped {:?}, expired {:?}, \
+         decode errors {:?}",
         missing.len(),
         missing.first(),
         missing.last(),
         senders.join(" "),
         status.as_ref().map(|s| s.peers),
         status.as_ref().map(|s| s.received),
+        status.as_ref().map(|s| s.inbox),
         status.as_ref().map(|s| s.duplicates),
         status.as_ref().map(|s| s.expired),
         status.as_ref().map(|s| s.decode_errors),
@@ -1080,8 +1082,10 @@ fn mesh_run(n: usize, m: usize) -> Result<MeshRun> {
                         None => {
                             // Quiet for 100 ms: stop when everything arrived (late
                             // duplicates would have shown by now) or nothing did for STALL.
-                            let since = epoch.elapsed().as_micros() as u64
-                                - last_us.load(Ordering::Relaxed);
+                            // Another receiver may have stored a later time since this
+                            // one read the clock: saturate, do not wrap.
+                            let since = (epoch.elapsed().as_micros() as u64)
+                                .saturating_sub(last_us.load(Ordering::Relaxed));
                             if delivered.load(Ordering::Relaxed) >= expected
                                 || since > STALL.as_micros() as u64
                             {

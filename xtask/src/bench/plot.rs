@@ -83,10 +83,10 @@ pub struct Chart {
 }
 
 /// Canvas and margins (pixels).
-const W: f64 = 780.0;
+const W: f64 = 820.0;
 const H: f64 = 430.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 230.0;
+const RIGHT: f64 = 260.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
 
