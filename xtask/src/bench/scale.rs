@@ -252,10 +252,10 @@ fn markdown(ours: &Results, reference: Option<&Results>) -> String {
             mesh_cell(ours, n),
             reference.map_or("not run".into(), |r| {
                 let cell = mesh_cell(r, n);
-                if cell == "—" {
-                    "not run (see below)".into()
-                } else {
-                    cell
+                match (cell.as_str(), r.flag("quick")) {
+                    ("—", Some(true)) => "not run in quick mode".into(),
+                    ("—", _) => "not run".into(),
+                    _ => cell,
                 }
             }),
             ratio(x)
