@@ -1626,3 +1626,53 @@ fn honest_sender_backpressure() {
     );
     drop(peers);
 }
+
+/// Reads frames from the node until a broadcast whose packets include `text` comes.
+fn read_broadcast_with(stream: &mut TcpStream, decoder: &mut FrameDecoder, text: &str) -> Message {
+    stream
+        .set_read_timeout(Some(HONEST_WITHIN))
+        .expect("read timeout");
+    let mut buf = [0u8; 65536];
+    loop {
+        while let Some(body) = decoder.next_frame().expect("the node's frames decode") {
+            let msg = Message::decode_body(&body, &[], &Limits::default()).expect("a message");
+            if msg.msg_type() == [Flag::BROADCAST.0]
+                && msg.payload().iter().any(|p| p == text.as_bytes())
+            {
+                return msg;
+            }
+        }
+        let n = stream.read(&mut buf).expect("the node's broadcast arrives");
+        assert!(n > 0, "the node closed the connection");
+        decoder.push(&buf[..n]);
+    }
+}
+
+/// `renegotiate [resend]` gets the very message that was sent, same time and id, so that a
+/// peer which had it already drops the copy as seen. (py2p stamps it anew: with another id
+/// every node that had the first delivers it a second time; the soak test found that.)
+#[test]
+fn resend_is_the_same_message() {
+    let mut node = start_node("resend-same");
+    // No compression, so the frames read here are plain.
+    let mut a = Attacker::join(&node, "asker", &[]);
+    let text = unique("resend-me");
+    node.send(&text);
+    let mut decoder = FrameDecoder::new(Limits::default().max_frame_len);
+    let first = read_broadcast_with(&mut a.stream, &mut decoder, &text);
+    // Ask in a later second, when a new stamp would be another time and id.
+    while now_unix() <= first.time() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ask = Message::new(
+        vec![Flag::RENEGOTIATE.0],
+        a.id.as_bytes().to_vec(),
+        vec![vec![Flag::RESEND.0]],
+        now_unix(),
+    )
+    .encode(None);
+    assert!(a.send(&ask));
+    let again = read_broadcast_with(&mut a.stream, &mut decoder, &text);
+    assert_eq!((again.id(), again.time()), (first.id(), first.time()));
+    assert_healthy(&mut node);
+}

@@ -12,7 +12,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Frame, Net, Service};
 use py2p_wire::{base58, compression, Compression, Flag, Limits, WireError};
 use sha2::{Digest, Sha384};
 
-use super::peer::{self, Peer};
+use super::peer::{self, LastSent, Peer};
 use super::resolver::{Resolution, Resolver, Sink, Then};
 use super::seen::Seen;
 use super::shared::Shared;
@@ -154,7 +154,11 @@ impl MeshCore {
             );
             if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
                 if let Some(p) = self.peers.get_mut(&conn) {
-                    p.last_sent = Some((msg_type.0, msg.payload().into()));
+                    p.last_sent = Some(LastSent {
+                        msg_type: msg_type.0,
+                        payload: msg.payload().into(),
+                        time: msg.time(),
+                    });
                 }
             }
             net.send(conn, frame.into());
@@ -201,10 +205,14 @@ impl MeshCore {
     pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
         let msg = self.own_message(net, Flag::BROADCAST, payload);
         self.seen.insert(msg.id(), msg.time());
-        let payload: Arc<[Vec<u8>]> = msg.payload().into();
+        let last = LastSent {
+            msg_type: Flag::BROADCAST.0,
+            payload: msg.payload().into(),
+            time: msg.time(),
+        };
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
-                p.last_sent = Some((Flag::BROADCAST.0, payload.clone()));
+                p.last_sent = Some(last.clone());
             }
         }
         self.send_all(net, &msg, &[]);
@@ -487,9 +495,20 @@ impl MeshCore {
                 }
             }
             Some(Flag::RESEND) => {
-                if let Some((msg_type, payload)) = peer.last_sent.clone() {
-                    debug!("{}: resending the last message", peer.label());
-                    self.send_to(net, conn, Flag(msg_type), payload.to_vec());
+                let Some(last) = peer.last_sent.clone() else {
+                    return;
+                };
+                // The same message again: same time, same id (py2p stamps it anew, and then
+                // every peer that had it already delivers it a second time).
+                debug!("{}: resending the last message", peer.label());
+                let msg = py2p_wire::Message::new(
+                    vec![last.msg_type],
+                    self.id.as_bytes().to_vec(),
+                    last.payload.to_vec(),
+                    last.time,
+                );
+                if let Some(frame) = self.frame_for(conn, &msg) {
+                    net.send(conn, frame.into());
                 }
             }
             _ => debug!("{}: unknown renegotiate message", peer.label()),

@@ -25,12 +25,23 @@ pub(crate) struct Peer {
     pub compression: Vec<Compression>,
     /// The last whisper or broadcast payload sent, for `renegotiate resend`.
     /// Shared between the peers a broadcast went to, so remembering it costs no copy each.
-    pub last_sent: Option<(u8, Arc<[Vec<u8>]>)>,
+    pub last_sent: Option<LastSent>,
     /// Frames that failed to decode in a row.
     pub decode_errors: u32,
     /// When another connection to the same id was kept in favour of this one, which is then
     /// closed after `conflict_grace`: its end is not a departure.
     pub superseded: Option<Instant>,
+}
+
+/// The last user message sent to a peer, for `renegotiate resend`: enough to send the
+/// very same message again (same time, so the same id: a peer that got it already drops the
+/// copy as seen, instead of its users getting it twice).
+#[derive(Debug, Clone)]
+pub struct LastSent {
+    pub msg_type: u8,
+    /// Shared between the peers a broadcast went to, so remembering it costs no copy each.
+    pub payload: Arc<[Vec<u8>]>,
+    pub time: u64,
 }
 
 impl Peer {
