@@ -23,9 +23,28 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub merge: bool,
     /// Instead of fuzzing, regenerate the committed seed corpus (fuzz/corpus/*/seed-*)
-    /// from `py2p_wire::exercise::seed_corpus` (stable toolchain, no cargo-fuzz needed).
+    /// from `py2p_wire::exercise::seed_corpus` and `py2p::sim::exercise::seed_corpus`
+    /// (stable toolchain, no cargo-fuzz needed).
     #[arg(long, conflicts_with_all = ["targets", "merge"])]
     pub seed_corpus: bool,
+    /// The sanitizer to build with (cargo fuzz's `-s`: address, leak, memory, thread or
+    /// none). Default: address for the wire targets; none for the node targets
+    /// (`mesh_node`, `sync_node`), which run a simulation per input and are about ten times
+    /// faster without it (the project has no `unsafe` code for it to watch).
+    #[arg(long, value_name = "NAME")]
+    pub sanitizer: Option<String>,
+}
+
+/// Targets that run without a sanitizer unless `--sanitizer` says otherwise.
+const UNSANITIZED_TARGETS: [&str; 2] = ["mesh_node", "sync_node"];
+
+/// The sanitizer `target` builds with.
+fn sanitizer<'a>(args: &'a FuzzArgs, target: &str) -> &'a str {
+    match &args.sanitizer {
+        Some(s) => s,
+        None if UNSANITIZED_TARGETS.contains(&target) => "none",
+        None => "address",
+    }
 }
 
 /// What libFuzzer reported for one target.
@@ -71,10 +90,11 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
     for target in &targets {
         println!();
         println!("==> fuzzing `{target}` for {seconds}s");
-        let (report, elapsed) = util::timed(|| fuzz_target(&fuzz_dir, target, seconds));
+        let san = sanitizer(args, target);
+        let (report, elapsed) = util::timed(|| fuzz_target(&fuzz_dir, target, san, seconds));
         let report = report?;
         if args.merge && report.success {
-            merge(&fuzz_dir, target)?;
+            merge(&fuzz_dir, target, san)?;
         }
         reports.push((target.clone(), report, elapsed));
     }
@@ -109,8 +129,9 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
         }
         for a in &r.artifacts {
             println!(
-                "    {:<16} artifact: {a} (reproduce: cd fuzz && cargo +nightly fuzz run {target} {a})",
-                ""
+                "    {:<16} artifact: {a} (reproduce: cd fuzz && cargo +nightly fuzz run -s {} {target} {a})",
+                "",
+                sanitizer(args, target)
             );
         }
     }
@@ -177,13 +198,13 @@ fn scratch_corpus(target: &str) -> PathBuf {
     util::target_dir().join("fuzz-corpus").join(target)
 }
 
-fn fuzz_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<Report> {
+fn fuzz_target(fuzz_dir: &Path, target: &str, sanitizer: &str, seconds: u64) -> Result<Report> {
     let scratch = scratch_corpus(target);
     fs::create_dir_all(&scratch).context(format_args!("cannot create {}", scratch.display()))?;
     let seeds = fuzz_dir.join("corpus").join(target);
     let mut cmd = util::cargo_nightly();
     cmd.current_dir(fuzz_dir)
-        .args(["fuzz", "run", target])
+        .args(["fuzz", "run", "--sanitizer", sanitizer, target])
         .arg(&scratch)
         .arg(&seeds)
         .arg("--")
@@ -251,12 +272,12 @@ fn parse_line(line: &str, report: &mut Report) {
 
 /// Merges the coverage-increasing inputs of the scratch corpus into the
 /// committed corpus (`fuzz/corpus/<target>`), reporting how many were added.
-fn merge(fuzz_dir: &Path, target: &str) -> Result<()> {
+fn merge(fuzz_dir: &Path, target: &str, sanitizer: &str) -> Result<()> {
     let seeds = fuzz_dir.join("corpus").join(target);
     let before = count_files(&seeds);
     let mut cmd = util::cargo_nightly();
     cmd.current_dir(fuzz_dir)
-        .args(["fuzz", "run", target])
+        .args(["fuzz", "run", "--sanitizer", sanitizer, target])
         .arg(&seeds)
         .arg(scratch_corpus(target))
         // Edges only (no hit counters, no comparison operands): far fewer, and still the
@@ -279,34 +300,41 @@ fn merge(fuzz_dir: &Path, target: &str) -> Result<()> {
     Ok(())
 }
 
+/// The tests that write the seed corpus: (package, test target).
+const SEED_GENERATORS: [(&str, &str); 2] =
+    [("py2p-wire", "fuzz_corpus"), ("py2p", "node_fuzz_corpus")];
+
 /// Committed corpus size (files per target) above which `--merge` warns.
-const CORPUS_SOFT_LIMIT: usize = 100;
+const CORPUS_SOFT_LIMIT: usize = 150;
 
 fn count_files(dir: &Path) -> usize {
     fs::read_dir(dir).map(|rd| rd.count()).unwrap_or(0)
 }
 
 /// Regenerates `fuzz/corpus/<target>/seed-*` through the ignored
-/// `regenerate_seed_corpus` test of `crates/py2p-wire/tests/fuzz_corpus.rs`
-/// (the generator needs py2p-wire, which xtask deliberately does not depend on).
+/// `regenerate_seed_corpus` tests of `crates/py2p-wire/tests/fuzz_corpus.rs` (wire
+/// targets) and `crates/py2p/tests/node_fuzz_corpus.rs` (node targets); the generators
+/// need those crates, which xtask deliberately does not depend on.
 fn seed_corpus() -> Result<()> {
     let corpus = util::repo_root().join("fuzz").join("corpus");
-    util::run(
-        util::cargo()
-            .args([
-                "test",
-                "-p",
-                "py2p-wire",
-                "--test",
-                "fuzz_corpus",
-                "--",
-                "--ignored",
-                "--exact",
-                "regenerate_seed_corpus",
-                "--nocapture",
-            ])
-            .env("PY2P_REGENERATE_FUZZ_CORPUS", &corpus),
-    )?;
+    for (package, test) in SEED_GENERATORS {
+        util::run(
+            util::cargo()
+                .args([
+                    "test",
+                    "-p",
+                    package,
+                    "--test",
+                    test,
+                    "--",
+                    "--ignored",
+                    "--exact",
+                    "regenerate_seed_corpus",
+                    "--nocapture",
+                ])
+                .env("PY2P_REGENERATE_FUZZ_CORPUS", &corpus),
+        )?;
+    }
     for target in list_targets(&util::repo_root().join("fuzz"))? {
         let dir = corpus.join(&target);
         println!("{}: {} files", dir.display(), count_files(&dir));

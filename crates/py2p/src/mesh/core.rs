@@ -35,6 +35,100 @@ struct PendingRequest {
     created: Instant,
 }
 
+/// The ways a frame from a peer can go through a node's handlers, counted per node
+/// ([`Counters::paths`]) so that the fuzz targets can show that their corpus reaches each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// The frame did not decode.
+    Undecodable,
+    /// A new broadcast, relayed.
+    Broadcast,
+    /// A broadcast already seen.
+    DuplicateBroadcast,
+    /// A message past the expiry (or stamped too far ahead).
+    Expired,
+    /// `renegotiate` with a compression list.
+    RenegotiateCompression,
+    /// `renegotiate` asking for the last message again.
+    RenegotiateResend,
+    /// `renegotiate` with anything else.
+    RenegotiateOther,
+    /// A first handshake, accepted.
+    Handshake,
+    /// A handshake repeated on a connection that had one.
+    RepeatedHandshake,
+    /// A handshake refused (the connection is closed).
+    RefusedHandshake,
+    /// A `peers` list.
+    Peers,
+    /// A handshake or `peers` list sent as a broadcast (or a handshake of the wrong size), ignored.
+    IgnoredHandshakeOrPeers,
+    /// A `request` for the peer list (`*`).
+    RequestPeers,
+    /// A `request` for a route to a node.
+    RequestRoute,
+    /// A `response` to a request.
+    Response,
+    /// A `response` to a request of ours.
+    ResponseMatched,
+    /// A sync `store`.
+    Store,
+    /// A message handed to the user (handlers and inbox).
+    Delivered,
+    /// A message with an unknown sub-flag, dropped after the handlers saw it.
+    Unknown,
+}
+
+impl Path {
+    /// Every path, in order.
+    pub(crate) const ALL: [Path; 19] = [
+        Path::Undecodable,
+        Path::Broadcast,
+        Path::DuplicateBroadcast,
+        Path::Expired,
+        Path::RenegotiateCompression,
+        Path::RenegotiateResend,
+        Path::RenegotiateOther,
+        Path::Handshake,
+        Path::RepeatedHandshake,
+        Path::RefusedHandshake,
+        Path::Peers,
+        Path::IgnoredHandshakeOrPeers,
+        Path::RequestPeers,
+        Path::RequestRoute,
+        Path::Response,
+        Path::ResponseMatched,
+        Path::Store,
+        Path::Delivered,
+        Path::Unknown,
+    ];
+
+    /// A short name, as the fuzz exercises report it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Path::Undecodable => "undecodable",
+            Path::Broadcast => "broadcast",
+            Path::DuplicateBroadcast => "duplicate-broadcast",
+            Path::Expired => "expired",
+            Path::RenegotiateCompression => "renegotiate-compression",
+            Path::RenegotiateResend => "renegotiate-resend",
+            Path::RenegotiateOther => "renegotiate-other",
+            Path::Handshake => "handshake",
+            Path::RepeatedHandshake => "repeated-handshake",
+            Path::RefusedHandshake => "refused-handshake",
+            Path::Peers => "peers",
+            Path::IgnoredHandshakeOrPeers => "ignored-handshake-or-peers",
+            Path::RequestPeers => "request-peers",
+            Path::RequestRoute => "request-route",
+            Path::Response => "response",
+            Path::ResponseMatched => "response-matched",
+            Path::Store => "store",
+            Path::Delivered => "delivered",
+            Path::Unknown => "unknown-subflag",
+        }
+    }
+}
+
 /// Counters shown by `status`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Counters {
@@ -45,6 +139,16 @@ pub(crate) struct Counters {
     pub decode_errors: u64,
     pub refused_subnet: u64,
     pub handler_panics: u64,
+    /// Frames by the way they went (indexed by `Path as usize`).
+    pub paths: [u64; Path::ALL.len()],
+}
+
+impl Counters {
+    fn hit(&mut self, path: Path) {
+        if let Some(n) = self.paths.get_mut(path as usize) {
+            *n += 1;
+        }
+    }
 }
 
 /// The state of one mesh node.
@@ -433,6 +537,7 @@ impl MeshCore {
 
     fn handle_decode_error(&mut self, net: &mut dyn Net, conn: ConnId, e: WireError) {
         self.counters.decode_errors += 1;
+        self.counters.hit(Path::Undecodable);
         let max = self.config.max_decode_errors;
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
@@ -467,7 +572,13 @@ impl MeshCore {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
-        match payload.first().and_then(|f| Flag::from_packet(f)) {
+        let flag = payload.first().and_then(|f| Flag::from_packet(f));
+        self.counters.hit(match flag {
+            Some(Flag::COMPRESSION) => Path::RenegotiateCompression,
+            Some(Flag::RESEND) => Path::RenegotiateResend,
+            _ => Path::RenegotiateOther,
+        });
+        match flag {
             Some(Flag::COMPRESSION) => {
                 let list = payload
                     .get(1)
@@ -529,16 +640,19 @@ impl MeshCore {
                 "{label}: peer runs another protocol ({}); closing",
                 String::from_utf8_lossy(protocol_id)
             );
+            self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         }
         let Ok(id) = String::from_utf8(id.clone()) else {
             warn!("{label}: handshake id is not text; closing");
+            self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         };
         if id == self.id {
             debug!("{label}: connected to ourselves; closing");
+            self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         }
@@ -548,6 +662,7 @@ impl MeshCore {
                 // One connection, one node: a peer that changes its id is not believed (each
                 // new id would otherwise stay in the routing table for good).
                 warn!("{label}: handshake with a new id {id}; closing");
+                self.counters.hit(Path::RefusedHandshake);
                 net.close(conn);
                 return;
             }
@@ -562,6 +677,7 @@ impl MeshCore {
                     }
                 }
                 debug!("{label}: repeated handshake");
+                self.counters.hit(Path::RepeatedHandshake);
                 return;
             }
             None => {}
@@ -572,6 +688,7 @@ impl MeshCore {
         let theirs = compression::from_json(&String::from_utf8_lossy(methods));
         let (Some(addr), Ok(theirs)) = (addr, theirs) else {
             warn!("{label}: malformed handshake (address or compression list); closing");
+            self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         };
@@ -607,6 +724,7 @@ impl MeshCore {
         peer.theirs = theirs;
         if peer.superseded.is_some() {
             // Frames still arriving on it are read as the peer's; nothing more is sent.
+            self.counters.hit(Path::RefusedHandshake);
             return;
         }
         info!(
@@ -616,6 +734,7 @@ impl MeshCore {
             addr.1,
             peer.compression.first()
         );
+        self.counters.hit(Path::Handshake);
         self.lost.remove(&id);
         let newly_routed = self.routing.insert(id.clone(), conn).is_none() && !replaced;
         let list = self.peer_list(conn);
@@ -635,6 +754,7 @@ impl MeshCore {
     }
 
     fn handle_peers(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        self.counters.hit(Path::Peers);
         let Some(list) = payload.get(1).and_then(|p| peer::parse_peer_list(p)) else {
             debug!("{conn}: malformed peers list");
             return;
@@ -657,6 +777,7 @@ impl MeshCore {
     fn handle_request(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
         match payload {
             [_, star] if star.as_slice() == b"*" => {
+                self.counters.hit(Path::RequestPeers);
                 let list = self.peer_list(conn);
                 self.send_to(
                     net,
@@ -666,6 +787,7 @@ impl MeshCore {
                 );
             }
             [_, request_id, target, ..] => {
+                self.counters.hit(Path::RequestRoute);
                 let Ok(target) = std::str::from_utf8(target) else {
                     return;
                 };
@@ -697,6 +819,7 @@ impl MeshCore {
     }
 
     fn handle_response(&mut self, net: &mut dyn Net, payload: &[Vec<u8>]) {
+        self.counters.hit(Path::Response);
         let [_, request_id, answer, ..] = payload else {
             return;
         };
@@ -706,6 +829,7 @@ impl MeshCore {
         let Some(pending) = self.requests.remove(request_id) else {
             return;
         };
+        self.counters.hit(Path::ResponseMatched);
         let parsed: Option<((String, u16), String)> =
             serde_json::from_slice::<serde_json::Value>(answer)
                 .ok()
@@ -767,10 +891,12 @@ impl MeshCore {
             }
         }
         if kind.is_some() {
+            self.counters.hit(Path::Delivered);
             self.counters.received += 1;
             let bytes = message.wire.body_len();
             self.shared.inbox.push_sized(message, bytes);
         } else {
+            self.counters.hit(Path::Unknown);
             debug!(
                 "ignoring message with sub-flag {:?} from {}",
                 message.payload().first(),
@@ -862,6 +988,7 @@ impl MeshCore {
             < now;
         if old {
             self.counters.expired += 1;
+            self.counters.hit(Path::Expired);
             debug!(
                 "dropping message {} from {}: {} s old",
                 msg.id(),
@@ -870,6 +997,14 @@ impl MeshCore {
             );
         }
         old
+    }
+
+    /// How many frames went each way through the handlers (see [`Path`]).
+    pub(crate) fn paths(&self) -> Vec<(Path, u64)> {
+        Path::ALL
+            .iter()
+            .map(|&p| (p, self.counters.paths.get(p as usize).copied().unwrap_or(0)))
+            .collect()
     }
 
     fn status(&self) -> Status {
@@ -953,6 +1088,7 @@ impl Service for MeshCore {
                 // time comes, so they are refused like the old ones.
                 if msg.time() > now.saturating_add(self.config.message_expiry.as_secs()) {
                     self.counters.expired += 1;
+                    self.counters.hit(Path::Expired);
                     warn!(
                         "dropping broadcast {} from {}: stamped {} s in the future",
                         msg.id(),
@@ -963,8 +1099,10 @@ impl Service for MeshCore {
                 }
                 if !self.seen.insert(msg.id(), msg.time()) {
                     self.counters.duplicates += 1;
+                    self.counters.hit(Path::DuplicateBroadcast);
                     return;
                 }
+                self.counters.hit(Path::Broadcast);
                 let origin = std::str::from_utf8(msg.sender())
                     .ok()
                     .and_then(|s| self.routing.get(s))
@@ -986,6 +1124,7 @@ impl Service for MeshCore {
             }
             Some(Flag::PEERS) if whisper => self.handle_peers(net, conn, msg.payload()),
             Some(Flag::HANDSHAKE | Flag::PEERS) => {
+                self.counters.hit(Path::IgnoredHandshakeOrPeers);
                 debug!(
                     "ignoring a handshake or peers list sent as a broadcast by {}",
                     String::from_utf8_lossy(msg.sender())
@@ -994,6 +1133,7 @@ impl Service for MeshCore {
             Some(Flag::RESPONSE) => self.handle_response(net, msg.payload()),
             Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
             Some(Flag::STORE) if self.sync.is_some() => {
+                self.counters.hit(Path::Store);
                 if let Some(mut sync) = self.sync.take() {
                     let via = self
                         .peers

@@ -109,6 +109,10 @@ impl Sim {
             return;
         };
         let shared = mesh.shared.clone();
+        // A sync node's user takes its table's changes as they come (they are not kept).
+        if let Some(events) = mesh.sync_events.as_ref().filter(|_| user_reading) {
+            while let (Some(_), _) = events.pop(Some(Duration::ZERO)) {}
+        }
         for message in mesh.take_delivered() {
             self.network.trace.record_with(
                 now,

@@ -56,9 +56,16 @@ impl Sim {
         }
         let incarnation = self.incarnation(i) + 1;
         let config = self.slots[i].config.clone();
+        let leasing = self.slots[i].leasing;
         let actor = match &self.slots[i].actor {
-            Actor::Mesh(_) => Actor::Mesh(Box::new(self.new_mesh_node(i, incarnation, &config))),
+            Actor::Mesh(_) => Actor::Mesh(Box::new(self.new_mesh_node(
+                i,
+                incarnation,
+                &config,
+                leasing,
+            ))),
             Actor::Garbage(g) => Actor::Garbage(Box::new(g.restarted(self.network.rng.fork()))),
+            Actor::Scripted(_) => Actor::Scripted(Box::default()),
         };
         if let Some(slot) = self.slots.get_mut(i) {
             slot.actor = actor;

@@ -16,8 +16,12 @@
 //! reaches every connected node exactly once, no user sees a message past its expiry,
 //! routing tables agree and make one network, memory stays bounded and drains.
 //!
-//! Limits: nodes are mesh nodes (no sync tables yet), and `Message::reply` needs a real
-//! event loop, so handlers in a simulation cannot answer through it.
+//! Nodes are mesh nodes, or sync-table nodes ([`Sim::add_sync_node`]). Limit:
+//! `Message::reply` needs a real event loop, so handlers in a simulation cannot answer
+//! through it.
+//!
+//! [`exercise`] puts one node under a peer that a fuzzer scripts byte by byte: the bodies
+//! of the `mesh_node` and `sync_node` fuzz targets.
 //!
 //! It is also a way to test your own handlers against a whole network in milliseconds:
 //!
@@ -56,6 +60,7 @@
 mod check;
 mod config;
 mod engine;
+pub mod exercise;
 mod faults;
 mod garbage;
 mod link;
@@ -64,6 +69,7 @@ mod network;
 mod node;
 mod queue;
 mod rng;
+mod scripted;
 mod simulator;
 mod trace;
 

@@ -7,8 +7,11 @@ use std::time::Duration;
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 
 use super::garbage::GarbagePeer;
+use super::scripted::ScriptedPeer;
+use crate::inbox::Inbox;
 use crate::mesh::{Command, MeshCore, Shared, Status};
 use crate::message::{Message, PeerEvent, PeerInfo};
+use crate::sync::{SyncEvent, SyncTable};
 use crate::MeshConfig;
 
 /// A message a simulated node delivered: to its handlers and inbox (see
@@ -76,17 +79,25 @@ pub(super) struct MeshNode {
     /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
     /// a first handler, registered before any of the user's, notes them.
     pub delivered: Arc<Mutex<Vec<Message>>>,
+    /// The sync table's change events, for a sync node.
+    pub sync_events: Option<Arc<Inbox<SyncEvent>>>,
 }
 
 impl MeshNode {
+    /// A mesh node; with `leasing` set, a sync node (leasing or not), as `SyncSocket` runs.
     pub fn new(
         config: MeshConfig,
         id: String,
         out_addr: (String, u16),
+        leasing: Option<bool>,
         net: &mut dyn Net,
     ) -> MeshNode {
         let shared = Arc::new(Shared::new(&config));
-        let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), None);
+        let sync_events = leasing.map(|_| Arc::new(Inbox::new(config.inbox_capacity)));
+        let table = leasing
+            .zip(sync_events.clone())
+            .map(|(leasing, events)| SyncTable::new(leasing, config.max_table_bytes, events));
+        let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), table);
         let delivered: Arc<Mutex<Vec<Message>>> = Arc::default();
         let notes = delivered.clone();
         core.on_command(
@@ -104,6 +115,7 @@ impl MeshNode {
             shared,
             id,
             delivered,
+            sync_events,
         }
     }
 
@@ -131,6 +143,7 @@ impl MeshNode {
 pub(super) enum Actor {
     Mesh(Box<MeshNode>),
     Garbage(Box<GarbagePeer>),
+    Scripted(Box<ScriptedPeer>),
 }
 
 impl Actor {
@@ -138,6 +151,7 @@ impl Actor {
         match self {
             Actor::Mesh(m) => &mut m.core,
             Actor::Garbage(g) => g.as_mut(),
+            Actor::Scripted(s) => s.as_mut(),
         }
     }
 
@@ -145,20 +159,21 @@ impl Actor {
         match self {
             Actor::Mesh(m) => &m.core,
             Actor::Garbage(g) => g.as_ref(),
+            Actor::Scripted(s) => s.as_ref(),
         }
     }
 
     pub fn mesh(&self) -> Option<&MeshNode> {
         match self {
             Actor::Mesh(m) => Some(m),
-            Actor::Garbage(_) => None,
+            Actor::Garbage(_) | Actor::Scripted(_) => None,
         }
     }
 
     pub fn mesh_mut(&mut self) -> Option<&mut MeshNode> {
         match self {
             Actor::Mesh(m) => Some(m),
-            Actor::Garbage(_) => None,
+            Actor::Garbage(_) | Actor::Scripted(_) => None,
         }
     }
 }
@@ -196,6 +211,8 @@ pub(super) struct Slot {
     pub actor: Actor,
     /// The configuration it was started with (restarts reuse it).
     pub config: MeshConfig,
+    /// For a sync node, whether its table leases keys (restarts keep it).
+    pub leasing: Option<bool>,
     pub alive: bool,
     pub incarnation: u32,
     /// Whether the node's loop reads its sockets (a frozen node does not).

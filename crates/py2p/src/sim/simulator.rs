@@ -129,8 +129,29 @@ impl Sim {
         let addr = node_addr(index);
         config.bind = addr;
         config.out_addr = Some((addr.ip().to_string(), PORT));
-        let actor = Actor::Mesh(Box::new(self.new_mesh_node(index, 0, &config)));
-        self.push_slot(actor, config)
+        let actor = Actor::Mesh(Box::new(self.new_mesh_node(index, 0, &config, None)));
+        self.push_slot(actor, config, None)
+    }
+
+    /// Adds a sync-table node, as [`SyncSocket`](crate::SyncSocket) runs one: the run's
+    /// mesh configuration with py2p's leasing digit appended to its subnet (`"mesh"`
+    /// becomes `"mesh1"` with leases), so it only talks to sync nodes of the same kind.
+    /// Returns its number; [`Sim::sync_set`] and [`Sim::sync_entry`] act on its table.
+    pub fn add_sync_node(&mut self, leasing: bool) -> usize {
+        let mut config = self.network.config.mesh.clone();
+        let subnet = format!("{}{}", config.protocol.subnet, u8::from(leasing));
+        config.protocol = py2p_wire::Protocol::new(subnet, config.protocol.encryption.clone());
+        let index = self.slots.len();
+        let addr = node_addr(index);
+        config.bind = addr;
+        config.out_addr = Some((addr.ip().to_string(), PORT));
+        let actor = Actor::Mesh(Box::new(self.new_mesh_node(
+            index,
+            0,
+            &config,
+            Some(leasing),
+        )));
+        self.push_slot(actor, config, Some(leasing))
     }
 
     /// Adds a peer that dials `target` and misbehaves as `kind` says, again and again.
@@ -138,7 +159,7 @@ impl Sim {
         let index = self.slots.len();
         let config = self.network.config.mesh.clone();
         let actor = Actor::Garbage(Box::new(self.new_garbage(index, target, kind, &config)));
-        self.push_slot(actor, config)
+        self.push_slot(actor, config, None)
     }
 
     pub(super) fn new_mesh_node(
@@ -146,6 +167,7 @@ impl Sim {
         index: usize,
         incarnation: u32,
         config: &MeshConfig,
+        leasing: Option<bool>,
     ) -> MeshNode {
         let addr = node_addr(index);
         let host = addr.ip().to_string();
@@ -156,7 +178,7 @@ impl Sim {
             network: &mut self.network,
             node: index,
         };
-        MeshNode::new(config.clone(), id, (host, PORT), &mut net)
+        MeshNode::new(config.clone(), id, (host, PORT), leasing, &mut net)
     }
 
     fn new_garbage(
@@ -177,7 +199,12 @@ impl Sim {
         )
     }
 
-    fn push_slot(&mut self, actor: Actor, config: MeshConfig) -> usize {
+    pub(super) fn push_slot(
+        &mut self,
+        actor: Actor,
+        config: MeshConfig,
+        leasing: Option<bool>,
+    ) -> usize {
         let index = self.slots.len();
         self.network.node_net.push(config.net.clone());
         self.network.node_ends.push(BTreeSet::new());
@@ -185,6 +212,7 @@ impl Sim {
         self.slots.push(Slot {
             actor,
             config,
+            leasing,
             alive: true,
             incarnation: 0,
             reading: true,
@@ -432,6 +460,70 @@ impl Sim {
         handler: impl FnMut(&Message) -> bool + Send + 'static,
     ) {
         self.command(i, Command::RegisterHandler(Box::new(handler)));
+    }
+
+    /// Stores `value` at `key` in sync node `i`'s table, as [`SyncSocket::set`](crate::SyncSocket::set)
+    /// does (an empty value deletes); `None` when `i` is not a live sync node.
+    pub fn sync_set(
+        &mut self,
+        i: usize,
+        key: &[u8],
+        value: &[u8],
+    ) -> Option<Result<Option<Vec<u8>>, crate::Error>> {
+        self.sync_table(i)?;
+        let (reply, answer) = std::sync::mpsc::channel();
+        let cmd = crate::sync::SyncCommand::Set {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            reply,
+        };
+        self.command(i, Command::Sync(cmd));
+        answer.try_recv().ok()
+    }
+
+    fn sync_table(&self, i: usize) -> Option<&crate::sync::SyncTable> {
+        let slot = self.slots.get(i)?;
+        if !slot.alive {
+            return None;
+        }
+        slot.actor.mesh()?.core.sync.as_ref()
+    }
+
+    /// The entry at `key` of sync node `i`'s table (`SyncSocket::entry`).
+    pub fn sync_entry(&self, i: usize, key: &[u8]) -> Option<crate::Entry> {
+        let table = self.sync_table(i)?;
+        let data = table.data.read().unwrap_or_else(|p| p.into_inner());
+        data.get(key).cloned()
+    }
+
+    /// How many keys sync node `i`'s table holds (0 for any other node).
+    pub fn sync_len(&self, i: usize) -> usize {
+        self.sync_table(i).map_or(0, |t| {
+            t.data.read().unwrap_or_else(|p| p.into_inner()).len()
+        })
+    }
+
+    /// How many frames took each way through node `i`'s handlers, and how many `store`
+    /// messages had each outcome on a sync node: (name, count) pairs.
+    pub(super) fn handler_paths(&self, i: usize) -> Vec<(&'static str, u64)> {
+        let Some(mesh) = self.slots.get(i).and_then(|s| s.actor.mesh()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(&'static str, u64)> = mesh
+            .core
+            .paths()
+            .into_iter()
+            .map(|(p, n)| (p.name(), n))
+            .collect();
+        if let Some(table) = &mesh.core.sync {
+            for o in crate::sync::StoreOutcome::ALL {
+                out.push((
+                    o.name(),
+                    table.outcomes.get(o as usize).copied().unwrap_or(0),
+                ));
+            }
+        }
+        out
     }
 
     // ----- what nodes know -----

@@ -5,7 +5,7 @@ mod table;
 
 pub use self::socket::{SyncEvents, SyncSocket};
 pub use self::table::LEASE_SECS;
-pub(crate) use self::table::{SyncCommand, SyncTable};
+pub(crate) use self::table::{StoreOutcome, SyncCommand, SyncTable};
 
 /// A value with its metadata: who stored it and when (the lease).
 #[derive(Debug, Clone, PartialEq, Eq)]

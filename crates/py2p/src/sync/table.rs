@@ -49,6 +49,45 @@ pub(crate) struct SyncTable {
     max_bytes: usize,
     pub data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
     pub events: Arc<Inbox<SyncEvent>>,
+    /// Peers' `store` messages by outcome (see [`StoreOutcome`]), for the fuzz targets.
+    pub outcomes: [u64; StoreOutcome::ALL.len()],
+}
+
+/// What became of a peer's `store` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreOutcome {
+    /// Applied: the key was stored or deleted.
+    Applied,
+    /// Refused by the lease rules.
+    Refused,
+    /// Refused: the table would outgrow `max_table_bytes`.
+    TableFull,
+    /// A joining peer's copy of a key already held: ignored.
+    AlreadyHeld,
+    /// Malformed (packet count, or the time of a joining peer's copy).
+    Malformed,
+}
+
+impl StoreOutcome {
+    /// Every outcome, in order.
+    pub(crate) const ALL: [StoreOutcome; 5] = [
+        StoreOutcome::Applied,
+        StoreOutcome::Refused,
+        StoreOutcome::TableFull,
+        StoreOutcome::AlreadyHeld,
+        StoreOutcome::Malformed,
+    ];
+
+    /// A short name, as the fuzz exercises report it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StoreOutcome::Applied => "store-applied",
+            StoreOutcome::Refused => "store-refused",
+            StoreOutcome::TableFull => "store-table-full",
+            StoreOutcome::AlreadyHeld => "store-already-held",
+            StoreOutcome::Malformed => "store-malformed",
+        }
+    }
 }
 
 /// Whether a store by `owner` at `time` may replace `current` (py2p's `__store` rule).
@@ -74,6 +113,7 @@ impl SyncTable {
             max_bytes,
             data: Arc::new(RwLock::new(HashMap::new())),
             events,
+            outcomes: [0; StoreOutcome::ALL.len()],
         }
     }
 
@@ -168,6 +208,18 @@ impl SyncTable {
     /// `[store, key, value, owner, time_58]` from a peer we just met (only for keys not held).
     /// `via` names the connection it came over, for log lines.
     pub fn handle_store(&mut self, now: u64, msg: &py2p_wire::Message, via: &str) {
+        let outcome = self.handle_store_inner(now, msg, via);
+        if let Some(n) = self.outcomes.get_mut(outcome as usize) {
+            *n += 1;
+        }
+    }
+
+    fn handle_store_inner(
+        &mut self,
+        now: u64,
+        msg: &py2p_wire::Message,
+        via: &str,
+    ) -> StoreOutcome {
         let sender = String::from_utf8_lossy(msg.sender()).into_owned();
         let (key, value, owner, time) = match msg.payload() {
             [_, key, value] => (key, value, sender.clone(), msg.time()),
@@ -178,11 +230,11 @@ impl SyncTable {
                     .unwrap_or_else(|p| p.into_inner())
                     .contains_key(key);
                 if held {
-                    return;
+                    return StoreOutcome::AlreadyHeld;
                 }
                 let Ok(time) = base58::decode_u64_bytes(time_58) else {
                     debug!("store from {sender}: bad time");
-                    return;
+                    return StoreOutcome::Malformed;
                 };
                 (
                     key,
@@ -193,23 +245,29 @@ impl SyncTable {
             }
             _ => {
                 debug!("malformed store from {sender}");
-                return;
+                return StoreOutcome::Malformed;
             }
         };
         match self.store(key, value, &owner, time, now) {
-            Ok(_) => {}
-            Err(Refused::Leased(current)) => info!(
-                "store of key {:?} by {owner} (via {via}) refused: leased to {} until {}",
-                String::from_utf8_lossy(key),
-                current.owner,
-                current.time.saturating_add(LEASE_SECS)
-            ),
-            Err(Refused::Full { used, max }) => warn!(
-                "store of key {:?} ({} bytes) by {owner} (via {via}) refused: the table holds \
-                 {used} of max_table_bytes {max}",
-                String::from_utf8_lossy(key),
-                value.len()
-            ),
+            Ok(_) => StoreOutcome::Applied,
+            Err(Refused::Leased(current)) => {
+                info!(
+                    "store of key {:?} by {owner} (via {via}) refused: leased to {} until {}",
+                    String::from_utf8_lossy(key),
+                    current.owner,
+                    current.time.saturating_add(LEASE_SECS)
+                );
+                StoreOutcome::Refused
+            }
+            Err(Refused::Full { used, max }) => {
+                warn!(
+                    "store of key {:?} ({} bytes) by {owner} (via {via}) refused: the table holds \
+                     {used} of max_table_bytes {max}",
+                    String::from_utf8_lossy(key),
+                    value.len()
+                );
+                StoreOutcome::TableFull
+            }
         }
     }
 

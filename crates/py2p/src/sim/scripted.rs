@@ -1,0 +1,117 @@
+//! A peer with no logic of its own: whoever drives the simulation (a fuzz target) decides
+//! every byte it sends, when it dials and when it hangs up.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+
+use super::network::node_addr;
+use super::Sim;
+
+/// Frame bodies a scripted peer keeps of what it heard, at most.
+const MAX_HEARD: usize = 256;
+
+/// The state of a scripted peer: its connections and what it heard on them.
+#[derive(Debug, Default)]
+pub(super) struct ScriptedPeer {
+    /// Connections open (dials that completed, and accepted ones).
+    pub open: BTreeSet<ConnId>,
+    /// Frame bodies received, oldest first (the first [`MAX_HEARD`]).
+    pub heard: Vec<Vec<u8>>,
+}
+
+impl Service for ScriptedPeer {
+    type Command = ();
+
+    fn on_open(&mut self, _net: &mut dyn Net, conn: ConnId, _info: &ConnInfo) {
+        self.open.insert(conn);
+    }
+
+    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: Vec<u8>) {
+        if self.heard.len() < MAX_HEARD {
+            self.heard.push(body);
+        }
+    }
+
+    fn on_close(&mut self, _net: &mut dyn Net, conn: ConnId, _reason: &CloseReason) {
+        self.open.remove(&conn);
+    }
+
+    fn on_command(&mut self, _net: &mut dyn Net, _cmd: ()) {}
+
+    fn on_tick(&mut self, _net: &mut dyn Net) {}
+}
+
+impl Sim {
+    /// Adds a scripted peer (it does nothing until told); returns its number.
+    pub(super) fn add_scripted_peer(&mut self) -> usize {
+        let config = self.network.config.mesh.clone();
+        self.push_slot(super::node::Actor::Scripted(Box::default()), config, None)
+    }
+
+    fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
+        let slot = self.slots.get_mut(i)?;
+        match &mut slot.actor {
+            super::node::Actor::Scripted(s) if slot.alive => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` in scripted peer `i`'s turn, with the network it acts through.
+    fn scripted_turn(&mut self, i: usize, f: impl FnOnce(&mut ScriptedPeer, &mut dyn Net)) {
+        let alive = self.is_alive(i);
+        let Some(super::node::Actor::Scripted(peer)) = self.slots.get_mut(i).map(|s| &mut s.actor)
+        else {
+            return;
+        };
+        if !alive {
+            return;
+        }
+        let mut net = super::net::NodeNet {
+            network: &mut self.network,
+            node: i,
+        };
+        f(peer, &mut net);
+        self.after_turn(i);
+    }
+
+    /// Scripted peer `i` dials `addr`.
+    pub(super) fn scripted_dial(&mut self, i: usize, addr: SocketAddr) {
+        self.scripted_turn(i, |_, net| {
+            let _ = net.dial(addr);
+        });
+    }
+
+    /// Scripted peer `i` dials node `target`.
+    pub(super) fn scripted_dial_node(&mut self, i: usize, target: usize) {
+        self.scripted_dial(i, node_addr(target));
+    }
+
+    /// Scripted peer `i` writes `bytes` on its oldest open connection; `false` when it has
+    /// none.
+    pub(super) fn scripted_send(&mut self, i: usize, bytes: Vec<u8>) -> bool {
+        let mut sent = false;
+        self.scripted_turn(i, |peer, net| {
+            if let Some(&conn) = peer.open.iter().next() {
+                net.send(conn, bytes.into());
+                sent = true;
+            }
+        });
+        sent
+    }
+
+    /// Scripted peer `i` hangs up every connection.
+    pub(super) fn scripted_close(&mut self, i: usize) {
+        self.scripted_turn(i, |peer, net| {
+            for &conn in &peer.open {
+                net.close(conn);
+            }
+        });
+    }
+
+    /// Frame bodies scripted peer `i` received so far (the first few hundred).
+    pub(super) fn scripted_heard(&mut self, i: usize) -> &[Vec<u8>] {
+        self.scripted(i).map_or(&[], |p| p.heard.as_slice())
+    }
+}

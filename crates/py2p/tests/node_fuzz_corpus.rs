@@ -1,0 +1,169 @@
+//! Replays the committed corpus of the node fuzz targets (`fuzz/corpus/mesh_node/` and
+//! `fuzz/corpus/sync_node/`) through their code (`py2p::sim::exercise`) on the stable
+//! toolchain: every input runs a whole simulated script against a real node, with the
+//! exercise's checks. The corpus as a whole must reach every handler path of the node, so
+//! the test fails if the exercise stops reaching the node's handlers.
+//!
+//! The ignored test `regenerate_seed_corpus` rewrites the generated part of the corpus
+//! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use py2p::sim::exercise::{self, Reached, SEED_PREFIX, TARGETS};
+
+/// `fuzz/corpus` of this repository.
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
+}
+
+/// The files of one target's corpus, sorted by name.
+fn corpus_files(target: &str) -> Vec<PathBuf> {
+    let dir = corpus_root().join(target);
+    let entries = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read the fuzz corpus {}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str) -> Reached {
+    let files = corpus_files(target);
+    assert!(
+        !files.is_empty(),
+        "the fuzz corpus of `{target}` is empty; run `cargo xtask fuzz --seed-corpus`"
+    );
+    let mut total = Reached::default();
+    for path in &files {
+        let data = fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        // Name the input if it panics.
+        eprintln!("replaying {}", path.display());
+        let reached = exercise::run(target, &data).expect("a known target");
+        total.merge(&reached);
+    }
+    eprintln!(
+        "{target}: replayed {} inputs, {} operations",
+        files.len(),
+        total.ops
+    );
+    for (path, n) in &total.paths {
+        eprintln!("    {path:<28} {n}");
+    }
+    total
+}
+
+/// Handler paths only a sync node has.
+const SYNC_ONLY: [&str; 5] = [
+    "store",
+    "store-applied",
+    "store-refused",
+    "store-already-held",
+    "store-malformed",
+];
+
+#[test]
+fn mesh_node_corpus() {
+    let reached = replay("mesh_node");
+    assert!(reached.count("handshake") > 0);
+    assert_eq!(reached.count("store"), 0, "a mesh node has no sync table");
+    let missing: Vec<&str> = reached
+        .missing()
+        .into_iter()
+        .filter(|p| !SYNC_ONLY.contains(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the mesh_node corpus never reaches these handler paths: {missing:?}"
+    );
+}
+
+#[test]
+fn sync_node_corpus() {
+    let reached = replay("sync_node");
+    for path in SYNC_ONLY {
+        assert!(
+            reached.paths.contains_key(path),
+            "a sync node does not count `{path}`"
+        );
+    }
+    let missing = reached.missing();
+    assert!(
+        missing.is_empty(),
+        "the sync_node corpus never reaches these handler paths: {missing:?}"
+    );
+}
+
+/// The seed generator: unique names, known targets, small inputs that run clean.
+#[test]
+fn seed_corpus_is_sane() {
+    let seeds = exercise::seed_corpus();
+    let mut names = std::collections::HashSet::new();
+    for seed in &seeds {
+        assert!(
+            TARGETS.contains(&seed.target),
+            "{}: unknown target",
+            seed.name
+        );
+        assert!(seed.name.starts_with(SEED_PREFIX));
+        assert!(
+            names.insert((seed.target, seed.name.clone())),
+            "duplicate {}",
+            seed.name
+        );
+        assert!(seed.data.len() <= 1024, "{} is not small", seed.name);
+    }
+    for target in TARGETS {
+        let n = seeds.iter().filter(|s| s.target == target).count();
+        assert!((20..=200).contains(&n), "{target}: {n} seeds");
+    }
+}
+
+/// Rewrites `fuzz/corpus/<target>/seed-*` of the node targets from
+/// [`exercise::seed_corpus`] when `PY2P_REGENERATE_FUZZ_CORPUS` is set (`cargo xtask fuzz
+/// --seed-corpus` sets it). Inputs found by the fuzzer (not named `seed-*`) are kept.
+#[test]
+#[ignore = "writes into fuzz/corpus; run via `cargo xtask fuzz --seed-corpus`"]
+fn regenerate_seed_corpus() {
+    if std::env::var_os("PY2P_REGENERATE_FUZZ_CORPUS").is_none() {
+        eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
+        return;
+    }
+    let root = corpus_root();
+    for target in TARGETS {
+        let dir = root.join(target);
+        fs::create_dir_all(&dir).expect("create the corpus folder");
+        for path in corpus_files(target) {
+            let is_seed = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(SEED_PREFIX));
+            if is_seed {
+                fs::remove_file(&path).expect("remove an old seed");
+            }
+        }
+    }
+    let seeds = exercise::seed_corpus();
+    for seed in &seeds {
+        let path = root.join(seed.target).join(&seed.name);
+        fs::write(&path, &seed.data).expect("write a seed");
+    }
+    eprintln!("wrote {} seed files under {}", seeds.len(), root.display());
+}
+
+/// Runs one input file (`PY2P_FUZZ_INPUT=path`, target `PY2P_FUZZ_TARGET`, default
+/// `mesh_node`) through the exercise on stable, e.g. a crash the fuzzer wrote, to debug it.
+#[test]
+#[ignore = "runs the file named by PY2P_FUZZ_INPUT"]
+fn replay_one_input() {
+    let Some(path) = std::env::var_os("PY2P_FUZZ_INPUT") else {
+        eprintln!("PY2P_FUZZ_INPUT is not set: nothing to run");
+        return;
+    };
+    let target = std::env::var("PY2P_FUZZ_TARGET").unwrap_or_else(|_| "mesh_node".into());
+    let data = fs::read(&path).expect("a readable input");
+    let reached = exercise::run(&target, &data).expect("a known target");
+    eprintln!("{reached:?}");
+}
