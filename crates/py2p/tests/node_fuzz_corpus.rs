@@ -167,3 +167,14 @@ fn replay_one_input() {
     let reached = exercise::run(&target, &data).expect("a known target");
     eprintln!("{reached:?}");
 }
+
+// ----- regressions: inputs the fuzzer found, minimised -----
+
+/// A broadcast, then the same payload (sender, time) sent as a whisper: the user got the
+/// broadcast twice, the second copy labelled a broadcast although no de-duplication saw it.
+/// Messages sent to one node are whispers whatever their sub-flag says.
+#[test]
+fn regression_whisper_with_broadcast_subflag() {
+    // setup; Broadcast (default arguments); Broadcast with message type "the other" (whisper).
+    exercise::mesh_node(&[0x1f, 0x10, 0x01, 0x00, 0x01, 0x03, 0x09, 0x00, 0x7e]);
+}

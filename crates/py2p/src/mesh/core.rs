@@ -865,9 +865,13 @@ impl MeshCore {
     }
 
     fn deliver(&mut self, msg: py2p_wire::Message) {
+        let sent_to_all = Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST);
         let kind = match msg.payload().first().and_then(|p| Flag::from_packet(p)) {
-            Some(Flag::BROADCAST) => Some(MessageKind::Broadcast),
-            Some(Flag::WHISPER) => Some(MessageKind::Whisper),
+            Some(Flag::BROADCAST) if sent_to_all => Some(MessageKind::Broadcast),
+            // A broadcast sub-flag in a message sent to this node alone (a whisper, say) does
+            // not make it a broadcast: it was not de-duplicated, and a peer could hand the
+            // user a copy of a broadcast it already has.
+            Some(Flag::BROADCAST | Flag::WHISPER) => Some(MessageKind::Whisper),
             _ => None,
         };
         let handle = self.shared.handle.get().cloned();
