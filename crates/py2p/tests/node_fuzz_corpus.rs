@@ -178,3 +178,15 @@ fn regression_whisper_with_broadcast_subflag() {
     // setup; Broadcast (default arguments); Broadcast with message type "the other" (whisper).
     exercise::mesh_node(&[0x1f, 0x10, 0x01, 0x00, 0x01, 0x03, 0x09, 0x00, 0x7e]);
 }
+
+/// A joining peer's copy of a key stamped near `u64::MAX`, then the node's user stores the
+/// same key: the refusal computed the lease's end as `time + 3600` and overflowed (a panic
+/// on the event loop in debug builds, a wrapped `until` in release ones).
+#[test]
+fn regression_lease_end_of_a_far_future_key() {
+    // setup (leasing); Handshake; Store [key a, joiner copy, time u64::MAX]; NodeUser [set a].
+    exercise::sync_node(&[
+        0x1f, 0x00, 0x00, 0x00, 0x08, 0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x04, 0x00, 0x0e, 0x02,
+        0x02, 0x00,
+    ]);
+}

@@ -1126,6 +1126,14 @@ pub fn seed_corpus() -> Vec<SeedFile> {
     );
     add("store-malformed", &[HS, (Op::Unknown, &[3, 1, 11])]);
     add(
+        "store-far-future-lease",
+        &[
+            HS,
+            (Op::Store, &[0, 0, 0, 1, 0, 4, 0]),
+            (Op::NodeUser, &[2, 0]),
+        ],
+    );
+    add(
         "store-joiner-held",
         &[HS, (Op::Store, &[]), (Op::Store, &[0, 0, 0, 1, 0, 0])],
     );
