@@ -56,10 +56,11 @@ fn replay(target: &str) -> Reached {
 }
 
 /// Handler paths only a sync node has.
-const SYNC_ONLY: [&str; 5] = [
+const SYNC_ONLY: [&str; 6] = [
     "store",
     "store-applied",
     "store-refused",
+    "store-table-full",
     "store-already-held",
     "store-malformed",
 ];
