@@ -191,3 +191,20 @@ fn regression_lease_end_of_a_far_future_key() {
         0x02, 0x00,
     ]);
 }
+
+/// A peers list naming the honest node's address under two other ids: the node dials it
+/// twice, and the honest node, seeing the two handshakes in the other order, kept the other
+/// connection of the two; after the conflict grace each end closed the one the other kept,
+/// and the link was down until a redial (a broadcast in between was lost). Now the end that
+/// accepted both leaves the choice to the one that dialled them.
+#[test]
+fn regression_two_dials_to_one_peer() {
+    // setup (seed 8); Handshake; Peers [two entries: the honest node's address, ids peer-2
+    // and "x"].
+    let input = [
+        0x1f, 0x20, 0x00, 0x00, 0x03, 0x09, 0x00, 0x02, 0x03, 0x06, 0x00, 0x03, 0x07, 0x01, 0x78,
+        0x00,
+    ];
+    exercise::mesh_node(&input);
+    exercise::sync_node(&input);
+}

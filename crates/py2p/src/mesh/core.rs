@@ -693,12 +693,20 @@ impl MeshCore {
             return;
         };
         let mut replaced = false;
-        if let Some(&other) = self.routing.get(&id) {
-            if other != conn {
+        if let Some(&other) = self.routing.get(&id).filter(|&&other| other != conn) {
+            let this_outgoing = self.peers.get(&conn).is_some_and(|p| p.outgoing);
+            let other_outgoing = self.peers.get(&other).is_some_and(|p| p.outgoing);
+            if !this_outgoing && !other_outgoing {
+                // Both dialled by the peer (it dialled one address under two ids, say): the
+                // peer decides which one stays, since the two ends may see the handshakes in
+                // different orders and each keep another one (then both close theirs and the
+                // link is down until a redial). This end routes the newer and keeps the
+                // older open, to fall back on (see `on_close`) when the peer closes one.
+                debug!("second connection from peer {id}: {conn} routed, {other} kept as a spare");
+                replaced = true;
+            } else {
                 // Both ends keep the connection dialled by the node with the larger id.
                 let keep_outgoing = id_cmp(&self.id, &id) == std::cmp::Ordering::Greater;
-                let this_outgoing = self.peers.get(&conn).is_some_and(|p| p.outgoing);
-                let other_outgoing = self.peers.get(&other).is_some_and(|p| p.outgoing);
                 let keep_this = this_outgoing == keep_outgoing || other_outgoing != keep_outgoing;
                 let kill = if keep_this { other } else { conn };
                 info!(
@@ -1182,6 +1190,21 @@ impl Service for MeshCore {
             return;
         };
         if self.routing.get(&id) == Some(&conn) {
+            // A spare connection to the same node (a second one it dialled) takes over.
+            let spare = self
+                .peers
+                .values()
+                .filter(|p| p.superseded.is_none() && p.id.as_deref() == Some(id.as_str()))
+                .map(|p| p.conn)
+                .min();
+            if let Some(spare) = spare {
+                debug!(
+                    "{}: closed; {spare} to the same peer takes over",
+                    peer.label()
+                );
+                self.routing.insert(id, spare);
+                return;
+            }
             self.routing.remove(&id);
             if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_))
                 && !self.config.reconnect_for.is_zero()
