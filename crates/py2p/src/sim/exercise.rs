@@ -397,9 +397,37 @@ impl<'a> Script<'a> {
     fn send(&mut self, frame: Vec<u8>) {
         self.last.clone_from(&frame);
         if let Some(tail) = self.pending.take() {
+            self.note_impersonation(&tail);
             self.sim.scripted_send(PEER, tail);
         }
+        self.note_impersonation(&frame);
         self.sim.scripted_send(PEER, frame);
+    }
+
+    /// Notes whether `bytes` may hand the node a handshake with the honest node's id (a
+    /// replay of the honest node's own handshake, say, which the peer hears when the honest
+    /// node dials it): one whole frame is decoded and looked at, anything else counts when
+    /// the id appears in it.
+    fn note_impersonation(&mut self, bytes: &[u8]) {
+        if self.impersonated {
+            return;
+        }
+        let honest = self.honest_id.as_bytes();
+        let decoded = bytes.get(4..).and_then(|body| {
+            let whole = bytes
+                .get(..4)
+                .map(|h| u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+                == Some(body.len() as u32);
+            let limits = Limits::default();
+            whole.then(|| Message::decode_body(body, &Compression::PREFERENCE, &limits).ok())?
+        });
+        self.impersonated = match decoded {
+            Some(msg) => {
+                msg.payload().first().map(Vec::as_slice) == Some(&[Flag::HANDSHAKE.0])
+                    && msg.payload().get(1).map(Vec::as_slice) == Some(honest)
+            }
+            None => bytes.windows(honest.len().max(1)).any(|w| w == honest),
+        };
     }
 
     /// Someone's id, as the peer may claim it (0: its own).
@@ -518,6 +546,7 @@ impl<'a> Script<'a> {
 
     fn handshake(&mut self, args: &mut Args<'_>) -> Vec<u8> {
         let id = self.someone(args);
+        // Also noted when sent, unless the frame is compressed.
         self.impersonated |= id == self.honest_id.as_bytes();
         let protocol = match args.below(6) {
             0..=3 => self.protocol_id.clone().into_bytes(),
