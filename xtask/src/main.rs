@@ -10,12 +10,17 @@
 //!   written to `docs/performance.md`.
 //! - `cargo xtask sim`: the deterministic network simulator on many seeds of
 //!   every scenario; `--seed S` replays one run exactly.
+//! - `cargo xtask soak`: real nodes on loopback (15 `py2p mesh` and one py2p 0.5.607)
+//!   with random traffic and restarts for `--minutes M`; accounts for every broadcast,
+//!   memory and logged errors (target/soak/report.md; `--write-docs` for
+//!   docs/reliability.md).
 
 mod bench;
 mod fuzz;
 mod json;
 mod pipeline;
 mod sim;
+mod soak;
 mod util;
 mod venv;
 
@@ -50,6 +55,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run the network simulator's scenarios on many seeds (or replay one) and sum up.
     Sim(sim::SimArgs),
+    /// Run real nodes (Rust and py2p) on loopback with traffic and restarts; account for every message.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         Cmd::Fuzz(args) => fuzz::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Sim(args) => sim::run(args),
+        Cmd::Soak(args) => soak::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
