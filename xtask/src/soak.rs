@@ -1379,10 +1379,8 @@ impl Soak {
             ));
         }
         let traffic_s = self.traffic.1 - self.traffic.0;
-        let window = (
-            self.traffic.0 + WARM_UP.min(traffic_s / 2.0),
-            self.traffic.1,
-        );
+        let warm = WARM_UP.min(traffic_s / 2.0);
+        let min_len = (traffic_s / 2.0).min(60.0);
         let mut memory = Vec::new();
         for (slot, s) in self.slots.iter().enumerate() {
             let mine: Vec<&Inc> = self.incs.iter().filter(|i| i.slot == slot).collect();
@@ -1391,10 +1389,17 @@ impl Soak {
                 .flat_map(|i| i.mem.iter().map(|m| m.hwm_kib))
                 .max()
                 .unwrap_or(0);
-            let whole = mine
+            // The process of this slot with the longest steady window.
+            let longest = mine
                 .iter()
-                .find(|i| i.started <= self.traffic.0 && i.ended.is_none());
-            let trend = whole.and_then(|i| account::trend(&i.mem, window.0, window.1));
+                .filter_map(|i| {
+                    let w =
+                        account::steady_window(i.started, i.ended, self.traffic, warm, min_len)?;
+                    Some((w, account::trend(&i.mem, w.0, w.1)?))
+                })
+                .max_by(|a, b| (a.0 .1 - a.0 .0).total_cmp(&(b.0 .1 - b.0 .0)));
+            let trend = longest.map(|(_, t)| t);
+            let window = longest.map(|((a, b), _)| (a - self.traffic.0, b - self.traffic.0));
             if let Some(t) = trend {
                 if !s.python && t.grew(args.max_growth_kib as f64, 0.2) {
                     failures.push(format!(
@@ -1412,6 +1417,7 @@ impl Soak {
                 incarnations: mine.len(),
                 peak_kib: peak,
                 trend,
+                window,
             });
         }
         Report {
@@ -1422,7 +1428,7 @@ impl Soak {
             python: self.python.is_some(),
             traffic_s,
             settle_s: self.end - self.traffic.1,
-            window: (window.0 - self.traffic.0, window.1 - self.traffic.0),
+            warm,
             tally,
             restarts: self
                 .restarts
@@ -1516,6 +1522,8 @@ struct MemRow {
     incarnations: usize,
     peak_kib: u64,
     trend: Option<account::Trend>,
+    /// The window of the trend, seconds of traffic.
+    window: Option<(f64, f64)>,
 }
 
 /// Everything the report says.
@@ -1527,7 +1535,7 @@ struct Report {
     python: bool,
     traffic_s: f64,
     settle_s: f64,
-    window: (f64, f64),
+    warm: f64,
     tally: Tally,
     restarts: Vec<(usize, bool, f64, Option<f64>)>,
     memory: Vec<MemRow>,
@@ -1678,16 +1686,18 @@ impl Report {
         let _ = writeln!(
             o,
             "Resident memory read from /proc every second. Trend: mean `VmRSS` of the first \
-             and of the last quarter of the steady window ({:.0}–{:.0} s of traffic), for nodes \
-             up the whole run; a Rust node fails the run when it grows by more than {} KiB and \
-             20%.\n",
-            self.window.0, self.window.1, self.max_growth_kib
+             and of the last quarter of a process's steady window (from {:.0} s after its start, \
+             or after the traffic began, to its stop or the end of the traffic), for the \
+             longest-lived process of each node; a Rust node fails the run when it grows by \
+             more than {} KiB and 20%.\n",
+            self.warm, self.max_growth_kib
         );
         let _ = writeln!(
             o,
-            "| node | runs | peak (VmHWM) | first quarter | last quarter | growth |"
+            "| node | runs | peak (VmHWM) | trend window (s of traffic) | first quarter | last \
+             quarter | growth |"
         );
-        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
         for m in &self.memory {
             let (first, last, growth) = match m.trend {
                 Some(t) => (
@@ -1697,9 +1707,12 @@ impl Report {
                 ),
                 None => ("-".into(), "-".into(), "-".into()),
             };
+            let window = m
+                .window
+                .map_or("-".into(), |(a, b)| format!("{a:.0}–{b:.0}"));
             let _ = writeln!(
                 o,
-                "| {}{} | {} | {} | {first} | {last} | {growth} |",
+                "| {}{} | {} | {} | {window} | {first} | {last} | {growth} |",
                 m.label,
                 if m.python { " (Python)" } else { "" },
                 m.incarnations,

@@ -286,6 +286,21 @@ pub fn trend(samples: &[MemSample], from: f64, to: f64) -> Option<Trend> {
     })
 }
 
+/// The steady part of a process's life for the memory trend: from `warm` seconds after it
+/// started (or after the traffic began, if later) to its stop or the end of the traffic;
+/// `None` when that is shorter than `min_len`.
+pub fn steady_window(
+    started: f64,
+    ended: Option<f64>,
+    traffic: (f64, f64),
+    warm: f64,
+    min_len: f64,
+) -> Option<(f64, f64)> {
+    let from = started.max(traffic.0) + warm;
+    let to = ended.unwrap_or(traffic.1).min(traffic.1);
+    (to - from >= min_len).then_some((from, to))
+}
+
 /// How bad a logged line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -584,6 +599,30 @@ mod tests {
         // The window leaves out the warm-up; an empty quarter gives no trend.
         assert!(trend(&leak, 200.0, 300.0).is_none());
         assert!(trend(&leak, 5.0, 5.0).is_none());
+    }
+
+    #[test]
+    fn steady_windows() {
+        // Up the whole run: from the warm-up to the end of the traffic.
+        assert_eq!(
+            steady_window(1.0, None, (2.0, 602.0), 70.0, 60.0),
+            Some((72.0, 602.0))
+        );
+        // Restarted at 300 s, stopped at 500 s.
+        assert_eq!(
+            steady_window(300.0, Some(500.0), (2.0, 602.0), 70.0, 60.0),
+            Some((370.0, 500.0))
+        );
+        // Too short a life.
+        assert_eq!(
+            steady_window(300.0, Some(400.0), (2.0, 602.0), 70.0, 60.0),
+            None
+        );
+        // Stopped after the traffic: the window ends with the traffic.
+        assert_eq!(
+            steady_window(0.0, Some(700.0), (0.0, 200.0), 70.0, 60.0),
+            Some((70.0, 200.0))
+        );
     }
 
     #[test]
