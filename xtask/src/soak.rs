@@ -1380,7 +1380,7 @@ impl Soak {
         }
         let traffic_s = self.traffic.1 - self.traffic.0;
         let warm = WARM_UP.min(traffic_s / 2.0);
-        let min_len = (traffic_s / 2.0).min(60.0);
+        let min_len = (traffic_s / 4.0).min(60.0);
         let mut memory = Vec::new();
         for (slot, s) in self.slots.iter().enumerate() {
             let mine: Vec<&Inc> = self.incs.iter().filter(|i| i.slot == slot).collect();
