@@ -1643,6 +1643,15 @@ impl Report {
                 p.owed, p.delivered, p.lost
             );
         }
+        let g = t.rust_rust_stopped;
+        let _ = writeln!(
+            o,
+            "\nAlso checked, Rust → Rust to nodes stopped before the end: {} messages sent while \
+             the receiver was reachable and no later than the last message of the same sender it \
+             printed (links are FIFO, so it should have printed them): {} printed, **{} missing** \
+             (reported, not a failure: a relay stopped mid-way can cut a node off).",
+            g.owed, g.delivered, g.lost
+        );
         if let Some((p50, p99, max)) = t.latency {
             let _ = writeln!(
                 o,

@@ -109,6 +109,11 @@ pub struct Tally {
     pub from_python: Pairs,
     /// Rust nodes to the Python node.
     pub to_python: Pairs,
+    /// Rust to Rust, receivers stopped before the end: messages sent while the receiver was
+    /// reachable, no later than the last message of the same sender that it printed. Links are
+    /// FIFO and broadcasts flooded, so it should have printed them all (not owed under the main
+    /// rule, which needs the receiver up until the end).
+    pub rust_rust_stopped: Pairs,
     /// Some lost deliveries, Rust-to-Rust first.
     pub lost_examples: Vec<Lost>,
     /// Messages sent while some up node was not reachable from the sender.
@@ -208,6 +213,34 @@ pub fn account(incs: &[Incarnation], sent: &[Sent], deliveries: &[Delivery]) -> 
         }
     }
     t.extra = first.keys().filter(|k| !owed_pairs.contains(k)).count() as u64;
+    // For receivers stopped before the end: the send time of the last message of each sender
+    // that they printed.
+    let mut last_from: HashMap<(usize, usize), f64> = HashMap::new();
+    for &(seq, r) in first.keys() {
+        if let Some(s) = by_seq.get(&seq) {
+            let e = last_from.entry((r, s.sender)).or_insert(s.at);
+            *e = e.max(s.at);
+        }
+    }
+    for s in sent {
+        let Some(sender) = incs.get(s.sender).filter(|i| !i.python) else {
+            continue;
+        };
+        for &r in &s.reachable {
+            let Some(receiver) = incs.get(r) else {
+                continue;
+            };
+            if receiver.python || receiver.ended.is_none() || receiver.node == sender.node {
+                continue;
+            }
+            if last_from
+                .get(&(r, s.sender))
+                .is_some_and(|&last| s.at <= last)
+            {
+                t.rust_rust_stopped.add(first.contains_key(&(s.seq, r)));
+            }
+        }
+    }
     t.lost_examples = lost_rust
         .into_iter()
         .take(EXAMPLES)
@@ -525,6 +558,32 @@ mod tests {
         // Message 1 to the killed incarnation and to the unreachable slot 2: not owed.
         assert_eq!(t.extra, 2);
         assert_eq!(t.sent_while_split, 1);
+    }
+
+    #[test]
+    fn gaps_before_a_receiver_stopped() {
+        // Slot 1 stops at 10 s. From slot 0 it printed 1 and 3 but not 2 (a gap), and not 4,
+        // sent after the last one it printed (it may have been stopped before it arrived).
+        let incs = vec![inc(0, false, None), inc(1, false, Some(10.0))];
+        let s = vec![
+            sent(1, 0, 1.0, &[1], 1),
+            sent(2, 0, 2.0, &[1], 1),
+            sent(3, 0, 3.0, &[1], 1),
+            sent(4, 0, 9.9, &[1], 1),
+        ];
+        let ds = vec![d(1, 1, 1.1), d(3, 1, 3.1)];
+        let t = account(&incs, &s, &ds);
+        assert_eq!(
+            t.rust_rust_stopped,
+            Pairs {
+                owed: 3,
+                delivered: 2,
+                lost: 1
+            }
+        );
+        // Not owed under the main rule.
+        assert_eq!(t.rust_rust.owed, 0);
+        assert_eq!(t.extra, 2);
     }
 
     #[test]
