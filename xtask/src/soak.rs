@@ -1919,6 +1919,55 @@ mod tests {
     }
 
     #[test]
+    fn bad_options_are_refused() {
+        let ok = SoakArgs {
+            minutes: 1.0,
+            nodes: 16,
+            seed: 1,
+            no_python: false,
+            rate: 2.0,
+            python_rate: 0.5,
+            restart_every: 10.0,
+            max_size: 300,
+            max_growth_kib: 2048,
+            bin: None,
+            write_docs: false,
+        };
+        assert!(validate(&ok).is_ok());
+        let bad = [
+            SoakArgs {
+                nodes: 2,
+                ..ok.clone()
+            },
+            SoakArgs {
+                nodes: 0,
+                ..ok.clone()
+            },
+            SoakArgs {
+                minutes: 0.0,
+                ..ok.clone()
+            },
+            SoakArgs {
+                rate: -1.0,
+                ..ok.clone()
+            },
+            SoakArgs {
+                restart_every: f64::NAN,
+                ..ok.clone()
+            },
+        ];
+        for args in bad {
+            assert!(validate(&args).is_err(), "{args:?}");
+        }
+        assert!(validate(&SoakArgs {
+            nodes: 2,
+            no_python: true,
+            ..ok
+        })
+        .is_ok());
+    }
+
+    #[test]
     fn rng_is_seeded() {
         let mut a = Rng(7);
         let mut b = Rng(7);
