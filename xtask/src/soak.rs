@@ -201,10 +201,19 @@ impl Rng {
 /// What a node printed, parsed in its reader thread.
 #[derive(Debug)]
 enum Out {
-    Ready { id: String, port: Option<u16> },
+    Ready {
+        id: String,
+        port: Option<u16>,
+    },
     Connected(String),
     Disconnected(String),
-    Message { sender: String, payload: String },
+    Message {
+        sender: String,
+        payload: String,
+        /// The message's id and time stamp (to tell a copy from a re-stamped one).
+        id: String,
+        time: u64,
+    },
     Error(String),
     Other,
 }
@@ -237,6 +246,8 @@ fn parse_out(line: &str) -> Out {
             Out::Message {
                 sender: s("sender").unwrap_or_default(),
                 payload: payload.to_owned(),
+                id: s("id").unwrap_or_default(),
+                time: v.get("time").and_then(Value::as_f64).unwrap_or(0.0) as u64,
             }
         }
         Some("error") => Out::Error(s("message").unwrap_or_default()),
@@ -361,6 +372,9 @@ struct Soak {
     python_disconnects: u64,
     rust_disconnects: u64,
     disconnect_examples: Vec<String>,
+    /// (message, incarnation) → time stamp and id hash of the first copy printed.
+    first_stamp: HashMap<(u64, usize), (u64, u64)>,
+    duplicate_details: Vec<String>,
 }
 
 impl Soak {
@@ -457,6 +471,8 @@ impl Soak {
             python_disconnects: 0,
             rust_disconnects: 0,
             disconnect_examples: Vec::new(),
+            first_stamp: HashMap::new(),
+            duplicate_details: Vec::new(),
         })
         .map(|mut s| {
             s.traffic.1 = args.minutes * 60.0;
@@ -756,7 +772,12 @@ impl Soak {
                     }
                 }
             }
-            Out::Message { sender, payload } => self.handle_message(inc, at, &sender, &payload),
+            Out::Message {
+                sender,
+                payload,
+                id,
+                time,
+            } => self.handle_message(inc, at, &sender, &payload, (&id, time)),
             Out::Error(message) => {
                 self.node_errors.add(slot, &message);
             }
@@ -764,7 +785,14 @@ impl Soak {
         }
     }
 
-    fn handle_message(&mut self, inc: usize, at: f64, sender: &str, payload: &str) {
+    fn handle_message(
+        &mut self,
+        inc: usize,
+        at: f64,
+        sender: &str,
+        payload: &str,
+        (id, time): (&str, u64),
+    ) {
         let seq = payload
             .strip_prefix("soak ")
             .and_then(|r| r.split(' ').next())
@@ -794,6 +822,24 @@ impl Soak {
         }
         if let Some(got) = self.markers.get_mut(&seq) {
             got.insert(inc);
+        }
+        // What a duplicate looked like: the same message again, or one stamped anew.
+        let stamp = (time, util::fnv1a64(id.as_bytes()));
+        if let Some(&(t1, id1)) = self.first_stamp.get(&(seq, inc)) {
+            if self.duplicate_details.len() < 10 {
+                self.duplicate_details.push(format!(
+                    "message {seq} printed again by {} at {at:.1} s: stamped {t1} then {time}, \
+                     {}",
+                    self.label(self.incs[inc].slot),
+                    if id1 == stamp.1 {
+                        "same id"
+                    } else {
+                        "another id"
+                    }
+                ));
+            }
+        } else {
+            self.first_stamp.insert((seq, inc), stamp);
         }
         self.deliveries.push(Delivery {
             seq,
@@ -1451,6 +1497,11 @@ impl Soak {
                         .iter()
                         .map(|d| format!("link lost between nodes both up: {d}")),
                 )
+                .chain(
+                    self.duplicate_details
+                        .iter()
+                        .map(|d| format!("duplicate: {d}")),
+                )
                 .collect(),
             failures,
             max_growth_kib: args.max_growth_kib,
@@ -1865,8 +1916,14 @@ mod tests {
         match parse_out(
             r#"{"event":"message","kind":"broadcast","sender":"s","id":"i","time":1,"packets":["soak 3 1 m x"]}"#,
         ) {
-            Out::Message { sender, payload } => {
-                assert_eq!((sender.as_str(), payload.as_str()), ("s", "soak 3 1 m x"))
+            Out::Message {
+                sender,
+                payload,
+                id,
+                time,
+            } => {
+                assert_eq!((sender.as_str(), payload.as_str()), ("s", "soak 3 1 m x"));
+                assert_eq!((id.as_str(), time), ("i", 1));
             }
             o => panic!("{o:?}"),
         }
