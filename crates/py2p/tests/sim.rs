@@ -890,3 +890,38 @@ fn whisper_held_by_a_partition_arrives_stale() {
     let stale = sim.check_deliveries();
     assert!(stale.is_empty(), "{stale:#?}");
 }
+
+/// A node that dials two peers at once, and hears of the second from the first's peers list
+/// while its own dial is still on the way, dials the second only once (the user's `connect`
+/// has no id a peers list could be matched with, so the address is compared).
+#[test]
+fn a_peers_list_does_not_double_a_dial_in_progress() {
+    let mut doubled = 0;
+    for seed in 1..=20 {
+        let mut sim = Sim::new(
+            seed,
+            SimConfig {
+                trace_lines: true,
+                ..SimConfig::default()
+            },
+        );
+        let nodes: Vec<usize> = sim.add_nodes(3).collect();
+        sim.connect(nodes[1], nodes[0]);
+        sim.run_for(secs(5));
+        sim.connect(nodes[2], nodes[0]);
+        sim.connect(nodes[2], nodes[1]);
+        sim.run_for(secs(5));
+        let dial = format!("dial {}", sim.addr(nodes[1]));
+        let dials = sim
+            .trace_lines()
+            .iter()
+            .filter(|l| l.contains(&format!("node {:>3}", nodes[2])) && l.contains(&dial))
+            .count();
+        if dials != 1 {
+            doubled += 1;
+            eprintln!("seed {seed}: node 2 dialled node 1 {dials} times");
+        }
+        assert!(sim.check_all().is_empty(), "seed {seed}");
+    }
+    assert_eq!(doubled, 0);
+}

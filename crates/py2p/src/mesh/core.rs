@@ -24,6 +24,7 @@ use crate::sync::SyncTable;
 
 /// A dial in progress: who we expect, and whispers to deliver once connected.
 struct Dial {
+    addr: SocketAddr,
     expected_id: Option<String>,
     deferred: Vec<Vec<Vec<u8>>>,
 }
@@ -460,6 +461,7 @@ impl MeshCore {
                 self.dials.insert(
                     conn,
                     Dial {
+                        addr,
                         expected_id,
                         deferred,
                     },
@@ -515,7 +517,9 @@ impl MeshCore {
                 return;
             }
         }
-        if purpose == Purpose::PeersList && self.outgoing_count() >= self.config.max_outgoing {
+        if purpose == Purpose::PeersList
+            && (self.outgoing_count() >= self.config.max_outgoing || self.dialling(addr))
+        {
             return;
         }
         match &then.expected_id {
@@ -523,6 +527,17 @@ impl MeshCore {
             None => debug!("dialling {addr} ({purpose:?})"),
         }
         let _ = self.dial(net, addr, then.expected_id, then.deferred);
+    }
+
+    /// Whether a connection we dialled to `addr` is still on its way (not yet answered with a
+    /// handshake): a peers list naming that address must not make a second one (the user's
+    /// `connect` has no id to match it by).
+    fn dialling(&self, addr: SocketAddr) -> bool {
+        self.dials.values().any(|d| d.addr == addr)
+            || self
+                .peers
+                .values()
+                .any(|p| p.outgoing && p.id.is_none() && p.tcp_addr == addr)
     }
 
     fn knows(&self, id: &str) -> bool {
