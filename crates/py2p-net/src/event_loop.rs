@@ -271,21 +271,32 @@ impl Core {
         if self.total_queued.saturating_sub(leaving) <= self.config.max_total_write_queue {
             return;
         }
-        let slowest = self
+        let (total, max) = (self.total_queued, self.config.max_total_write_queue);
+        self.drop_largest(
+            |c| c.queue.len(),
+            |queued| CloseReason::SlowPeer { queued },
+            format_args!("{total} bytes queued to all peers, over the limit of {max}; dropping the slowest reader"),
+        );
+    }
+
+    /// Closes the open connection with the most of `size` (when it has any), logging `why`
+    /// with its id and address.
+    fn drop_largest(
+        &mut self,
+        size: impl Fn(&Connection) -> usize,
+        reason: impl FnOnce(usize) -> CloseReason,
+        why: std::fmt::Arguments<'_>,
+    ) {
+        let closing = |t: &Token| self.closing.iter().any(|(c, _)| c == t);
+        let largest = self
             .conns
             .iter()
-            .filter(|(t, c)| !closing(t) && !c.queue.is_empty())
-            .max_by_key(|(_, c)| c.queue.len())
-            .map(|(t, c)| (*t, c.queue.len()));
-        if let Some((t, queued)) = slowest {
-            warn!(
-                "{} ({}): {} bytes queued to all peers, over the limit of {}; dropping the slowest reader",
-                conn_id(t),
-                self.conns.get(&t).map_or_else(String::new, |c| c.peer_addr.to_string()),
-                self.total_queued,
-                self.config.max_total_write_queue
-            );
-            self.closing.push((t, CloseReason::SlowPeer { queued }));
+            .filter(|(t, c)| !closing(t) && size(c) > 0)
+            .max_by_key(|(_, c)| size(c))
+            .map(|(t, c)| (*t, size(c), c.peer_addr));
+        if let Some((t, n, addr)) = largest {
+            warn!("{} ({addr}): {why}", conn_id(t));
+            self.closing.push((t, reason(n)));
         }
     }
 
@@ -424,23 +435,12 @@ impl Core {
     /// Closes the connection holding the most unfinished input, when all of them together
     /// hold more than `max_total_read_buffer`.
     fn shed_largest_input(&mut self) {
-        let closing = |t: &Token| self.closing.iter().any(|(c, _)| c == t);
-        let largest = self
-            .conns
-            .iter()
-            .filter(|(t, _)| !closing(t))
-            .max_by_key(|(_, c)| c.decoder.buffered_len())
-            .map(|(t, c)| (*t, c.decoder.buffered_len()));
-        if let Some((t, buffered)) = largest {
-            warn!(
-                "{} ({}): {} bytes of unfinished frames held for all peers, over the limit of {}; dropping the peer holding the most",
-                conn_id(t),
-                self.conns.get(&t).map_or_else(String::new, |c| c.peer_addr.to_string()),
-                self.total_buffered,
-                self.config.max_total_read_buffer
-            );
-            self.closing.push((t, CloseReason::ReadBudget { buffered }));
-        }
+        let (total, max) = (self.total_buffered, self.config.max_total_read_buffer);
+        self.drop_largest(
+            |c| c.decoder.buffered_len(),
+            |buffered| CloseReason::ReadBudget { buffered },
+            format_args!("{total} bytes of unfinished frames held for all peers, over the limit of {max}; dropping the peer holding the most"),
+        );
     }
 
     /// Hands complete frames to the service while it wants input. Returns whether every
