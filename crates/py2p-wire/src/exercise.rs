@@ -297,6 +297,55 @@ pub struct SeedFile {
 /// Prefix of the names of generated seed files.
 pub const SEED_PREFIX: &str = "seed-";
 
+/// The committed corpus, `fuzz/corpus/<target>/`, for the replay tests of this crate and of
+/// `py2p` (whose node targets share the folder).
+pub mod corpus {
+    use std::fs;
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::{SeedFile, SEED_PREFIX};
+
+    /// `fuzz/corpus` of this repository.
+    pub fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
+    }
+
+    /// The files of one target's corpus, sorted by name.
+    pub fn files(target: &str) -> io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(root().join(target))? {
+            let path = entry?.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Replaces the generated files (`seed-*`) of `targets` by `seeds`, keeping the inputs
+    /// the fuzzer found; returns how many were written.
+    pub fn rewrite_seeds(targets: &[&str], seeds: &[SeedFile]) -> io::Result<usize> {
+        for target in targets {
+            fs::create_dir_all(root().join(target))?;
+            for path in files(target)? {
+                let is_seed = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(SEED_PREFIX));
+                if is_seed {
+                    fs::remove_file(&path)?;
+                }
+            }
+        }
+        for seed in seeds {
+            fs::write(root().join(seed.target).join(&seed.name), &seed.data)?;
+        }
+        Ok(seeds.len())
+    }
+}
+
 /// `lzma.compress(bytes(1 << 20))` by Python 3.11 (what py2p sends): an xz bomb of 284 bytes.
 const PY_XZ_BOMB: &str = "fd377a585a000004e6d6b4460200210116000000742fe5a3efffff00d95d00006ffdffffa3b7ff473e481572396151b89228e6a38607f9eee41e82d32fc53a3c014bb17ec98a8a4d2fa30dd97fa6e38c231153e05918c5758ae277f8b6947f0c6ac0de744964e2e95c53b204d8f7440cab5f0d6d46e9e5c37688b79657acb64de1691d6ffb4b88106c42cb883f5c008fd04eaf262894711f3d8f24e1709ea7235fec28cb85d195988a7e2a91f22775f719c006984d98fdd8afd5900fc42553f8f591363105a5b0ee6fc1704d470cd19111aaad601dbaceb127185c5986e9665258bee976ac59e4e55b0508f9c7daadfcfb522af7e495250000000000c2f6ba3ea2706b600001f5018080400079977f47b1c467fb020000000004595a";
 

@@ -8,26 +8,19 @@
 //! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use py2p::sim::exercise::{self, Reached, SEED_PREFIX, TARGETS};
-
-/// `fuzz/corpus` of this repository.
-fn corpus_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
-}
+use py2p_wire::exercise::corpus;
 
 /// The files of one target's corpus, sorted by name.
 fn corpus_files(target: &str) -> Vec<PathBuf> {
-    let dir = corpus_root().join(target);
-    let entries = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the fuzz corpus {}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    files
+    corpus::files(target).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the fuzz corpus {}: {e}",
+            corpus::root().join(target).display()
+        )
+    })
 }
 
 fn replay(target: &str) -> Reached {
@@ -132,26 +125,12 @@ fn regenerate_seed_corpus() {
         eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
         return;
     }
-    let root = corpus_root();
-    for target in TARGETS {
-        let dir = root.join(target);
-        fs::create_dir_all(&dir).expect("create the corpus folder");
-        for path in corpus_files(target) {
-            let is_seed = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(SEED_PREFIX));
-            if is_seed {
-                fs::remove_file(&path).expect("remove an old seed");
-            }
-        }
-    }
-    let seeds = exercise::seed_corpus();
-    for seed in &seeds {
-        let path = root.join(seed.target).join(&seed.name);
-        fs::write(&path, &seed.data).expect("write a seed");
-    }
-    eprintln!("wrote {} seed files under {}", seeds.len(), root.display());
+    let written =
+        corpus::rewrite_seeds(&TARGETS, &exercise::seed_corpus()).expect("rewrite the seed files");
+    eprintln!(
+        "wrote {written} seed files under {}",
+        corpus::root().display()
+    );
 }
 
 /// Runs one input file (`PY2P_FUZZ_INPUT=path`, target `PY2P_FUZZ_TARGET`, default

@@ -58,7 +58,7 @@ use crate::{MeshConfig, MessageKind};
 pub const TARGETS: [&str; 2] = ["mesh_node", "sync_node"];
 
 /// Name prefix of the generated seed files in the committed corpus.
-pub const SEED_PREFIX: &str = "seed-";
+pub use py2p_wire::exercise::SEED_PREFIX;
 
 /// Most operations a script runs (the rest of the input is ignored).
 pub const MAX_OPS: usize = 64;
@@ -953,16 +953,8 @@ impl<'a> Script<'a> {
     }
 }
 
-/// A file of the generated seed corpus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedFile {
-    /// The fuzz target (one of [`TARGETS`]).
-    pub target: &'static str,
-    /// The file name (starts with [`SEED_PREFIX`]).
-    pub name: String,
-    /// The input.
-    pub data: Vec<u8>,
-}
+/// A file of the generated seed corpus (the same type as the wire targets' seeds).
+pub use py2p_wire::exercise::SeedFile;
 
 /// A script: setup bytes, then `(op, args)` operations.
 fn script(setup: [u8; 2], ops: &[(Op, &[u8])]) -> Vec<u8> {
