@@ -61,15 +61,35 @@ impl Results {
     }
 }
 
-/// Produces the section (running the benchmarks unless `--no-run`).
-pub fn section(args: &BenchArgs) -> Result<Section> {
+/// One pair of whole-network runs: some measures of the `network` bench program and the
+/// same of `interop/bench_reference_net.py`, with the files their JSON is kept in (so that
+/// `--no-run` can report the last run).
+pub(super) struct NetRun<'a> {
+    /// What the runs measure, for progress lines and errors.
+    pub what: &'a str,
+    /// The bench program's `--only` list, and arguments before it.
+    pub ours_only: &'a str,
+    pub ours_args: Vec<std::ffi::OsString>,
+    /// The reference's `--only` list.
+    pub reference_only: &'a str,
+    /// File names under the target directory.
+    pub ours_json: &'a str,
+    pub reference_json: &'a str,
+    /// The command that makes the files, for the error when `--no-run` finds none.
+    pub make_with: &'a str,
+}
+
+/// Runs both sides of `run` (or, with `--no-run`, reads their last output) and parses them;
+/// the reference is `None` with `--no-python`.
+pub(super) fn run_or_read(args: &BenchArgs, run: &NetRun) -> Result<(Results, Option<Results>)> {
     let target = util::target_dir();
-    let ours_path = target.join(OURS_JSON);
-    let reference_path = target.join(REFERENCE_JSON);
+    let ours_path = target.join(run.ours_json);
+    let reference_path = target.join(run.reference_json);
     let (ours, reference) = if args.no_run {
         let ours = fs::read_to_string(&ours_path).context(format_args!(
-            "cannot read {} (run `cargo xtask bench` without --no-run first)",
-            ours_path.display()
+            "cannot read {} (run `{}` without --no-run first)",
+            ours_path.display(),
+            run.make_with
         ))?;
         let reference = if args.no_python {
             None
@@ -79,50 +99,81 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
         (ours, reference)
     } else {
         let started = Instant::now();
-        util::run(util::cargo().args(["build", "--release", "-p", "py2p-cli"]))?;
-        let cli = target.join("release").join("py2p");
         let mut cmd = util::cargo();
-        cmd.args(["bench", "-p", "py2p", "--bench", "network", "--", "--cli"])
-            .arg(&cli)
-            // The mesh and connection curves are the `scale` section's.
-            .args(["--only", "broadcast,cli,latency,memory,sync"]);
+        cmd.args(["bench", "-p", "py2p", "--bench", "network", "--"])
+            .args(&run.ours_args)
+            .args(["--only", run.ours_only]);
         if args.quick {
             cmd.arg("--quick");
         }
         let ours = util::output(&mut cmd)?;
         write(&ours_path, &ours)?;
         println!(
-            "network benchmark (build included): {}",
+            "{} (build included): {}",
+            run.what,
             util::fmt_elapsed(started.elapsed())
         );
-
         let reference = if args.no_python {
             None
         } else {
             let started = Instant::now();
             let python = venv::ensure()?;
             let mut cmd = Command::new(&python);
-            cmd.arg("interop/bench_reference_net.py")
-                .args(["--only", "broadcast,cli,latency,sync"])
-                .current_dir(util::repo_root());
+            cmd.args([
+                "interop/bench_reference_net.py",
+                "--only",
+                run.reference_only,
+            ])
+            .current_dir(util::repo_root());
             if args.quick {
                 cmd.arg("--quick");
             }
-            println!("running the py2p network reference (about a minute)");
+            println!("running the py2p reference of the {}", run.what);
             let text = util::output(&mut cmd)?;
             write(&reference_path, &text)?;
             println!(
-                "py2p network reference: {}",
+                "py2p reference of the {}: {}",
+                run.what,
                 util::fmt_elapsed(started.elapsed())
             );
             Some(text)
         };
         (ours, reference)
     };
-    let ours = Results::parse(&ours, "the network benchmark")?;
+    let ours = Results::parse(&ours, run.what)?;
     let reference = reference
-        .map(|t| Results::parse(&t, "interop/bench_reference_net.py"))
+        .map(|t| {
+            Results::parse(
+                &t,
+                &format!("interop/bench_reference_net.py ({})", run.reference_only),
+            )
+        })
         .transpose()?;
+    Ok((ours, reference))
+}
+
+/// Produces the section (running the benchmarks unless `--no-run`).
+pub fn section(args: &BenchArgs) -> Result<Section> {
+    let mut ours_args = Vec::new();
+    if !args.no_run {
+        // The CLI measure drives the release binary.
+        util::run(util::cargo().args(["build", "--release", "-p", "py2p-cli"]))?;
+        let cli = util::target_dir().join("release").join("py2p");
+        ours_args = vec!["--cli".into(), cli.into_os_string()];
+    }
+    let (ours, reference) = run_or_read(
+        args,
+        &NetRun {
+            what: "network benchmark",
+            // The mesh and connection curves are the `scale` section's.
+            ours_only: "broadcast,cli,latency,memory,sync",
+            ours_args,
+            reference_only: "broadcast,cli,latency,sync",
+            ours_json: OURS_JSON,
+            reference_json: REFERENCE_JSON,
+            make_with: "cargo xtask bench",
+        },
+    )?;
 
     let svg = plot(&ours, reference.as_ref());
     let svg_path = util::repo_root().join(SVG);

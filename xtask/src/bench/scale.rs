@@ -7,15 +7,10 @@
 //! The 64-node row is checked: every node must get every one of the 10,000 broadcasts
 //! exactly once, or the section fails (after the report is written).
 
-use std::fs;
-use std::process::Command;
-use std::time::Instant;
-
-use super::network::{ratio, thousands, write, yes_no, Results};
+use super::network::{ratio, run_or_read, thousands, write, yes_no, NetRun, Results};
 use super::plot::{self, Axis, Chart, Marker, Point, Series};
 use super::{BenchArgs, Section};
-use crate::util::{self, Context, Result};
-use crate::venv;
+use crate::util::{self, Result};
 
 /// Our results, relative to the target directory.
 const OURS_JSON: &str = "bench-scale.json";
@@ -36,68 +31,18 @@ const PY2P_COLOR: &str = "#d62728";
 
 /// Produces the section (running the measures unless `--no-run`).
 pub fn section(args: &BenchArgs) -> Result<Section> {
-    let target = util::target_dir();
-    let ours_path = target.join(OURS_JSON);
-    let reference_path = target.join(REFERENCE_JSON);
-    let (ours, reference) = if args.no_run {
-        let ours = fs::read_to_string(&ours_path).context(format_args!(
-            "cannot read {} (run `cargo xtask bench --only scale` without --no-run first)",
-            ours_path.display()
-        ))?;
-        let reference = if args.no_python {
-            None
-        } else {
-            fs::read_to_string(&reference_path).ok()
-        };
-        (ours, reference)
-    } else {
-        let started = Instant::now();
-        let mut cmd = util::cargo();
-        cmd.args([
-            "bench",
-            "-p",
-            "py2p",
-            "--bench",
-            "network",
-            "--",
-            "--only",
-            "mesh,conns",
-        ]);
-        if args.quick {
-            cmd.arg("--quick");
-        }
-        let ours = util::output(&mut cmd)?;
-        write(&ours_path, &ours)?;
-        println!(
-            "mesh and connection measures (build included): {}",
-            util::fmt_elapsed(started.elapsed())
-        );
-        let reference = if args.no_python {
-            None
-        } else {
-            let started = Instant::now();
-            let python = venv::ensure()?;
-            let mut cmd = Command::new(&python);
-            cmd.args(["interop/bench_reference_net.py", "--only", "mesh,conns"])
-                .current_dir(util::repo_root());
-            if args.quick {
-                cmd.arg("--quick");
-            }
-            println!("running the py2p mesh and connection reference (minutes)");
-            let text = util::output(&mut cmd)?;
-            write(&reference_path, &text)?;
-            println!(
-                "py2p mesh and connection reference: {}",
-                util::fmt_elapsed(started.elapsed())
-            );
-            Some(text)
-        };
-        (ours, reference)
-    };
-    let ours = Results::parse(&ours, "the mesh and connection measures")?;
-    let reference = reference
-        .map(|t| Results::parse(&t, "interop/bench_reference_net.py (mesh, conns)"))
-        .transpose()?;
+    let (ours, reference) = run_or_read(
+        args,
+        &NetRun {
+            what: "mesh and connection measures",
+            ours_only: "mesh,conns",
+            ours_args: Vec::new(),
+            reference_only: "mesh,conns",
+            ours_json: OURS_JSON,
+            reference_json: REFERENCE_JSON,
+            make_with: "cargo xtask bench --only scale",
+        },
+    )?;
 
     for (path, chart) in [
         (SVG_MESH, mesh_chart(&ours, reference.as_ref())),
