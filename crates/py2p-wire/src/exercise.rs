@@ -324,6 +324,33 @@ pub mod corpus {
         Ok(files)
     }
 
+    /// What is wrong with a generated seed corpus, one line per fault: a seed of a target
+    /// not in `targets`, a name without the seed prefix, a name twice, a seed over
+    /// `max_len` bytes.
+    pub fn seed_faults(seeds: &[SeedFile], targets: &[&str], max_len: usize) -> Vec<String> {
+        let mut faults = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for seed in seeds {
+            if !targets.contains(&seed.target) {
+                faults.push(format!("{}: unknown target {}", seed.name, seed.target));
+            }
+            if !seed.name.starts_with(SEED_PREFIX) {
+                faults.push(format!("{}: not named {SEED_PREFIX}*", seed.name));
+            }
+            if !names.insert((seed.target, seed.name.as_str())) {
+                faults.push(format!("{}: twice", seed.name));
+            }
+            if seed.data.len() > max_len {
+                faults.push(format!(
+                    "{}: {} bytes, over {max_len}",
+                    seed.name,
+                    seed.data.len()
+                ));
+            }
+        }
+        faults
+    }
+
     /// Replaces the generated files (`seed-*`) of `targets` by `seeds`, keeping the inputs
     /// the fuzzer found; returns how many were written.
     pub fn rewrite_seeds(targets: &[&str], seeds: &[SeedFile]) -> io::Result<usize> {

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use py2p_wire::exercise::{self, corpus, SEED_PREFIX, TARGETS};
+use py2p_wire::exercise::{self, corpus, TARGETS};
 use py2p_wire::{Compression, Message};
 
 /// The files of one target's corpus, sorted by name.
@@ -61,20 +61,9 @@ fn every_target_has_a_corpus_folder() {
 #[test]
 fn seed_corpus_is_sane() {
     let seeds = exercise::seed_corpus();
-    let mut names = std::collections::HashSet::new();
+    let faults = corpus::seed_faults(&seeds, &TARGETS, 8192);
+    assert!(faults.is_empty(), "{faults:#?}");
     for seed in &seeds {
-        assert!(
-            TARGETS.contains(&seed.target),
-            "{}: unknown target",
-            seed.name
-        );
-        assert!(seed.name.starts_with(SEED_PREFIX));
-        assert!(
-            names.insert((seed.target, seed.name.clone())),
-            "duplicate {}",
-            seed.name
-        );
-        assert!(seed.data.len() <= 8192, "{} is not small", seed.name);
         assert!(exercise::run(seed.target, &seed.data));
     }
     // The valid-frame seeds really decode, so the fuzzer starts from the success path.
@@ -116,4 +105,24 @@ fn regenerate_seed_corpus() {
         "wrote {written} seed files under {}",
         corpus::root().display()
     );
+}
+
+/// The seed check finds each kind of fault (so the corpus tests that rely on it check something).
+#[test]
+fn seed_faults_are_found() {
+    let seed = |target: &'static str, name: &str, len: usize| exercise::SeedFile {
+        target,
+        name: name.to_owned(),
+        data: vec![0; len],
+    };
+    let seeds = [
+        seed("frame_decoder", "seed-a", 4),
+        seed("frame_decoder", "seed-a", 4),
+        seed("nowhere", "seed-b", 4),
+        seed("decompress", "found-c", 4),
+        seed("decompress", "seed-d", 9),
+    ];
+    let faults = corpus::seed_faults(&seeds, &TARGETS, 8);
+    assert_eq!(faults.len(), 4, "{faults:#?}");
+    assert!(corpus::seed_faults(&seeds[..1], &TARGETS, 8).is_empty());
 }

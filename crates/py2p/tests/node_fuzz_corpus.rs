@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use py2p::sim::exercise::{self, Reached, SEED_PREFIX, TARGETS};
+use py2p::sim::exercise::{self, Reached, TARGETS};
 use py2p_wire::exercise::corpus;
 
 /// The files of one target's corpus, sorted by name.
@@ -94,21 +94,8 @@ fn sync_node_corpus() {
 #[test]
 fn seed_corpus_is_sane() {
     let seeds = exercise::seed_corpus();
-    let mut names = std::collections::HashSet::new();
-    for seed in &seeds {
-        assert!(
-            TARGETS.contains(&seed.target),
-            "{}: unknown target",
-            seed.name
-        );
-        assert!(seed.name.starts_with(SEED_PREFIX));
-        assert!(
-            names.insert((seed.target, seed.name.clone())),
-            "duplicate {}",
-            seed.name
-        );
-        assert!(seed.data.len() <= 1024, "{} is not small", seed.name);
-    }
+    let faults = corpus::seed_faults(&seeds, &TARGETS, 1024);
+    assert!(faults.is_empty(), "{faults:#?}");
     for target in TARGETS {
         let n = seeds.iter().filter(|s| s.target == target).count();
         assert!((20..=200).contains(&n), "{target}: {n} seeds");
