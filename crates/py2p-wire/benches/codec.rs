@@ -106,9 +106,11 @@ fn batch_size(size: usize) -> BatchSize {
     }
 }
 
-fn encode(c: &mut Criterion) {
-    let mut group = c.benchmark_group("encode");
-    for (size_name, size) in SIZES {
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Builds and encodes a message of each size with each compression, in `group`.
+fn encode_sizes(mut group: Group<'_>, sizes: &[(&str, usize)]) {
+    for &(size_name, size) in sizes {
         let packets = packets(size);
         group.throughput(Throughput::Bytes(size as u64));
         for (method_name, method) in methods() {
@@ -124,10 +126,10 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-fn decode(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decode");
+/// Decodes a frame of each size with each compression, in `group`.
+fn decode_sizes(mut group: Group<'_>, sizes: &[(&str, usize)]) {
     let limits = Limits::default();
-    for (size_name, size) in SIZES {
+    for &(size_name, size) in sizes {
         let msg = Message::new(b"\x00".to_vec(), SENDER.to_vec(), packets(size), TIME);
         group.throughput(Throughput::Bytes(size as u64));
         for (method_name, method) in methods() {
@@ -145,6 +147,14 @@ fn decode(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    encode_sizes(c.benchmark_group("encode"), &SIZES);
+}
+
+fn decode(c: &mut Criterion) {
+    decode_sizes(c.benchmark_group("decode"), &SIZES);
 }
 
 fn floor(c: &mut Criterion) {
@@ -168,10 +178,7 @@ fn floor(c: &mut Criterion) {
 }
 
 /// Settings of the size-curve groups: the 1 MiB cases take milliseconds per call.
-fn curve_group<'a>(
-    c: &'a mut Criterion,
-    name: &str,
-) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn curve_group<'a>(c: &'a mut Criterion, name: &str) -> Group<'a> {
     let mut group = c.benchmark_group(name);
     group
         .sampling_mode(SamplingMode::Flat)
@@ -182,43 +189,11 @@ fn curve_group<'a>(
 }
 
 fn encode_size(c: &mut Criterion) {
-    let mut group = curve_group(c, "encode_size");
-    for (size_name, size) in CURVE_SIZES {
-        let packets = packets(size);
-        group.throughput(Throughput::Bytes(size as u64));
-        for (method_name, method) in methods() {
-            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
-                b.iter_batched(
-                    || packets.clone(),
-                    |p| Message::new(b"\x00".to_vec(), SENDER.to_vec(), p, TIME).encode(method),
-                    batch_size(size),
-                )
-            });
-        }
-    }
-    group.finish();
+    encode_sizes(curve_group(c, "encode_size"), &CURVE_SIZES);
 }
 
 fn decode_size(c: &mut Criterion) {
-    let mut group = curve_group(c, "decode_size");
-    let limits = Limits::default();
-    for (size_name, size) in CURVE_SIZES {
-        let msg = Message::new(b"\x00".to_vec(), SENDER.to_vec(), packets(size), TIME);
-        group.throughput(Throughput::Bytes(size as u64));
-        for (method_name, method) in methods() {
-            let frame = msg.encode(method);
-            let negotiated: Vec<Compression> = method.into_iter().collect();
-            assert_eq!(
-                Message::decode_frame(&frame, &negotiated, &limits).as_ref(),
-                Ok(&msg),
-                "{size_name}/{method_name} does not round-trip"
-            );
-            group.bench_function(BenchmarkId::new(size_name, method_name), |b| {
-                b.iter(|| Message::decode_frame(black_box(&frame), &negotiated, &limits))
-            });
-        }
-    }
-    group.finish();
+    decode_sizes(curve_group(c, "decode_size"), &CURVE_SIZES);
 }
 
 // What `criterion_group!`/`criterion_main!` expand to, minus an undocumented `pub fn`.
