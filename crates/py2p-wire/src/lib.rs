@@ -42,8 +42,6 @@ pub mod base58;
 pub mod compression;
 mod decoder;
 mod error;
-#[doc(hidden)]
-pub mod exercise;
 mod flag;
 mod limits;
 mod message;
