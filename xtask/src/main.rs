@@ -17,7 +17,6 @@
 
 mod bench;
 mod fuzz;
-mod json;
 mod pipeline;
 mod sim;
 mod soak;
