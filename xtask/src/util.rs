@@ -312,8 +312,7 @@ mod tests {
 
     #[test]
     fn json_with_python_non_finite_numbers() {
-        let v =
-            parse_json(r#"{"a": NaN, "b": [-Infinity, 1.5], "s": "NaN \" Infinity"}"#).unwrap();
+        let v = parse_json(r#"{"a": NaN, "b": [-Infinity, 1.5], "s": "NaN \" Infinity"}"#).unwrap();
         assert!(v["a"].is_null());
         assert!(v["b"][0].is_null());
         assert_eq!(v["b"][1].as_f64(), Some(1.5));

@@ -5,6 +5,14 @@
 //! The ignored test `regenerate_seed_corpus` rewrites the generated part of the corpus
 //! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::fs;
 use std::path::PathBuf;
 

@@ -28,15 +28,6 @@
 //! # Ok::<(), py2p_wire::WireError>(())
 //! ```
 #![warn(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod base58;
 pub mod compression;
