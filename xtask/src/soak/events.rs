@@ -6,9 +6,9 @@ use std::io::Write;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use super::account;
-use super::process::{Ev, Out};
-use super::{Delivery, Level, MemSample, Soak, MEM_EVERY};
+use super::account::{self, Delivery, Level, MemSample};
+use super::node::{Ev, Out};
+use super::state::{Soak, MEM_EVERY};
 use crate::util;
 
 impl Soak {

@@ -6,8 +6,9 @@ use std::fs;
 use std::thread;
 
 use super::account::{self, Incarnation, LogTally, Tally};
-use super::process::Inc;
-use super::{Soak, SoakArgs, WARM_UP};
+use super::args::SoakArgs;
+use super::node::Inc;
+use super::state::{Soak, WARM_UP};
 use crate::err;
 use crate::util::{self, Context, Result};
 

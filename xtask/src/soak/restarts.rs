@@ -3,41 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Soak, MARKER_TIMEOUT, STEP_TIMEOUT};
-
-/// The restart machine.
-pub(super) enum Restart {
-    Idle {
-        at: f64,
-    },
-    Flushing {
-        slot: usize,
-        inc: usize,
-        marker: u64,
-        deadline: f64,
-    },
-    Down {
-        slot: usize,
-        inc: usize,
-        until: f64,
-        deadline: f64,
-        attempts: u32,
-    },
-    Joining {
-        slot: usize,
-        inc: usize,
-        since: f64,
-        deadline: f64,
-    },
-}
-
-/// One restart, for the report.
-pub(super) struct RestartRecord {
-    pub(super) slot: usize,
-    pub(super) graceful: bool,
-    pub(super) down_s: f64,
-    pub(super) rejoin_s: Option<f64>,
-}
+use super::state::{Restart, RestartRecord, Soak, MARKER_TIMEOUT, STEP_TIMEOUT};
 
 impl Soak {
     pub(super) fn restarting(&self) -> Option<usize> {

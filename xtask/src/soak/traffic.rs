@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::restarts::Restart;
-use super::{Sent, Soak, MARKER_TIMEOUT, STEP_TIMEOUT};
+use super::account::Sent;
+use super::state::{Restart, Soak, MARKER_TIMEOUT, STEP_TIMEOUT};
 use crate::err;
 use crate::util::{self, Result};
 
