@@ -39,12 +39,9 @@ mod message;
 mod protocol;
 
 pub use compression::Compression;
-pub use decoder::FrameDecoder;
+pub use decoder::{FrameDecoder, HEADER_LEN};
 pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
 pub use message::Message;
 pub use protocol::{Protocol, PROTOCOL_VERSION};
-
-/// Length of the big-endian size header in front of every frame and every packet.
-pub const HEADER_LEN: usize = 4;
