@@ -72,7 +72,8 @@ def drop_test_modules(code):
 
 
 def expand_use(tree):
-    """`a::{b, c::{d, e as f}, self}` -> [[a, b], [a, c, d], [a, c, e], [a]] (aliases dropped)."""
+    """`a::{b, c::{d, e}, self}` -> [[a, b], [a, c, d], [a, c, e], [a, self]] (callers drop
+    `as` aliases first; a trailing `self` or `*` resolves to the module before it)."""
     tree = re.sub(r"\s+", "", tree)
 
     def parse(s, i, prefix):
@@ -94,24 +95,18 @@ def expand_use(tree):
             elif s.startswith("::", i):
                 i += 2
             else:
-                m = re.match(r"(" + IDENT + r"|\*)(as" + IDENT + r")?", s[i:])
+                m = re.match(r"(" + IDENT + r"|\*)", s[i:])
                 if not m:
                     i += 1
                     continue
-                name = m.group(1)
-                # `x as y` lost its spaces: keep `x` (a name cannot start with `as` here
-                # unless it really is one, so only split when the rest is a known alias form)
-                if m.group(2) and not re.match(r"as" + IDENT, name):
-                    pass
                 if cur is None:
                     cur = []
-                cur.append("self" if name == "self" and cur else name)
+                cur.append(m.group(1))
                 i += len(m.group(0))
         if cur:
             paths.append(prefix + cur)
         return paths, i
 
-    # Aliases: `x as y` -> `x` before the spaces go.
     return parse(tree, 0, [])[0]
 
 
