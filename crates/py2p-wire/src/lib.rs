@@ -55,7 +55,7 @@ pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
 pub use message::Message;
-pub use protocol::{Protocol, PROTOCOL_VERSION};
+pub use protocol::{Encryption, Protocol, PROTOCOL_VERSION};
 
 /// Length of the big-endian size header in front of every frame and every packet.
 pub const HEADER_LEN: usize = 4;

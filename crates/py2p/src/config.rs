@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use py2p_net::NetConfig;
-use py2p_wire::{Compression, Limits, Protocol};
+use py2p_wire::{Compression, Encryption, Limits, Protocol};
 
 /// Everything a mesh (or sync) socket can be told before it starts. Every limit has a safe
 /// default; [`MeshConfig::builder`] sets the fields one by one.
@@ -80,7 +80,7 @@ impl Default for MeshConfig {
     fn default() -> Self {
         MeshConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
-            protocol: Protocol::new("mesh", "Plaintext"),
+            protocol: Protocol::new("mesh", Encryption::Plaintext),
             out_addr: None,
             compressions: Compression::PREFERENCE.to_vec(),
             max_outgoing: 4,
@@ -127,6 +127,11 @@ impl MeshConfigBuilder {
     /// The subnet (encryption stays as it is).
     pub fn subnet(mut self, subnet: impl Into<String>) -> Self {
         self.config.protocol.subnet = subnet.into();
+        self
+    }
+    /// The encryption (the subnet stays as it is).
+    pub fn encryption(mut self, encryption: Encryption) -> Self {
+        self.config.protocol.encryption = encryption;
         self
     }
     /// The whole protocol.
