@@ -304,10 +304,7 @@ impl Endpoint {
                     self.dirty.push(conn);
                 }
                 match result {
-                    Err(e) => {
-                        warn!("{conn} ({}): TLS error: {e}", c.peer_addr);
-                        self.closing.push((conn, CloseReason::Tls(e)));
-                    }
+                    Err(e) => self.closing.push((conn, CloseReason::Tls(e))),
                     Ok(input) => {
                         if input.closed {
                             c.peer_closed = true;
@@ -562,7 +559,6 @@ impl Endpoint {
                     return;
                 }
                 Err(e) => {
-                    warn!("{conn} ({}): bad frame: {e}", c.peer_addr);
                     self.closing.push((conn, CloseReason::Wire(e)));
                     return;
                 }

@@ -1,6 +1,7 @@
 //! Configuration of a socket, with a builder.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use py2p_net::NetConfig;
@@ -74,6 +75,11 @@ pub struct MeshConfig {
     pub conflict_grace: Duration,
     /// The event loop's limits and timers (frame sizes, connections, write queues).
     pub net: NetConfig,
+    /// SSL mode: a PEM certificate (chain) file to serve instead of a self-signed one made
+    /// at bind. Used with `tls_key`. Default `None`.
+    pub tls_cert: Option<PathBuf>,
+    /// SSL mode: the PEM private key of `tls_cert`. Default `None`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for MeshConfig {
@@ -99,6 +105,8 @@ impl Default for MeshConfig {
             max_table_bytes: 256 << 20,
             conflict_grace: Duration::from_secs(2),
             net: NetConfig::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -127,6 +135,12 @@ impl MeshConfigBuilder {
     /// The subnet (encryption stays as it is).
     pub fn subnet(mut self, subnet: impl Into<String>) -> Self {
         self.config.protocol.subnet = subnet.into();
+        self
+    }
+    /// SSL mode: serve this PEM certificate and key instead of a self-signed certificate.
+    pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
         self
     }
     /// The encryption (the subnet stays as it is).
