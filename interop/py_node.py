@@ -223,6 +223,13 @@ def snapshot_store(sock):
     return prev
 
 
+def encryption_name(s):
+    for name in ('Plaintext', 'SSL'):
+        if s.lower() == name.lower():
+            return name
+    raise argparse.ArgumentTypeError('expected Plaintext or SSL, got %r' % s)
+
+
 def main():
     ap = argparse.ArgumentParser(prog='py_node.py', description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='mode')
@@ -233,6 +240,8 @@ def main():
         p.add_argument('--connect', action='append', default=[], type=parse_hostport,
                        metavar='HOST:PORT')
         p.add_argument('--subnet', default=mode)
+        p.add_argument('--encryption', default='Plaintext', type=encryption_name,
+                       help="Plaintext or SSL (any case; SSL needs the cryptography package)")
         p.add_argument('--compression', action='append', default=None,
                        choices=sorted(COMPRESSIONS) + ['none'])
         if mode == 'sync':
@@ -252,7 +261,7 @@ def main():
     host, port = args.bind
     if port == 0:
         port = free_port(host)
-    prot = py2p.base.protocol(args.subnet, 'Plaintext')
+    prot = py2p.base.protocol(args.subnet, args.encryption)
     try:
         if args.mode == 'mesh':
             sock = py2p.mesh.mesh_socket(host, port, prot=prot, debug_level=debug)
