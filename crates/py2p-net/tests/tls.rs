@@ -11,7 +11,9 @@ use py2p_net::{
     Action, CloseReason, ConnId, ConnInfo, Endpoint, Net, NetConfig, Pipe, Service, TlsConfig,
 };
 
+/// What the service heard (the fields show in failure messages).
 #[derive(Debug)]
+#[allow(dead_code)]
 enum Event {
     Open(ConnId, Option<&'static str>),
     Frame(ConnId, Vec<u8>),
