@@ -37,9 +37,12 @@ fn node(enc: Encryption) -> Result<MeshSocket> {
 
 fn broadcast_run(n: usize, enc: Encryption) -> Result<(f64, bool)> {
     let (a, b) = (node(enc)?, node(enc)?);
-    b.connect(a.local_addr()).map_err(|e| format!("connect: {e}"))?;
-    a.wait_for_peers(1, CONNECT_TIMEOUT).map_err(|e| format!("wait: {e}"))?;
-    b.wait_for_peers(1, CONNECT_TIMEOUT).map_err(|e| format!("wait: {e}"))?;
+    b.connect(a.local_addr())
+        .map_err(|e| format!("connect: {e}"))?;
+    a.wait_for_peers(1, CONNECT_TIMEOUT)
+        .map_err(|e| format!("wait: {e}"))?;
+    b.wait_for_peers(1, CONNECT_TIMEOUT)
+        .map_err(|e| format!("wait: {e}"))?;
     let result = thread::scope(|s| {
         let (ready_tx, ready_rx) = mpsc::channel();
         let a = &a;
@@ -51,7 +54,9 @@ fn broadcast_run(n: usize, enc: Encryption) -> Result<(f64, bool)> {
                     return (Instant::now(), false);
                 };
                 let p = m.packets();
-                ok &= p.len() == 1 && p[0].len() == PAYLOAD && p[0].starts_with(format!("{i:010}").as_bytes());
+                ok &= p.len() == 1
+                    && p[0].len() == PAYLOAD
+                    && p[0].starts_with(format!("{i:010}").as_bytes());
             }
             (Instant::now(), ok)
         });
@@ -77,9 +82,11 @@ fn handshake_run(k: usize, enc: Encryption) -> Result<f64> {
     let others: Vec<MeshSocket> = (0..k).map(|_| node(enc)).collect::<Result<_>>()?;
     let start = Instant::now();
     for o in &others {
-        o.connect(a.local_addr()).map_err(|e| format!("connect: {e}"))?;
+        o.connect(a.local_addr())
+            .map_err(|e| format!("connect: {e}"))?;
     }
-    a.wait_for_peers(k, CONNECT_TIMEOUT).map_err(|e| format!("wait: {e}"))?;
+    a.wait_for_peers(k, CONNECT_TIMEOUT)
+        .map_err(|e| format!("wait: {e}"))?;
     let secs = start.elapsed().as_secs_f64();
     for o in &others {
         o.close();
@@ -101,10 +108,17 @@ fn main() {
     for n in [2_000usize, 10_000] {
         let (mut plain, mut ssl) = (Vec::new(), Vec::new());
         for r in 0..runs {
-            for (enc, list) in [(Encryption::Plaintext, &mut plain), (Encryption::Ssl, &mut ssl)] {
+            for (enc, list) in [
+                (Encryption::Plaintext, &mut plain),
+                (Encryption::Ssl, &mut ssl),
+            ] {
                 match broadcast_run(n, enc) {
                     Ok((secs, complete)) => {
-                        eprintln!("broadcast n={n} {enc} run {r}: {:.1} ms{}", secs * 1e3, if complete { "" } else { " INCOMPLETE" });
+                        eprintln!(
+                            "broadcast n={n} {enc} run {r}: {:.1} ms{}",
+                            secs * 1e3,
+                            if complete { "" } else { " INCOMPLETE" }
+                        );
                         ok &= complete;
                         list.push(n as f64 / secs);
                     }
@@ -119,14 +133,24 @@ fn main() {
             continue;
         }
         let (p, s) = (median(plain), median(ssl));
-        out.insert(format!("broadcast.n{n}.plaintext.msg_per_s"), json!(p.round()));
+        out.insert(
+            format!("broadcast.n{n}.plaintext.msg_per_s"),
+            json!(p.round()),
+        );
         out.insert(format!("broadcast.n{n}.ssl.msg_per_s"), json!(s.round()));
-        out.insert(format!("broadcast.n{n}.ssl_vs_plaintext"), json!((s / p * 1000.0).round() / 1000.0));
+        out.insert(
+            format!("broadcast.n{n}.ssl_vs_plaintext"),
+            json!((s / p * 1000.0).round() / 1000.0),
+        );
     }
     let k = 50;
     for enc in [Encryption::Plaintext, Encryption::Ssl] {
         let rates: Vec<f64> = (0..runs.min(5))
-            .filter_map(|_| handshake_run(k, enc).map_err(|e| eprintln!("handshakes {enc}: {e}")).ok())
+            .filter_map(|_| {
+                handshake_run(k, enc)
+                    .map_err(|e| eprintln!("handshakes {enc}: {e}"))
+                    .ok()
+            })
             .collect();
         if rates.is_empty() {
             ok = false;
@@ -134,7 +158,13 @@ fn main() {
         }
         let rate = median(rates);
         eprintln!("handshakes {enc}: {rate:.0} connections/s");
-        out.insert(format!("handshakes.k{k}.{}.conn_per_s", enc.py2p_name().to_lowercase()), json!(rate.round()));
+        out.insert(
+            format!(
+                "handshakes.k{k}.{}.conn_per_s",
+                enc.py2p_name().to_lowercase()
+            ),
+            json!(rate.round()),
+        );
     }
     out.insert("ok".into(), Value::Bool(ok));
     println!("{}", Value::Object(out));
