@@ -10,7 +10,9 @@ PORT may be 0: a free port is picked first (py2p needs a concrete port for its i
 `--subnet` defaults to "mesh" / "sync"; for sync, py2p's sync_socket itself appends the leasing
 digit ("sync1" with leasing, "sync0" with --no-leasing). `--compression` (repeatable: snappy zlib
 gzip bz2 lzma, or `none`) restricts, in the order given, the methods this node advertises, uses
-and accepts (it rewrites py2p's module globals before the socket is made).
+and accepts (it rewrites py2p's module globals before the socket is made). `--encryption`
+(Plaintext or SSL, any case; default Plaintext) picks py2p's transport: SSL needs the
+`cryptography` package and Python <= 3.11 (py2p calls `ssl.wrap_socket`).
 
 stdout: one JSON object per line, flushed at once:
   {"event": "ready", "id", "addr": "HOST:PORT", "protocol"}      always the first line
@@ -223,6 +225,13 @@ def snapshot_store(sock):
     return prev
 
 
+def encryption_name(s):
+    for name in ('Plaintext', 'SSL'):
+        if s.lower() == name.lower():
+            return name
+    raise argparse.ArgumentTypeError('expected Plaintext or SSL, got %r' % s)
+
+
 def main():
     ap = argparse.ArgumentParser(prog='py_node.py', description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='mode')
@@ -233,6 +242,8 @@ def main():
         p.add_argument('--connect', action='append', default=[], type=parse_hostport,
                        metavar='HOST:PORT')
         p.add_argument('--subnet', default=mode)
+        p.add_argument('--encryption', default='Plaintext', type=encryption_name,
+                       help="Plaintext or SSL (any case; SSL needs the cryptography package)")
         p.add_argument('--compression', action='append', default=None,
                        choices=sorted(COMPRESSIONS) + ['none'])
         if mode == 'sync':
@@ -252,7 +263,7 @@ def main():
     host, port = args.bind
     if port == 0:
         port = free_port(host)
-    prot = py2p.base.protocol(args.subnet, 'Plaintext')
+    prot = py2p.base.protocol(args.subnet, args.encryption)
     try:
         if args.mode == 'mesh':
             sock = py2p.mesh.mesh_socket(host, port, prot=prot, debug_level=debug)

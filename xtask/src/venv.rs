@@ -59,8 +59,19 @@ pub fn ensure() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// The interpreter that makes the venv: `python3.11` when present (py2p's SSL mode calls
+/// `ssl.wrap_socket`, gone in Python 3.12), else `python3`.
+fn base_python() -> &'static str {
+    if util::succeeds(Command::new("python3.11").arg("--version")) {
+        "python3.11"
+    } else {
+        "python3"
+    }
+}
+
 fn create(venv: &Path) -> Result<()> {
-    if !util::succeeds(Command::new("python3").arg("--version")) {
+    let python3 = base_python();
+    if !util::succeeds(Command::new(python3).arg("--version")) {
         return Err(err!(
             "python3 not found in PATH: it is needed to create the interop venv at {}",
             venv.display()
@@ -69,7 +80,7 @@ fn create(venv: &Path) -> Result<()> {
     if let Some(parent) = venv.parent() {
         fs::create_dir_all(parent).context(format_args!("cannot create {}", parent.display()))?;
     }
-    util::run(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|e| {
+    util::run(Command::new(python3).arg("-m").arg("venv").arg(venv)).map_err(|e| {
         // A half-created venv would be mistaken for a working one next time.
         let _ = fs::remove_dir_all(venv);
         err!("{e}\n(on Debian/Ubuntu `python3 -m venv` needs the python3-venv package)")

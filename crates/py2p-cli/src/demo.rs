@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use py2p::{MeshConfig, MeshSocket};
+use py2p::{Encryption, MeshConfig, MeshSocket};
 
 /// What one receiving node saw.
 #[derive(Default)]
@@ -18,7 +18,13 @@ struct Tally {
 }
 
 /// Runs the demo; returns whether every node got every message exactly once.
-pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result<bool, String> {
+pub fn run(
+    nodes: usize,
+    messages: usize,
+    senders: usize,
+    size: usize,
+    encryption: Encryption,
+) -> Result<bool, String> {
     let nodes = nodes.max(2);
     let senders = senders.clamp(1, nodes);
     let start = Instant::now();
@@ -26,6 +32,7 @@ pub fn run(nodes: usize, messages: usize, senders: usize, size: usize) -> Result
     let config = || {
         MeshConfig::builder()
             .bind("127.0.0.1:0".parse().expect("literal address"))
+            .encryption(encryption)
             .build()
     };
     let mut sockets = Vec::with_capacity(nodes);

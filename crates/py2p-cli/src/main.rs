@@ -11,7 +11,7 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use py2p_wire::{Compression, Limits};
+use py2p_wire::{Compression, Encryption, Limits};
 
 /// py2p 0.5 peer-to-peer networking, wire-compatible with the Python package py2p 0.5.607.
 #[derive(Parser)]
@@ -61,6 +61,9 @@ enum Command {
         /// Bytes per message.
         #[arg(long, default_value_t = 200)]
         size: usize,
+        /// How connections are carried: "plaintext" or "ssl" (py2p's names, any case).
+        #[arg(long, default_value = "plaintext", value_name = "plaintext|ssl")]
+        encryption: Encryption,
     },
 }
 
@@ -82,6 +85,16 @@ struct NodeArgs {
     /// Offer only these compression methods, in this order (repeatable; "none" for none).
     #[arg(long = "compression", value_name = "NAME")]
     compressions: Vec<String>,
+    /// How connections are carried: "plaintext" or "ssl" (py2p's names, any case). SSL
+    /// encrypts but authenticates no one.
+    #[arg(long, default_value = "plaintext", value_name = "plaintext|ssl")]
+    encryption: Encryption,
+    /// SSL: serve this PEM certificate instead of a self-signed one (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// SSL: the PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 impl NodeArgs {
@@ -114,6 +127,8 @@ impl NodeArgs {
             subnet: self.subnet.unwrap_or_else(|| default_subnet.to_owned()),
             out_addr,
             compressions,
+            encryption: self.encryption,
+            tls_files: self.tls_cert.zip(self.tls_key),
         })
     }
 }
@@ -170,8 +185,9 @@ fn main() -> ExitCode {
             messages,
             senders,
             size,
+            encryption,
         } => {
-            return match demo::run(nodes, messages, senders, size) {
+            return match demo::run(nodes, messages, senders, size, encryption) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => finish(Err(e)),

@@ -7,7 +7,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
 
-use py2p::{Compression, MeshConfig, MeshSocket, Message, PeerEvent, SyncEvent, SyncSocket};
+use py2p::{
+    Compression, Encryption, MeshConfig, MeshSocket, Message, PeerEvent, SyncEvent, SyncSocket,
+};
 use serde_json::{json, Value};
 
 /// What the node was started as.
@@ -28,6 +30,9 @@ pub struct NodeOptions {
     pub subnet: String,
     pub out_addr: Option<(String, u16)>,
     pub compressions: Option<Vec<Compression>>,
+    pub encryption: Encryption,
+    /// SSL: PEM certificate and key files to serve.
+    pub tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 enum Node {
@@ -90,6 +95,15 @@ fn writer(rx: Receiver<Value>) {
     }
 }
 
+/// The TLS version of the connection to a peer (SSL mode), for the `connected` line.
+fn tls_version(mesh: &MeshSocket, id: &str) -> Option<&'static str> {
+    mesh.peers()
+        .ok()?
+        .into_iter()
+        .find(|p| p.id == id)
+        .and_then(|p| p.tls_version)
+}
+
 enum Control {
     Line(String),
     Quit,
@@ -99,7 +113,11 @@ enum Control {
 pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
     let mut builder = MeshConfig::builder()
         .bind(opts.bind)
-        .subnet(opts.subnet.clone());
+        .subnet(opts.subnet.clone())
+        .encryption(opts.encryption);
+    if let Some((cert, key)) = &opts.tls_files {
+        builder = builder.tls_files(cert, key);
+    }
     if let Some((host, port)) = &opts.out_addr {
         builder = builder.out_addr(host.clone(), *port);
     }
@@ -141,7 +159,12 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
             for e in node.mesh().events() {
                 let v = match e {
                     PeerEvent::Connected { id, addr } => {
-                        json!({"event": "connected", "peer": id, "addr": [addr.0, addr.1]})
+                        let mut v =
+                            json!({"event": "connected", "peer": id, "addr": [addr.0, addr.1]});
+                        if let Some(tls) = tls_version(node.mesh(), &id) {
+                            v["tls"] = json!(tls);
+                        }
+                        v
                     }
                     PeerEvent::Disconnected { id } => json!({"event": "disconnected", "peer": id}),
                 };

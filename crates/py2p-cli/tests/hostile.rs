@@ -946,7 +946,7 @@ fn malformed_handshake() {
     };
     let four = id("four-packets");
     let six = id("six-packets");
-    let other = py2p_wire::Protocol::new("sync1", "Plaintext")
+    let other = py2p_wire::Protocol::new("sync1", py2p_wire::Encryption::Plaintext)
         .id()
         .into_bytes();
     let own = node.id.clone().into_bytes();
@@ -1318,7 +1318,7 @@ fn frames_after_refused_handshake() {
     let mut s = raw_connect(&node);
     read_hello(&mut s);
     let id = fresh_id("other-net");
-    let other = py2p_wire::Protocol::new("sync1", "Plaintext").id();
+    let other = py2p_wire::Protocol::new("sync1", py2p_wire::Encryption::Plaintext).id();
     let mut data = handshake_frame(
         id.as_bytes(),
         vec![

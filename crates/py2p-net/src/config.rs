@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use py2p_wire::Limits;
 
+use crate::TlsConfig;
+
 /// Configuration of an [`EventLoop`](crate::EventLoop): every limit has a safe default.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -33,6 +35,12 @@ pub struct NetConfig {
     pub tick_interval: Duration,
     /// Bytes read from one socket per read call. Default 64 KiB.
     pub read_chunk: usize,
+    /// SSL mode: the TLS certificate and settings every connection uses, or `None` for
+    /// plaintext. Default `None`.
+    pub tls: Option<TlsConfig>,
+    /// A connection whose TLS handshake has not finished after this long is closed (py2p
+    /// gives a dial 1 s for TCP and TLS together). Default 10 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -47,6 +55,8 @@ impl Default for NetConfig {
             partial_frame_timeout: Duration::from_secs(60),
             tick_interval: Duration::from_millis(500),
             read_chunk: 64 << 10,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -15,6 +15,8 @@ pub enum NetError {
         /// The configured limit.
         max: usize,
     },
+    /// A TLS certificate or key could not be made or loaded.
+    Tls(String),
 }
 
 impl fmt::Display for NetError {
@@ -25,6 +27,7 @@ impl fmt::Display for NetError {
             NetError::TooManyConnections { max } => {
                 write!(f, "connection limit of {max} reached")
             }
+            NetError::Tls(e) => write!(f, "TLS set-up failed: {e}"),
         }
     }
 }

@@ -33,16 +33,20 @@
 #![warn(missing_docs)]
 
 mod config;
-mod connection;
+mod conn;
+mod endpoint;
 mod error;
 mod event_loop;
 mod frame;
 mod service;
+mod tls;
 mod write_queue;
 
 pub use config::NetConfig;
+pub use endpoint::{Action, Endpoint, Pipe};
 pub use error::NetError;
 pub use event_loop::{EventLoop, LoopHandle};
 pub use frame::Frame;
 pub use service::{CloseReason, ConnId, ConnInfo, Net, Service};
+pub use tls::TlsConfig;
 pub use write_queue::WriteQueue;

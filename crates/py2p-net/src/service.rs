@@ -25,6 +25,8 @@ pub struct ConnInfo {
     pub peer_addr: SocketAddr,
     /// Whether we dialled it (`true`) or accepted it (`false`).
     pub outgoing: bool,
+    /// In SSL mode, the TLS version negotiated (`"TLSv1.3"`, `"TLSv1.2"`); `None` in plaintext.
+    pub tls_version: Option<&'static str>,
 }
 
 /// Why a connection closed.
@@ -61,6 +63,11 @@ pub enum CloseReason {
     ConnectFailed(String),
     /// The event loop is shutting down.
     Shutdown,
+    /// SSL mode: the TLS session failed (a bad record, an alert, a failed handshake; or the
+    /// peer speaks plaintext).
+    Tls(String),
+    /// SSL mode: the TLS handshake did not finish within `tls_handshake_timeout`.
+    TlsHandshakeTimeout,
 }
 
 impl fmt::Display for CloseReason {
@@ -82,6 +89,8 @@ impl fmt::Display for CloseReason {
             CloseReason::PartialFrameTimeout => f.write_str("frame left unfinished for too long"),
             CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
             CloseReason::Shutdown => f.write_str("shutting down"),
+            CloseReason::Tls(e) => write!(f, "TLS: {e}"),
+            CloseReason::TlsHandshakeTimeout => f.write_str("TLS handshake not finished in time"),
         }
     }
 }

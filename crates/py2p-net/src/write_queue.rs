@@ -39,7 +39,7 @@ impl WriteQueue {
 
     /// Writes as much as `w` takes, gathering up to 64 frames per call, until the queue is
     /// empty or `w` would block. Returns the bytes written.
-    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
+    pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let written = {
@@ -67,7 +67,15 @@ impl WriteQueue {
         Ok(total)
     }
 
-    fn consume(&mut self, mut n: usize) {
+    /// The unwritten part of the front frame.
+    pub(crate) fn front_slice(&self) -> Option<&[u8]> {
+        self.frames
+            .front()
+            .map(|f| f.get(self.offset..).unwrap_or_default())
+    }
+
+    /// Marks `n` bytes from the front as written.
+    pub(crate) fn consume(&mut self, mut n: usize) {
         self.bytes -= n;
         while n > 0 {
             let Some(front) = self.frames.front() else {

@@ -79,6 +79,8 @@ pub enum WireError {
     UnknownCompression(String),
     /// A handshake's compression list is not a JSON list of strings.
     InvalidCompressionList(String),
+    /// An encryption name other than py2p's two (`"Plaintext"`, `"SSL"`, any case).
+    UnknownEncryption(String),
 }
 
 impl fmt::Display for WireError {
@@ -125,6 +127,10 @@ impl fmt::Display for WireError {
             WireError::InvalidCompressionList(why) => {
                 write!(f, "invalid compression list: {why}")
             }
+            WireError::UnknownEncryption(name) => write!(
+                f,
+                "unknown encryption method {name:?}: the valid ones are \"Plaintext\" and \"SSL\" (any case)"
+            ),
         }
     }
 }

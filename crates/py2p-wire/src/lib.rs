@@ -44,4 +44,4 @@ pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
 pub use message::Message;
-pub use protocol::{Protocol, PROTOCOL_VERSION};
+pub use protocol::{Encryption, Protocol, PROTOCOL_VERSION};

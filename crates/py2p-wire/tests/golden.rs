@@ -77,10 +77,11 @@ fn base58_digests_with_leading_zero_bytes() {
 fn protocol_ids() {
     let g = golden();
     for case in list(&g, "protocols") {
-        let p = Protocol::new(
+        let p = Protocol::parse(
             case["subnet"].as_str().unwrap(),
             case["encryption"].as_str().unwrap(),
-        );
+        )
+        .unwrap();
         assert_eq!(p.id(), case["id"].as_str().unwrap(), "{p}");
     }
 }

@@ -51,7 +51,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use py2p::{MeshConfig, MeshConfigBuilder, MeshSocket, Protocol, SyncSocket};
+use py2p::{Encryption, MeshConfig, MeshConfigBuilder, MeshSocket, Protocol, SyncSocket};
 use py2p_wire::{base58, Flag};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha384};
@@ -703,7 +703,7 @@ fn drain(clients: &mut [TcpStream], buf: &mut [u8]) -> usize {
 fn memory_child(conns: usize) -> Result<String> {
     let node = MeshSocket::bind(local().max_connections(conns + 64).build()).map_err(e("bind"))?;
     let addr = node.local_addr();
-    let protocol_id = Protocol::new("mesh", "Plaintext").id();
+    let protocol_id = Protocol::new("mesh", Encryption::Plaintext).id();
     // Let the node's thread settle (its first allocations) before the baseline.
     node.status().map_err(e("status"))?;
     thread::sleep(Duration::from_millis(200));

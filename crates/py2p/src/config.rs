@@ -1,10 +1,11 @@
 //! Configuration of a socket, with a builder.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use py2p_net::NetConfig;
-use py2p_wire::{Compression, Limits, Protocol};
+use py2p_wire::{Compression, Encryption, Limits, Protocol};
 
 /// Everything a mesh (or sync) socket can be told before it starts. Every limit has a safe
 /// default; [`MeshConfig::builder`] sets the fields one by one.
@@ -74,13 +75,18 @@ pub struct MeshConfig {
     pub conflict_grace: Duration,
     /// The event loop's limits and timers (frame sizes, connections, write queues).
     pub net: NetConfig,
+    /// SSL mode: a PEM certificate (chain) file to serve instead of a self-signed one made
+    /// at bind. Used with `tls_key`. Default `None`.
+    pub tls_cert: Option<PathBuf>,
+    /// SSL mode: the PEM private key of `tls_cert`. Default `None`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for MeshConfig {
     fn default() -> Self {
         MeshConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
-            protocol: Protocol::new("mesh", "Plaintext"),
+            protocol: Protocol::new("mesh", Encryption::Plaintext),
             out_addr: None,
             compressions: Compression::PREFERENCE.to_vec(),
             max_outgoing: 4,
@@ -99,6 +105,8 @@ impl Default for MeshConfig {
             max_table_bytes: 256 << 20,
             conflict_grace: Duration::from_secs(2),
             net: NetConfig::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -127,6 +135,17 @@ impl MeshConfigBuilder {
     /// The subnet (encryption stays as it is).
     pub fn subnet(mut self, subnet: impl Into<String>) -> Self {
         self.config.protocol.subnet = subnet.into();
+        self
+    }
+    /// SSL mode: serve this PEM certificate and key instead of a self-signed certificate.
+    pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
+        self
+    }
+    /// The encryption (the subnet stays as it is).
+    pub fn encryption(mut self, encryption: Encryption) -> Self {
+        self.config.protocol.encryption = encryption;
         self
     }
     /// The whole protocol.

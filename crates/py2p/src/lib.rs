@@ -52,4 +52,4 @@ pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
 pub use sync::{Entry, SyncEvent, SyncSocket};
 
 pub use py2p_net::NetConfig;
-pub use py2p_wire::{Compression, Limits, Protocol};
+pub use py2p_wire::{Compression, Encryption, Limits, Protocol};

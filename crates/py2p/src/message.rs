@@ -141,4 +141,6 @@ pub struct PeerInfo {
     pub outgoing: bool,
     /// The compression used towards it, if any.
     pub compression: Option<py2p_wire::Compression>,
+    /// In SSL mode, the TLS version of the connection (`"TLSv1.3"`); `None` in plaintext.
+    pub tls_version: Option<&'static str>,
 }

@@ -65,7 +65,7 @@ fn two_nodes_set_delete_and_events() {
     let b = table(true);
     assert_eq!(
         a.protocol_id(),
-        py2p::Protocol::new("sync1", "Plaintext").id()
+        py2p::Protocol::new("sync1", py2p::Encryption::Plaintext).id()
     );
     join(&a, &b);
     a.set("k", "v1").unwrap();
@@ -176,7 +176,7 @@ fn without_leases_a_newer_write_wins() {
     let b = table(false);
     assert_eq!(
         a.protocol_id(),
-        py2p::Protocol::new("sync0", "Plaintext").id()
+        py2p::Protocol::new("sync0", py2p::Encryption::Plaintext).id()
     );
     join(&a, &b);
     a.set("k", "a's").unwrap();

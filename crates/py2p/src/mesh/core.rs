@@ -1067,6 +1067,7 @@ impl MeshCore {
                     addr: p.addr.clone()?,
                     outgoing: p.outgoing,
                     compression: p.compression.first().copied(),
+                    tls_version: p.tls_version,
                 })
             })
             .collect();
@@ -1080,10 +1081,9 @@ impl Service for MeshCore {
 
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
         let dial = self.dials.remove(&conn);
-        self.peers.insert(
-            conn,
-            Peer::new(conn, info.peer_addr, info.outgoing, net.now()),
-        );
+        let mut peer = Peer::new(conn, info.peer_addr, info.outgoing, net.now());
+        peer.tls_version = info.tls_version;
+        self.peers.insert(conn, peer);
         let handshake = self.handshake_payload();
         self.send_to(net, conn, Flag::WHISPER, handshake);
         if let Some(dial) = dial {

@@ -31,6 +31,8 @@ pub(crate) struct Peer {
     /// When another connection to the same id was kept in favour of this one, which is then
     /// closed after `conflict_grace`: its end is not a departure.
     pub superseded: Option<Instant>,
+    /// The TLS version of the connection in SSL mode.
+    pub tls_version: Option<&'static str>,
 }
 
 /// The last user message sent to a peer, for `renegotiate resend`: enough to send the
@@ -58,6 +60,7 @@ impl Peer {
             last_sent: None,
             decode_errors: 0,
             superseded: None,
+            tls_version: None,
         }
     }
 

@@ -64,7 +64,7 @@ impl MeshSocket {
         let protocol_id = config.protocol.id();
         let id = node_id(&out_addr.0, out_addr.1, &protocol_id, &uuid4());
         let shared = Arc::new(Shared::new(&config));
-        let net = config.net.clone();
+        let net = net_config(&config)?;
         let core = MeshCore::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
         let handle = EventLoop::spawn_on(listener, net, core)?;
         let _ = shared.handle.set(handle.clone());
@@ -305,4 +305,24 @@ fn lan_ip() -> IpAddr {
         .and_then(|s| s.connect("8.8.8.8:23").and_then(|()| s.local_addr()))
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// The event loop's configuration, with the TLS certificate of SSL mode: loaded from the
+/// configured PEM files, or made now (once per socket, as py2p does).
+fn net_config(config: &MeshConfig) -> Result<py2p_net::NetConfig, Error> {
+    let mut net = config.net.clone();
+    net.tls = match config.protocol.encryption {
+        py2p_wire::Encryption::Plaintext => None,
+        py2p_wire::Encryption::Ssl => Some(match (&net.tls, &config.tls_cert, &config.tls_key) {
+            (Some(tls), None, None) => tls.clone(),
+            (_, Some(cert), Some(key)) => py2p_net::TlsConfig::from_pem_files(cert, key)?,
+            (_, None, None) => py2p_net::TlsConfig::self_signed()?,
+            _ => {
+                return Err(Error::Net(py2p_net::NetError::Tls(
+                    "a TLS certificate needs its key and a key its certificate".into(),
+                )))
+            }
+        }),
+    };
+    Ok(net)
 }

@@ -226,6 +226,7 @@ impl Sim {
         let info = ConnInfo {
             peer_addr: end.remote_addr,
             outgoing: true,
+            tls_version: None,
         };
         let unsent = std::mem::take(&mut end.unsent);
         self.network
@@ -338,6 +339,7 @@ impl Sim {
         let info = ConnInfo {
             peer_addr: remote,
             outgoing: false,
+            tls_version: None,
         };
         self.with_node(to, |d, net| d.open(net, acceptor, &info));
         self.after_turn(to);

@@ -551,7 +551,9 @@ impl<'a> Script<'a> {
         self.impersonated |= id == self.honest_id.as_bytes();
         let protocol = match args.below(6) {
             0..=3 => self.protocol_id.clone().into_bytes(),
-            4 => crate::Protocol::new("mesh2", "Plaintext").id().into_bytes(),
+            4 => crate::Protocol::new("mesh2", crate::Encryption::Plaintext)
+                .id()
+                .into_bytes(),
             _ => args.bytes(16).to_vec(),
         };
         let addr = Self::addr_json(args).into_bytes();

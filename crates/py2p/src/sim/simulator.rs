@@ -140,7 +140,7 @@ impl Sim {
     pub fn add_sync_node(&mut self, leasing: bool) -> usize {
         let mut config = self.network.config.mesh.clone();
         let subnet = format!("{}{}", config.protocol.subnet, u8::from(leasing));
-        config.protocol = py2p_wire::Protocol::new(subnet, config.protocol.encryption.clone());
+        config.protocol = py2p_wire::Protocol::new(subnet, config.protocol.encryption);
         let index = self.slots.len();
         let addr = node_addr(index);
         config.bind = addr;

@@ -63,7 +63,7 @@ impl SyncSocket {
     /// Binds and starts a sync node. The leasing digit is appended to the subnet.
     pub fn bind(mut config: MeshConfig, leasing: bool) -> Result<SyncSocket, Error> {
         let subnet = format!("{}{}", config.protocol.subnet, u8::from(leasing));
-        config.protocol = Protocol::new(subnet, config.protocol.encryption.clone());
+        config.protocol = Protocol::new(subnet, config.protocol.encryption);
         let events = Arc::new(Inbox::new(65_536));
         let table = SyncTable::new(leasing, config.max_table_bytes, events.clone());
         let data = table.data.clone();

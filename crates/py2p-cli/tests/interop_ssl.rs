@@ -1,0 +1,233 @@
+//! Live interoperability of our SSL mode (`--encryption ssl`) with py2p 0.5.607 SSL nodes
+//! (`interop/py_node.py --encryption SSL`, which needs the `cryptography` package of the
+//! interop venv and Python 3.11): dials both ways, broadcasts and whispers both ways, a mixed
+//! network of two Python and two Rust nodes, a shared sync table, and plaintext refused by
+//! SSL in both directions. Every test waits on events printed by the nodes; none sleeps.
+//!
+//! Without the interop venv each test prints SKIPPED and passes (with `PY2P_INTEROP=required`
+//! it fails instead).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{python, Node};
+use serde_json::Value;
+
+/// The protocol ids py2p 0.5.607 gives `("mesh", "SSL")` and `("sync1", "SSL")`.
+const MESH_SSL: &str = "HQqVMixVUFnEz7Y2bZimeSzrLyAJUGug1ezzu3UAr2s7";
+const SYNC1_SSL: &str = "8Ph1VNDGg5rNEmEmW1w6MkyfQXztFB98fojKc75uUfKG";
+
+fn rust(name: &str, mode: &str, encryption: &str, extra: &[&str]) -> Node {
+    let mut args = vec![mode, "--bind", "127.0.0.1:0", "--encryption", encryption];
+    args.extend_from_slice(extra);
+    Node::rust(name, &args)
+}
+
+fn py(py: &PathBuf, name: &str, mode: &str, encryption: &str, extra: &[&str]) -> Node {
+    let mut args = vec![mode, "--bind", "127.0.0.1:0", "--encryption", encryption];
+    args.extend_from_slice(extra);
+    Node::python(name, py, &args, &[])
+}
+
+/// Waits for a message with exactly this text from `sender`, of this kind.
+fn expect_message(node: &Node, kind: &str, sender: &Node, text: &str) {
+    let (sid, t) = (sender.id.clone(), text.to_owned());
+    let m = node.wait_for(&format!("{kind} {text:?} from {}", sender.name), move |v| {
+        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
+    });
+    assert_eq!(m["kind"], kind, "{}: kind of {text:?}", node.name);
+}
+
+fn count(node: &Node, sender: &Node, text: &str) -> usize {
+    let (sid, t) = (sender.id.clone(), text.to_owned());
+    node.lines(move |v| {
+        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
+    })
+    .len()
+}
+
+/// The `connected` event of `node` naming `peer`, once it came.
+fn connected(node: &Node, peer: &Node) -> Value {
+    node.wait_connected(peer);
+    node.lines(|v| v["event"] == "connected" && v["peer"] == peer.id.as_str())
+        .remove(0)
+}
+
+fn pair_talks(r: &mut Node, p: &mut Node) {
+    let ev = connected(r, p);
+    assert_eq!(ev["tls"], "TLSv1.3", "{}: {ev}", r.name);
+    connected(p, r);
+    r.send("from rust over tls");
+    expect_message(p, "broadcast", r, "from rust over tls");
+    p.send("from python over tls");
+    expect_message(r, "broadcast", p, "from python over tls");
+    r.send(&format!("/whisper {} rust whispers", p.id));
+    expect_message(p, "whisper", r, "rust whispers");
+    p.send(&format!("/whisper {} python whispers", r.id));
+    expect_message(r, "whisper", p, "python whispers");
+}
+
+#[test]
+fn rust_dials_a_python_ssl_node() {
+    let Some(python) = python() else { return };
+    let mut p = py(&python, "P", "mesh", "SSL", &[]);
+    assert_eq!(p.protocol, MESH_SSL);
+    let mut r = rust("R", "mesh", "ssl", &["--connect", &p.addr.clone()]);
+    assert_eq!(r.protocol, MESH_SSL, "our id of (mesh, SSL) is py2p's");
+    pair_talks(&mut r, &mut p);
+    r.quit();
+    p.quit();
+}
+
+#[test]
+fn a_python_ssl_node_dials_rust() {
+    let Some(python) = python() else { return };
+    let mut r = rust("R", "mesh", "SSL", &[]);
+    let mut p = py(&python, "P", "mesh", "ssl", &["--connect", &r.addr.clone()]);
+    pair_talks(&mut r, &mut p);
+    r.quit();
+    p.quit();
+}
+
+#[test]
+fn mixed_network_of_two_python_and_two_rust_ssl_nodes() {
+    let Some(python) = python() else { return };
+    let p1 = py(&python, "P1", "mesh", "SSL", &[]);
+    let r1 = rust("R1", "mesh", "ssl", &["--connect", &p1.addr]);
+    let p2 = py(&python, "P2", "mesh", "SSL", &["--connect", &r1.addr]);
+    let r2 = rust("R2", "mesh", "ssl", &["--connect", &p2.addr]);
+    // A line P1 - R1 - P2 - R2 at least; wait for the links made.
+    r1.wait_connected(&p1);
+    p2.wait_connected(&r1);
+    r2.wait_connected(&p2);
+    let mut nodes = [p1, r1, p2, r2];
+    let texts: Vec<String> = (0..4)
+        .map(|i| format!("ssl broadcast from node {i}"))
+        .collect();
+    for (i, t) in texts.iter().enumerate() {
+        nodes[i].send(t);
+    }
+    for (i, t) in texts.iter().enumerate() {
+        for (j, n) in nodes.iter().enumerate() {
+            if i != j {
+                expect_message(n, "broadcast", &nodes[i], t);
+            }
+        }
+    }
+    // Exactly once: a last broadcast from each, seen everywhere, comes after any duplicate
+    // of the first ones could have arrived over the same links.
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.send(&format!("last from {i}"));
+    }
+    for i in 0..4 {
+        for j in 0..4 {
+            if i != j {
+                expect_message(&nodes[j], "broadcast", &nodes[i], &format!("last from {i}"));
+            }
+        }
+    }
+    for (i, t) in texts.iter().enumerate() {
+        for (j, n) in nodes.iter().enumerate() {
+            if i != j {
+                assert_eq!(count(n, &nodes[i], t), 1, "{} got {t:?}", n.name);
+            }
+        }
+    }
+    for n in nodes {
+        n.quit();
+    }
+}
+
+#[test]
+fn a_python_ssl_sync_table_shared_with_rust() {
+    let Some(python) = python() else { return };
+    let mut p = py(&python, "P", "sync", "SSL", &[]);
+    assert_eq!(p.protocol, SYNC1_SSL);
+    let mut r = rust("R", "sync", "ssl", &["--connect", &p.addr.clone()]);
+    assert_eq!(r.protocol, SYNC1_SSL);
+    r.wait_connected(&p);
+    p.wait_connected(&r);
+    p.send("/set colour blue");
+    let pid = p.id.clone();
+    r.wait_for("stored colour from P", move |e| {
+        e["event"] == "stored"
+            && e["key"] == "colour"
+            && e["value"] == "blue"
+            && e["owner"] == pid.as_str()
+    });
+    r.send("/set shape round");
+    let rid = r.id.clone();
+    p.wait_for("stored shape from R", move |e| {
+        e["event"] == "stored"
+            && e["key"] == "shape"
+            && e["value"] == "round"
+            && e["owner"] == rid.as_str()
+    });
+    r.quit();
+    p.quit();
+}
+
+/// A plaintext node and an SSL node never pair, whoever dials; an honest SSL peer that
+/// comes after still does, so the refusal was read and handled.
+#[test]
+fn plaintext_and_ssl_refuse_each_other_both_ways() {
+    let Some(python) = python() else { return };
+    // Rust SSL node dialled by a Python plaintext node, and dialling a Python plaintext node.
+    let plain_listener = py(&python, "Pplain", "mesh", "Plaintext", &[]);
+    let r = rust("R", "mesh", "ssl", &["--connect", &plain_listener.addr]);
+    let plain_dialler = py(
+        &python,
+        "Pdial",
+        "mesh",
+        "Plaintext",
+        &["--connect", &r.addr],
+    );
+    // Python SSL node dialled by a Rust plaintext node, and dialling a Rust plaintext node.
+    let rust_plain = rust("Rplain", "mesh", "plaintext", &[]);
+    let p_ssl = py(
+        &python,
+        "Pssl",
+        "mesh",
+        "SSL",
+        &["--connect", &rust_plain.addr],
+    );
+    let rust_plain_dialler = rust("Rdial", "mesh", "plaintext", &["--connect", &p_ssl.addr]);
+    // py_node reads stdin only after its dials: an answer to /peers means Pdial has dialled.
+    let mut plain_dialler = plain_dialler;
+    plain_dialler.send("/peers");
+    plain_dialler.wait_for("peers answer", |v| v["event"] == "peers");
+    // Honest SSL peers after the refusals.
+    let honest = py(&python, "Phonest", "mesh", "SSL", &["--connect", &r.addr]);
+    r.wait_connected(&honest);
+    let honest_r = rust("Rhonest", "mesh", "ssl", &["--connect", &p_ssl.addr]);
+    p_ssl.wait_connected(&honest_r);
+    for (a, b) in [
+        (&r, &plain_listener),
+        (&r, &plain_dialler),
+        (&p_ssl, &rust_plain),
+        (&p_ssl, &rust_plain_dialler),
+    ] {
+        for (x, y) in [(a, b), (b, a)] {
+            assert!(
+                x.lines(|v| v["event"] == "connected" && v["peer"] == y.id.as_str())
+                    .is_empty(),
+                "{} paired with {}",
+                x.name,
+                y.name
+            );
+        }
+    }
+    for n in [
+        plain_listener,
+        r,
+        plain_dialler,
+        rust_plain,
+        p_ssl,
+        rust_plain_dialler,
+        honest,
+        honest_r,
+    ] {
+        n.quit();
+    }
+}
