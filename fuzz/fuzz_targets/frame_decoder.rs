@@ -1,5 +1,5 @@
 //! Fuzzes `FrameDecoder` with arbitrary chunking, then `Message::decode_body` under every
-//! compression set; the logic (and its checks) is `py2p_wire::exercise::frame_decoder`.
+//! compression set; the logic (and its checks) is `py2p_testkit::wire::frame_decoder`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| py2p_wire::exercise::frame_decoder(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| py2p_testkit::wire::frame_decoder(data));

@@ -22,7 +22,6 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::err;
-use crate::json;
 use crate::util::{self, Context, Result};
 use crate::venv;
 
@@ -253,17 +252,17 @@ pub fn python_codec_reference(args: &BenchArgs, part: &str) -> Result<CodecRefer
 
 /// Parses the JSON printed by `interop/bench_reference.py`.
 fn parse_codec_reference(out: &str) -> Result<CodecReference> {
-    let doc = json::parse(out).context("cannot parse interop/bench_reference.py output")?;
+    let doc = util::parse_json(out).context("cannot parse interop/bench_reference.py output")?;
     let results = doc
         .get("results")
-        .and_then(json::Value::as_object)
+        .and_then(serde_json::Value::as_object)
         .ok_or_else(|| err!("interop/bench_reference.py output has no `results` object"))?
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
         .collect();
     let field = |k: &str| {
         doc.get(k)
-            .and_then(json::Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .unwrap_or("?")
             .to_string()
     };
@@ -285,9 +284,9 @@ pub fn criterion_median_ns(criterion_dir: &Path, id: &str) -> Result<f64> {
         "cannot read criterion results {} (did `cargo bench -p py2p-wire --bench codec` run?)",
         path.display()
     ))?;
-    let doc = json::parse(&text).context(format_args!("{}", path.display()))?;
-    doc.pointer(&["median", "point_estimate"])
-        .and_then(json::Value::as_f64)
+    let doc = util::parse_json(&text).context(format_args!("{}", path.display()))?;
+    doc.pointer("/median/point_estimate")
+        .and_then(serde_json::Value::as_f64)
         .ok_or_else(|| err!("{} has no median.point_estimate", path.display()))
 }
 

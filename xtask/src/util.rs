@@ -251,6 +251,48 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Parses a JSON document with `serde_json`, reading the non-finite numbers that Python's
+/// `json` module writes (`NaN`, `Infinity`, `-Infinity`, which JSON has not) as `null`.
+pub fn parse_json(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).or_else(|first| {
+        let nulled = null_non_finite(text);
+        if nulled == text {
+            return Err(Error(format!("invalid JSON: {first}")));
+        }
+        serde_json::from_str(&nulled).map_err(|e| Error(format!("invalid JSON: {e}")))
+    })
+}
+
+/// `text` with Python's non-finite number words outside strings replaced by `null`.
+fn null_non_finite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|w| rest.starts_with(w))
+        {
+            out.push_str("null");
+            rest = rest.get(word.len()..).unwrap_or_default();
+            continue;
+        }
+        out.push(c);
+        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +308,21 @@ mod tests {
     fn fnv_reference_values() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn json_with_python_non_finite_numbers() {
+        let v = parse_json(r#"{"a": NaN, "b": [-Infinity, 1.5], "s": "NaN \" Infinity"}"#).unwrap();
+        assert!(v["a"].is_null());
+        assert!(v["b"][0].is_null());
+        assert_eq!(v["b"][1].as_f64(), Some(1.5));
+        assert_eq!(v["s"].as_str(), Some(r#"NaN " Infinity"#));
+        assert_eq!(
+            parse_json(r#"{"k": [1, 2]}"#).unwrap()["k"][1].as_u64(),
+            Some(2)
+        );
+        assert!(parse_json("{\"a\": 1} trailing").is_err());
+        assert!(parse_json("garbage").is_err());
     }
 
     #[test]

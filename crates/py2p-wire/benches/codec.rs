@@ -21,6 +21,14 @@
 //! very same bytes for the Python side. Run with `cargo bench -p py2p-wire --bench codec`
 //! (add `-- --warm-up-time 1 --measurement-time 2` for a quick run).
 
+// A benchmark target: a failed unwrap is a failed run (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -32,20 +32,10 @@ use std::str::FromStr;
 
 use crate::WireError;
 
-/// A compression method of py2p 0.5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// snappy, raw block format (flag `0x20`).
-    Snappy,
-    /// zlib stream (flag `0x13`).
-    Zlib,
-    /// gzip member (flag `0x11`).
-    Gzip,
-    /// bzip2 stream (flag `0x10`).
-    Bz2,
-    /// lzma in the `.xz` container (flag `0x12`).
-    Lzma,
-}
+// The type alone, in a module that imports nothing of this crate: the error type names it,
+// and this module's methods return the error type.
+mod method;
+pub use method::Compression;
 
 impl Compression {
     /// py2p 0.5.607's preference order (with python-snappy installed).

@@ -1,6 +1,9 @@
 //! The incremental frame decoder.
 
-use crate::{WireError, HEADER_LEN};
+use crate::WireError;
+
+/// Length of the big-endian size header in front of every frame and every packet.
+pub const HEADER_LEN: usize = 4;
 
 /// Splits a byte stream into frame bodies, whatever pieces the bytes arrive in.
 ///

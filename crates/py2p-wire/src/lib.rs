@@ -28,34 +28,20 @@
 //! # Ok::<(), py2p_wire::WireError>(())
 //! ```
 #![warn(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod base58;
 pub mod compression;
 mod decoder;
 mod error;
-#[doc(hidden)]
-pub mod exercise;
 mod flag;
 mod limits;
 mod message;
 mod protocol;
 
 pub use compression::Compression;
-pub use decoder::FrameDecoder;
+pub use decoder::{FrameDecoder, HEADER_LEN};
 pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
 pub use message::Message;
 pub use protocol::{Encryption, Protocol, PROTOCOL_VERSION};
-
-/// Length of the big-endian size header in front of every frame and every packet.
-pub const HEADER_LEN: usize = 4;

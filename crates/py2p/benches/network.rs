@@ -34,6 +34,14 @@
 //! skipped when it does not exist) and `NAMES` a comma-separated subset of
 //! `broadcast,cli,latency,memory,sync,mesh,conns`.
 
+// A benchmark target: a failed unwrap is a failed run (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

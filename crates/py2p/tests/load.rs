@@ -1,5 +1,13 @@
 //! Load: a million broadcasts between two nodes, every one delivered, in order.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::time::{Duration, Instant};
 
 use py2p::{MeshConfig, MeshSocket};

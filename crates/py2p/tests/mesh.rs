@@ -1,6 +1,14 @@
 //! Mesh networks of Rust nodes in one process: 2, 3 and 10 nodes, and every behaviour of
 //! mesh.py that does not need a Python peer.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

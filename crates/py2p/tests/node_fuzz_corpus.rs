@@ -7,11 +7,31 @@
 //! The ignored test `regenerate_seed_corpus` rewrites the generated part of the corpus
 //! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::fs;
 use std::path::PathBuf;
 
 use py2p::sim::exercise::{self, Reached, TARGETS};
-use py2p_wire::exercise::corpus;
+use py2p_testkit::corpus::{self, SeedFile};
+
+/// The node targets' generated seeds, as the test kit's corpus functions take them.
+fn seed_corpus() -> Vec<SeedFile> {
+    exercise::seed_corpus()
+        .into_iter()
+        .map(|s| SeedFile {
+            target: s.target,
+            name: s.name,
+            data: s.data,
+        })
+        .collect()
+}
 
 /// The files of one target's corpus, sorted by name.
 fn corpus_files(target: &str) -> Vec<PathBuf> {
@@ -93,7 +113,7 @@ fn sync_node_corpus() {
 /// The seed generator: unique names, known targets, small inputs that run clean.
 #[test]
 fn seed_corpus_is_sane() {
-    let seeds = exercise::seed_corpus();
+    let seeds = seed_corpus();
     let faults = corpus::seed_faults(&seeds, &TARGETS, 1024);
     assert!(faults.is_empty(), "{faults:#?}");
     for target in TARGETS {
@@ -112,8 +132,7 @@ fn regenerate_seed_corpus() {
         eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
         return;
     }
-    let written =
-        corpus::rewrite_seeds(&TARGETS, &exercise::seed_corpus()).expect("rewrite the seed files");
+    let written = corpus::rewrite_seeds(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
     eprintln!(
         "wrote {written} seed files under {}",
         corpus::root().display()

@@ -10,6 +10,14 @@
 //! healed); scenarios where the dead or broken links leave a network in two parts with no
 //! path between them report it as `known` rather than failing.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,6 +1,14 @@
 //! Sync tables of Rust nodes: convergence, leases, deletes, joiners, a node that leaves and
 //! comes back.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::time::{Duration, Instant};
 
 use py2p::{Error, MeshConfig, SyncEvent, SyncSocket};

@@ -12,9 +12,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use serde_json::{Map, Value};
+
 use super::{BenchArgs, Section};
 use crate::err;
-use crate::json::{self, Value};
 use crate::util::{self, Context, Result};
 use crate::venv;
 
@@ -28,7 +29,7 @@ const SVG: &str = "docs/broadcast-rate.svg";
 const BROADCAST_SIZES: [u64; 6] = [500, 1_000, 2_000, 10_000, 100_000, 1_000_000];
 
 /// One program's flat results.
-pub(super) struct Results(pub(super) Vec<(String, Value)>);
+pub(super) struct Results(pub(super) Map<String, Value>);
 
 impl Results {
     pub(super) fn parse(text: &str, what: &str) -> Result<Results> {
@@ -37,14 +38,14 @@ impl Results {
             .rev()
             .find(|l| !l.trim().is_empty())
             .ok_or_else(|| err!("{what} printed nothing"))?;
-        match json::parse(line).context(format_args!("cannot parse the output of {what}"))? {
+        match util::parse_json(line).context(format_args!("cannot parse the output of {what}"))? {
             Value::Object(members) => Ok(Results(members)),
             _ => Err(err!("{what}: its last line is not a JSON object")),
         }
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.0.get(key)
     }
 
     pub(super) fn f(&self, key: &str) -> Option<f64> {

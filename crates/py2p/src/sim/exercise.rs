@@ -4,7 +4,7 @@
 //! The cargo-fuzz targets in `fuzz/` (nightly only) are one-line calls into this module, and
 //! the stable test `crates/py2p/tests/node_fuzz_corpus.rs` replays the committed corpus
 //! (`fuzz/corpus/<target>/`) through exactly the same code on every `cargo test`, as
-//! `py2p_wire::exercise` does for the wire targets. [`seed_corpus`] generates the hand-made
+//! `py2p_testkit::wire` does for the wire targets. [`seed_corpus`] generates the hand-made
 //! part of that corpus (`cargo xtask fuzz --seed-corpus`).
 //!
 //! # The script
@@ -57,8 +57,9 @@ use crate::{MeshConfig, MessageKind};
 /// Names of the fuzz targets, which are also the corpus folder names.
 pub const TARGETS: [&str; 2] = ["mesh_node", "sync_node"];
 
-/// Name prefix of the generated seed files in the committed corpus.
-pub use py2p_wire::exercise::SEED_PREFIX;
+/// Name prefix of the generated seed files in the committed corpus (the same as the wire
+/// targets': `py2p_testkit::corpus::SEED_PREFIX`).
+pub const SEED_PREFIX: &str = "seed-";
 
 /// Most operations a script runs (the rest of the input is ignored).
 pub const MAX_OPS: usize = 64;
@@ -955,8 +956,17 @@ impl<'a> Script<'a> {
     }
 }
 
-/// A file of the generated seed corpus (the same type as the wire targets' seeds).
-pub use py2p_wire::exercise::SeedFile;
+/// A file of the generated seed corpus (the fields of `py2p_testkit::corpus::SeedFile`,
+/// which the corpus test converts it to: this crate does not depend on the test kit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedFile {
+    /// The fuzz target (corpus folder) it belongs to: one of [`TARGETS`].
+    pub target: &'static str,
+    /// File name (starts with [`SEED_PREFIX`], which marks generated files).
+    pub name: String,
+    /// File content.
+    pub data: Vec<u8>,
+}
 
 /// A script: setup bytes, then `(op, args)` operations.
 fn script(setup: [u8; 2], ops: &[(Op, &[u8])]) -> Vec<u8> {

@@ -1,14 +1,24 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the fuzz targets'
-//! code (`py2p_wire::exercise`) on the stable toolchain, so every `cargo test` re-checks
+//! code (`py2p_testkit::wire`) on the stable toolchain, so every `cargo test` re-checks
 //! the inputs the fuzzer found interesting without needing nightly or cargo-fuzz.
 //!
 //! The ignored test `regenerate_seed_corpus` rewrites the generated part of the corpus
 //! (`seed-*` files); run it through `cargo xtask fuzz --seed-corpus`.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::fs;
 use std::path::PathBuf;
 
-use py2p_wire::exercise::{self, corpus, TARGETS};
+use py2p_testkit::corpus::{self, SeedFile};
+use py2p_testkit::wire::{self as exercise, TARGETS};
+use py2p_testkit::wire_seeds::seed_corpus;
 use py2p_wire::{Compression, Message};
 
 /// The files of one target's corpus, sorted by name.
@@ -60,14 +70,14 @@ fn every_target_has_a_corpus_folder() {
 /// known targets (so regenerating never commits a crashing input).
 #[test]
 fn seed_corpus_is_sane() {
-    let seeds = exercise::seed_corpus();
+    let seeds = seed_corpus();
     let faults = corpus::seed_faults(&seeds, &TARGETS, 8192);
     assert!(faults.is_empty(), "{faults:#?}");
     for seed in &seeds {
         assert!(exercise::run(seed.target, &seed.data));
     }
     // The valid-frame seeds really decode, so the fuzzer starts from the success path.
-    let valid: Vec<&exercise::SeedFile> = seeds
+    let valid: Vec<&SeedFile> = seeds
         .iter()
         .filter(|s| s.name.starts_with("seed-valid-"))
         .collect();
@@ -88,7 +98,7 @@ fn seed_corpus_is_sane() {
     }
 }
 
-/// Rewrites `fuzz/corpus/<target>/seed-*` from [`exercise::seed_corpus`] when the
+/// Rewrites `fuzz/corpus/<target>/seed-*` from [`seed_corpus`] when the
 /// environment variable `PY2P_REGENERATE_FUZZ_CORPUS` is set (to any value; `cargo xtask
 /// fuzz --seed-corpus` sets it to the corpus path). Inputs found by the fuzzer (not named
 /// `seed-*`) are kept.
@@ -99,8 +109,7 @@ fn regenerate_seed_corpus() {
         eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
         return;
     }
-    let written =
-        corpus::rewrite_seeds(&TARGETS, &exercise::seed_corpus()).expect("rewrite the seed files");
+    let written = corpus::rewrite_seeds(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
     eprintln!(
         "wrote {written} seed files under {}",
         corpus::root().display()
@@ -110,7 +119,7 @@ fn regenerate_seed_corpus() {
 /// The seed check finds each kind of fault (so the corpus tests that rely on it check something).
 #[test]
 fn seed_faults_are_found() {
-    let seed = |target: &'static str, name: &str, len: usize| exercise::SeedFile {
+    let seed = |target: &'static str, name: &str, len: usize| SeedFile {
         target,
         name: name.to_owned(),
         data: vec![0; len],
