@@ -76,6 +76,8 @@ pub struct Endpoint {
     total_queued: usize,
     /// Bytes held in all connections' frame decoders.
     total_buffered: usize,
+    /// Unix time pinned by a driver with its own clock (a simulator); else the system's.
+    unix_time: Option<u64>,
 }
 
 impl Endpoint {
@@ -94,6 +96,7 @@ impl Endpoint {
             next_tick: now + tick,
             total_queued: 0,
             total_buffered: 0,
+            unix_time: None,
         }
     }
 
@@ -105,6 +108,12 @@ impl Endpoint {
     /// Sets the time for the inputs that follow.
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
+    }
+
+    /// Pins the Unix time (whole seconds) that [`Net::unix_time`] gives the service, for a
+    /// driver with its own clock (a simulator). Without it the system clock is read.
+    pub fn set_unix_time(&mut self, secs: u64) {
+        self.unix_time = Some(secs);
     }
 
     /// Connections held (in any phase).
@@ -657,6 +666,9 @@ impl Net for Endpoint {
     }
 
     fn unix_time(&self) -> u64 {
+        if let Some(t) = self.unix_time {
+            return t;
+        }
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
