@@ -26,7 +26,7 @@
 //!
 //! The service's callbacks run inside these calls, with the endpoint as its [`Net`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,7 +63,9 @@ pub enum Action {
 
 /// Every connection of one socket and every rule they obey, without I/O (see the module docs).
 pub struct Endpoint {
-    conns: HashMap<ConnId, Conn>,
+    /// Ordered by id, so that every rule acts in the same order on every run (a simulator
+    /// replays a seed exactly; ties in eviction and shedding go the same way).
+    conns: BTreeMap<ConnId, Conn>,
     next_id: u64,
     config: NetConfig,
     closing: Vec<(ConnId, CloseReason)>,
@@ -85,7 +87,7 @@ impl Endpoint {
     pub fn new(config: NetConfig, now: Instant, first_id: u64) -> Endpoint {
         let tick = config.tick_interval.max(Duration::from_millis(10));
         Endpoint {
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             next_id: first_id,
             config,
             closing: Vec::new(),

@@ -57,7 +57,7 @@ impl Sim {
         )
     }
 
-    fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
+    pub(super) fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
         let slot = self.slots.get_mut(i)?;
         match &mut slot.actor {
             super::node::Actor::Scripted(s) if slot.alive => Some(s),
