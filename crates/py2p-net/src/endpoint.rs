@@ -26,7 +26,7 @@
 //!
 //! The service's callbacks run inside these calls, with the endpoint as its [`Net`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,7 +63,9 @@ pub enum Action {
 
 /// Every connection of one socket and every rule they obey, without I/O (see the module docs).
 pub struct Endpoint {
-    conns: HashMap<ConnId, Conn>,
+    /// Ordered by id, so that every rule acts in the same order on every run (a simulator
+    /// replays a seed exactly; ties in eviction and shedding go the same way).
+    conns: BTreeMap<ConnId, Conn>,
     next_id: u64,
     config: NetConfig,
     closing: Vec<(ConnId, CloseReason)>,
@@ -76,6 +78,8 @@ pub struct Endpoint {
     total_queued: usize,
     /// Bytes held in all connections' frame decoders.
     total_buffered: usize,
+    /// Unix time pinned by a driver with its own clock (a simulator); else the system's.
+    unix_time: Option<u64>,
 }
 
 impl Endpoint {
@@ -83,7 +87,7 @@ impl Endpoint {
     pub fn new(config: NetConfig, now: Instant, first_id: u64) -> Endpoint {
         let tick = config.tick_interval.max(Duration::from_millis(10));
         Endpoint {
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             next_id: first_id,
             config,
             closing: Vec::new(),
@@ -94,6 +98,7 @@ impl Endpoint {
             next_tick: now + tick,
             total_queued: 0,
             total_buffered: 0,
+            unix_time: None,
         }
     }
 
@@ -105,6 +110,12 @@ impl Endpoint {
     /// Sets the time for the inputs that follow.
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
+    }
+
+    /// Pins the Unix time (whole seconds) that [`Net::unix_time`] gives the service, for a
+    /// driver with its own clock (a simulator). Without it the system clock is read.
+    pub fn set_unix_time(&mut self, secs: u64) {
+        self.unix_time = Some(secs);
     }
 
     /// Connections held (in any phase).
@@ -657,6 +668,9 @@ impl Net for Endpoint {
     }
 
     fn unix_time(&self) -> u64 {
+        if let Some(t) = self.unix_time {
+            return t;
+        }
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())

@@ -1,17 +1,22 @@
-//! How the simulator runs nodes: the work of the real event loop (reading, splitting frames,
-//! closing, timers), done on virtual time.
+//! How the simulator drives its nodes: each node's [`Endpoint`] (the one a `MeshSocket`'s
+//! event loop drives over sockets) gets the bytes that arrive, the outcomes of dials and the
+//! virtual time, and the simulator carries out what it asks (dial, write, close) on the
+//! simulated wires. Every connection rule (framing, write-queue and read-buffer budgets,
+//! eviction at `max_connections`, the connect, partial-frame and write-stall timers,
+//! pausing input) is the endpoint's; only the kernel's part of TCP is simulated here.
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use py2p_net::{CloseReason, ConnId, ConnInfo};
+use py2p_net::{Action, ConnId, Endpoint, Net, NetConfig, Service};
 
 use super::link::{End, Segment};
-use super::net::NodeNet;
-use super::network::node_addr;
-use super::node::{Delivery, Driven, Maxima, SeenEvent};
+use super::net::Wire;
+use super::network::{node_addr, Network};
+use super::node::{Actor, Delivery, Maxima, SeenEvent};
 use super::queue::Event;
-use super::trace::{describe_frame, describe_message};
+use super::trace::describe_message;
 use super::Sim;
 
 impl Sim {
@@ -19,6 +24,7 @@ impl Sim {
         self.network.now = self.network.now.max(at);
         match event {
             Event::Wake(conn) => self.wake(conn),
+            Event::Writable(conn) => self.writable(conn),
             Event::Syn {
                 dialer,
                 addr,
@@ -31,69 +37,159 @@ impl Sim {
         }
     }
 
-    /// Runs `f` on node `node`'s logic with the network it acts through; `None` when the
-    /// node is dead.
-    fn with_node<R>(
+    /// A new endpoint for life `incarnation` of node `index`, its connection ids apart from
+    /// every other life's, its first timer at a random phase (scheduled here).
+    pub(super) fn new_endpoint(
+        &mut self,
+        index: usize,
+        incarnation: u32,
+        config: &NetConfig,
+    ) -> Endpoint {
+        let tick = config.tick_interval.max(Duration::from_millis(10));
+        let phase = self.network.rng.duration(Duration::ZERO, tick);
+        let first = self.network.now + phase;
+        self.network.queue.push(
+            first,
+            Event::Tick {
+                node: index,
+                incarnation,
+            },
+        );
+        // The endpoint's first timer falls due one tick after the time it is made.
+        let made = self.instant(first);
+        let made = made.checked_sub(tick).unwrap_or(made);
+        let first_id = ((index as u64 + 1) << 32) | (u64::from(incarnation & 0xfff) << 20);
+        Endpoint::new(config.clone(), made, first_id)
+    }
+
+    /// The `Instant` of a virtual time.
+    fn instant(&self, at: Duration) -> Instant {
+        self.network.base + at
+    }
+
+    /// Node `node`'s endpoint and service, set to the current time, and the network; `None`
+    /// when the node is dead.
+    pub(super) fn parts(
         &mut self,
         node: usize,
-        f: impl FnOnce(&mut dyn Driven, &mut NodeNet<'_>) -> R,
-    ) -> Option<R> {
-        let slot = self.slots.get_mut(node)?;
-        if !slot.alive {
-            return None;
-        }
-        let mut net = NodeNet {
-            network: &mut self.network,
-            node,
-        };
-        Some(f(slot.actor.driven(), &mut net))
+    ) -> Option<(&mut Endpoint, &mut Actor, &mut Network)> {
+        let slot = self.slots.get_mut(node).filter(|s| s.alive)?;
+        slot.endpoint.set_now(self.network.base + self.network.now);
+        slot.endpoint.set_unix_time(self.network.unix_time());
+        Some((&mut slot.endpoint, &mut slot.actor, &mut self.network))
     }
 
-    fn can_read(&self, node: usize) -> bool {
+    /// Runs `f` on node `node`'s endpoint and service, then finishes the turn.
+    fn turn<R>(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(&mut Endpoint, &mut Actor, &mut Network) -> R,
+    ) -> Option<R> {
+        let (endpoint, actor, network) = self.parts(node)?;
+        let r = f(endpoint, actor, network);
+        self.after_turn(node);
+        Some(r)
+    }
+
+    fn can_read(&self, node: usize, conn: ConnId) -> bool {
         self.slots
             .get(node)
-            .is_some_and(|s| s.alive && s.reading && s.actor.driven_ref().input())
+            .is_some_and(|s| s.alive && s.reading && s.endpoint.may_read(conn, &s.actor))
     }
 
-    /// What the real loop does after every callback: closes what was asked closed (telling
-    /// the node, which may close more); here also the user takes what arrived, and reading
-    /// resumes where it was paused and is possible again. (The loop also reports its
-    /// backlog after every turn; the simulator does at ticks, as nothing here waits on it.)
+    /// What the event loop does after every input: carries out the endpoint's actions and
+    /// writes; here also the user takes what arrived, and reading resumes where input was
+    /// paused and is wanted again.
     pub(super) fn after_turn(&mut self, node: usize) {
-        self.finish_closes(node);
-        self.collect_user(node);
-        if !self.network.read_blocked.is_empty() && self.can_read(node) {
-            let blocked: Vec<ConnId> = self
-                .network
-                .read_blocked
-                .iter()
-                .copied()
-                .filter(|c| self.network.ends.get(c).is_some_and(|e| e.node == node))
-                .collect();
-            for c in blocked {
-                self.network.read_blocked.remove(&c);
-                self.network.queue.push(self.network.now, Event::Wake(c));
+        loop {
+            self.drive(node);
+            self.collect_user(node);
+            if !self.resume_paused(node) {
+                break;
+            }
+        }
+        if let Some((endpoint, actor, network)) = self.parts(node) {
+            actor.on_backlog(endpoint.total_queued());
+            if endpoint.stop_requested() {
+                // A node that stops its own loop: the simulator kills it after this event.
+                network.shutdowns.push(node);
             }
         }
     }
 
-    fn finish_closes(&mut self, node: usize) {
-        while let Some((conn, reason)) = self.network.closing.pop() {
-            let Some(end) = self.network.ends.get(&conn) else {
-                continue;
+    /// Carries out the endpoint's dials and closes and writes what it queued, until it asks
+    /// for nothing more.
+    fn drive(&mut self, node: usize) {
+        loop {
+            let Some((endpoint, actor, network)) = self.parts(node) else {
+                return;
             };
-            // Only the node whose turn it is closes connections, and only its own.
-            debug_assert_eq!(end.node, node, "{conn} closed out of its node's turn");
-            if end.node != node {
-                continue;
+            let mut busy = false;
+            while let Some(action) = endpoint.poll_action() {
+                busy = true;
+                match action {
+                    Action::Dial { conn, addr } => network.dial(node, conn, addr),
+                    Action::Close { conn, last_words } => {
+                        if !last_words.is_empty() {
+                            // One best-effort write, as the loop makes before closing.
+                            let _ = Wire {
+                                network: &mut *network,
+                                conn,
+                            }
+                            .write(&last_words);
+                        }
+                        network
+                            .trace
+                            .record(network.now, "closed", node, conn.0, &[]);
+                        network.remove_end(conn, None);
+                    }
+                }
             }
-            self.network.remove_end(conn, None);
-            let what = format!("closed: {reason}");
-            self.network
-                .trace
-                .record(self.network.now, &what, node, conn.0, &[]);
-            self.with_node(node, |d, net| d.close(net, conn, &reason));
+            for conn in endpoint.take_dirty() {
+                busy = true;
+                let mut wire = Wire {
+                    network: &mut *network,
+                    conn,
+                };
+                endpoint.write_to(conn, &mut wire, actor);
+            }
+            if !busy {
+                return;
+            }
         }
+    }
+
+    /// Hands paused input to a node that wants it again, and wakes the ends whose reading
+    /// stopped. Returns whether frames were handed over (the turn goes on).
+    fn resume_paused(&mut self, node: usize) -> bool {
+        let Some(slot) = self.slots.get(node) else {
+            return false;
+        };
+        if !slot.alive || !slot.reading || !slot.actor.wants_input() {
+            return false;
+        }
+        let paused = slot.endpoint.paused();
+        let blocked: Vec<ConnId> = self
+            .network
+            .read_blocked
+            .iter()
+            .copied()
+            .filter(|c| self.network.ends.get(c).is_some_and(|e| e.node == node))
+            .collect();
+        let mut delivered = false;
+        for conn in paused {
+            delivered = true;
+            if let Some((endpoint, actor, _)) = self.parts(node) {
+                endpoint.resume(conn, actor);
+            }
+        }
+        for conn in blocked {
+            if self.can_read(node, conn) {
+                self.network.read_blocked.remove(&conn);
+                self.network.queue.push(self.network.now, Event::Wake(conn));
+            }
+        }
+        delivered
     }
 
     /// The simulated user takes messages and events as they come (unless told not to).
@@ -152,7 +248,8 @@ impl Sim {
         }
     }
 
-    /// Segments may have arrived at `conn`: hand them to its node, in order, while it reads.
+    /// Segments may have arrived at `conn`: hand them to its node's endpoint, in order, while
+    /// it reads.
     fn wake(&mut self, conn: ConnId) {
         loop {
             let now = self.network.now;
@@ -174,11 +271,10 @@ impl Sim {
                 }
                 return;
             }
-            if is_data && !self.can_read(node) {
+            if is_data && !self.can_read(node, conn) {
                 self.network.read_blocked.insert(conn);
                 return;
             }
-            let buffer = self.network.config.socket_buffer;
             let Some(end) = self.network.ends.get_mut(&conn) else {
                 return;
             };
@@ -187,95 +283,62 @@ impl Sim {
             };
             end.inbound.cut_since = None;
             end.inbound.bytes -= segment.len();
-            end.inbound.stalled_since = (end.inbound.bytes > buffer).then_some(now);
+            let (peer, remote) = (end.peer, end.remote_addr);
             match segment {
-                Segment::Open => self.opened(conn),
-                Segment::Data(bytes) => self.read(conn, &bytes),
+                Segment::Open => {
+                    end.connecting = false;
+                    self.network
+                        .trace
+                        .record(now, "connected", node, conn.0, &[]);
+                    self.turn(node, |ep, actor, _| ep.connected(conn, remote, actor));
+                }
+                Segment::Data(bytes) => {
+                    self.network.trace.record(now, "read", node, conn.0, &bytes);
+                    self.turn(node, |ep, actor, _| ep.received(conn, &bytes, actor));
+                    // The kernel's buffer has room again: the writer may go on.
+                    if let Some(peer) = peer {
+                        self.network.queue.push(now, Event::Writable(peer));
+                    }
+                }
                 Segment::Eof => {
-                    self.network.closing.push((conn, CloseReason::PeerClosed));
-                    self.after_turn(node);
+                    self.turn(node, |ep, actor, _| ep.peer_closed(conn, actor));
                 }
                 Segment::Reset(why) | Segment::Abort(why) => {
-                    if let Some(e) = self.network.ends.get_mut(&conn) {
-                        e.finished = true;
-                    }
-                    self.network
-                        .closing
-                        .push((conn, CloseReason::Io(why.to_owned())));
-                    self.after_turn(node);
+                    end.finished = true;
+                    self.turn(node, |ep, actor, _| {
+                        ep.io_error(conn, why.to_owned(), actor)
+                    });
                 }
                 Segment::Refused => {
-                    self.network.closing.push((
-                        conn,
-                        CloseReason::ConnectFailed("connection refused".into()),
-                    ));
-                    self.after_turn(node);
+                    self.turn(node, |ep, actor, _| {
+                        ep.connect_failed(conn, "connection refused".into(), actor)
+                    });
                 }
             }
         }
     }
 
-    /// A dial completed.
-    fn opened(&mut self, conn: ConnId) {
-        let Some(end) = self.network.ends.get_mut(&conn) else {
-            return;
-        };
-        end.connecting = false;
-        end.last_read = self.network.now;
-        let node = end.node;
-        let info = ConnInfo {
-            peer_addr: end.remote_addr,
-            outgoing: true,
-            tls_version: None,
-        };
-        let unsent = std::mem::take(&mut end.unsent);
-        self.network
-            .trace
-            .record(self.network.now, "connected", node, conn.0, &[]);
-        for frame in unsent {
-            self.network.send(node, conn, frame);
-        }
-        self.with_node(node, |d, net| d.open(net, conn, &info));
-        self.after_turn(node);
-    }
-
-    /// Bytes arrived: through the frame decoder, then one `on_frame` per whole frame, as
-    /// the real loop reads.
-    fn read(&mut self, conn: ConnId, bytes: &[u8]) {
-        let now = self.network.now;
-        let Some(end) = self.network.ends.get_mut(&conn) else {
+    /// The peer of `conn` read: its node writes what its endpoint holds for it.
+    fn writable(&mut self, conn: ConnId) {
+        let Some(end) = self.network.ends.get(&conn) else {
             return;
         };
         let node = end.node;
-        end.last_read = now;
-        end.decoder.push(bytes);
-        let mut frames = Vec::new();
-        let mut error = None;
-        loop {
-            match end.decoder.next_frame() {
-                Ok(Some(body)) => frames.push(body),
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            }
+        let has_output = self
+            .slots
+            .get(node)
+            .is_some_and(|s| s.alive && s.endpoint.has_output(conn));
+        if has_output {
+            self.turn(node, |ep, actor, network| {
+                ep.write_to(conn, &mut Wire { network, conn }, actor)
+            });
         }
-        for body in frames {
-            self.network
-                .trace
-                .record_with(now, "frame", node, conn.0, &body, || describe_frame(&body));
-            self.with_node(node, |d, net| d.frame(net, conn, body));
-        }
-        if let Some(e) = error {
-            self.network.closing.push((conn, CloseReason::Wire(e)));
-        }
-        self.after_turn(node);
     }
 
-    /// A dial reaches its address: the node there accepts, unless nobody listens, a
-    /// partition drops the SYN (sent again after 1, 2, 4... s, as TCP does, until the
-    /// dialler's connect timeout), or the node holds all the connections it may.
+    /// A dial reaches its address: the node there accepts (its endpoint decides whether
+    /// and whom it evicts at `max_connections`), unless nobody listens or a partition
+    /// drops the SYN (sent again after 1, 2, 4... s, as TCP does, until the dialler's
+    /// endpoint gives up).
     fn syn(&mut self, dialer: ConnId, addr: SocketAddr, attempt: u32) {
         let Some(dial) = self.network.ends.get(&dialer) else {
             return;
@@ -301,52 +364,40 @@ impl Sim {
             );
             return;
         }
-        let max = self
-            .network
-            .node_net
-            .get(to)
-            .map_or(usize::MAX, |c| c.max_connections);
-        if self.network.node_ends.get(to).map_or(0, |s| s.len()) >= max {
-            // Accepted by the kernel, closed at once by the loop.
-            self.network.push_segment(dialer, Segment::Open);
-            self.network.push_segment(dialer, Segment::Eof);
-            return;
-        }
-        let acceptor = self.network.new_conn();
         let port = 32_768 + (dialer.0 % 28_000) as u16;
         let remote = SocketAddr::new(node_addr(from).ip(), port);
-        let max_frame = self.network.max_frame(to);
-        let mut end = End::new(
-            to,
-            from,
-            false,
-            remote,
-            latency,
-            self.network.now,
-            max_frame,
-        );
-        end.peer = Some(dialer);
-        self.network.ends.insert(acceptor, end);
-        self.network.node_ends[to].insert(acceptor);
-        if let Some(d) = self.network.ends.get_mut(&dialer) {
-            d.peer = Some(acceptor);
-            d.peer_node = to;
-        }
-        self.network.push_segment(dialer, Segment::Open);
-        self.network
-            .trace
-            .record(self.network.now, "accepted", to, acceptor.0, &[]);
-        let info = ConnInfo {
-            peer_addr: remote,
-            outgoing: false,
-            tls_version: None,
+        let Some((endpoint, actor, network)) = self.parts(to) else {
+            network_refuse(&mut self.network, dialer);
+            return;
         };
-        self.with_node(to, |d, net| d.open(net, acceptor, &info));
+        let now = network.now;
+        match endpoint.accept(remote, actor) {
+            None => {
+                // Accepted by the kernel, closed at once by the loop.
+                network.push_segment(dialer, Segment::Open);
+                network.push_segment(dialer, Segment::Eof);
+                network.trace.record(now, "refused", to, 0, &[]);
+            }
+            Some(acceptor) => {
+                let mut end = End::new(to, from, false, remote, latency);
+                end.peer = Some(dialer);
+                network.ends.insert(acceptor, end);
+                if let Some(set) = network.node_ends.get_mut(to) {
+                    set.insert(acceptor);
+                }
+                if let Some(d) = network.ends.get_mut(&dialer) {
+                    d.peer = Some(acceptor);
+                    d.peer_node = to;
+                }
+                network.push_segment(dialer, Segment::Open);
+                network.trace.record(now, "accepted", to, acceptor.0, &[]);
+            }
+        }
         self.after_turn(to);
     }
 
-    /// A node's timers, as the real loop runs them every `tick_interval`: dial, partial
-    /// frame and write-stall timeouts, TCP giving up across a partition, then `on_tick`.
+    /// A node's timers, when its endpoint asked for them: first the kernel's (TCP giving up
+    /// on bytes held by a partition), then the endpoint's, which runs `on_tick`.
     fn tick(&mut self, node: usize, incarnation: u32) {
         let Some(slot) = self.slots.get(node) else {
             return;
@@ -355,81 +406,60 @@ impl Sim {
             return;
         }
         let now = self.network.now;
-        let net_config = self.network.node_net.get(node).cloned().unwrap_or_default();
         let tcp_timeout = self.network.config.tcp_timeout;
-        let conns: Vec<ConnId> = self
+        let gave_up: Vec<ConnId> = self
             .network
             .node_ends
             .get(node)
             .into_iter()
             .flatten()
             .copied()
+            .filter(|c| {
+                let peer = self.network.ends.get(c).and_then(|e| e.peer);
+                peer.and_then(|p| self.network.ends.get(&p))
+                    .and_then(|p| p.inbound.cut_since)
+                    .is_some_and(|t| now.saturating_sub(t) > tcp_timeout)
+            })
             .collect();
-        for conn in conns {
-            let Some(end) = self.network.ends.get(&conn) else {
-                continue;
-            };
-            if end.connecting {
-                if now.saturating_sub(end.opened) > net_config.partial_frame_timeout {
-                    self.network
-                        .closing
-                        .push((conn, CloseReason::ConnectFailed("timed out".into())));
-                }
-                continue;
-            }
-            if end.decoder.is_mid_frame()
-                && now.saturating_sub(end.last_read) > net_config.partial_frame_timeout
-            {
-                self.network
-                    .closing
-                    .push((conn, CloseReason::PartialFrameTimeout));
-                continue;
-            }
-            let Some(peer) = end.peer.and_then(|p| self.network.ends.get(&p)) else {
-                continue;
-            };
-            let stalled = peer
-                .inbound
-                .stalled_since
-                .is_some_and(|t| now.saturating_sub(t) > net_config.write_stall_timeout);
-            let gave_up = peer
-                .inbound
-                .cut_since
-                .is_some_and(|t| now.saturating_sub(t) > tcp_timeout);
-            if gave_up {
-                self.network.reset(conn, "connection timed out");
-            } else if stalled {
-                self.network.closing.push((conn, CloseReason::WriteStalled));
-            }
-        }
-        self.after_turn(node);
         self.network.trace.record(now, "tick", node, 0, &[]);
-        self.with_node(node, |d, net| d.tick(net));
-        self.after_turn(node);
-        let queued = self.queued_bytes(node);
-        self.with_node(node, |d, _| d.backlog(queued));
+        let next = self.turn(node, |ep, actor, network| {
+            for conn in gave_up {
+                network.reset(conn, "connection timed out");
+                ep.io_error(conn, "connection timed out".into(), actor);
+            }
+            ep.handle_timeout(actor);
+            ep.poll_timeout()
+        });
         self.sample(node);
-        let next = now + self.tick_interval(node);
+        let Some(next) = next else {
+            return;
+        };
+        let at = next
+            .saturating_duration_since(self.network.base)
+            .max(now + Duration::from_millis(1));
         self.network
             .queue
-            .push(next, Event::Tick { node, incarnation });
+            .push(at, Event::Tick { node, incarnation });
     }
 
     /// Notes the node's memory figures.
     fn sample(&mut self, node: usize) {
+        let Some(slot) = self.slots.get(node).filter(|s| s.alive) else {
+            return;
+        };
         let conn_queue = self
             .network
             .node_ends
             .get(node)
             .into_iter()
             .flatten()
-            .map(|&c| self.network.queued(c))
+            .map(|&c| Net::queued(&slot.endpoint, c))
             .max()
             .unwrap_or(0);
         let mut m = Maxima {
-            queued_bytes: self.queued_bytes(node),
+            queued_bytes: slot.endpoint.total_queued(),
             conn_queue,
-            connections: self.connections(node),
+            connections: slot.endpoint.len(),
             ..Maxima::default()
         };
         if let Some(st) = self.status(node) {
@@ -441,4 +471,9 @@ impl Sim {
             slot.maxima.update(m);
         }
     }
+}
+
+/// The dialled node died in this very instant: its kernel refuses.
+fn network_refuse(network: &mut Network, dialer: ConnId) {
+    network.push_segment(dialer, Segment::Refused);
 }

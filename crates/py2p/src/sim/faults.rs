@@ -26,7 +26,6 @@ impl Sim {
             return;
         }
         self.fault("killed", i);
-        self.network.closing.clear();
         if let Some(slot) = self.slots.get_mut(i) {
             slot.alive = false;
             if let Some(mesh) = slot.actor.mesh() {
@@ -57,18 +56,21 @@ impl Sim {
         let incarnation = self.incarnation(i) + 1;
         let config = self.slots[i].config.clone();
         let leasing = self.slots[i].leasing;
+        let mut endpoint = self.new_endpoint(i, incarnation, &config.net);
         let actor = match &self.slots[i].actor {
             Actor::Mesh(_) => Actor::Mesh(Box::new(self.new_mesh_node(
                 i,
                 incarnation,
                 &config,
                 leasing,
+                &mut endpoint,
             ))),
             Actor::Garbage(g) => Actor::Garbage(Box::new(g.restarted(self.network.rng.fork()))),
             Actor::Scripted(_) => Actor::Scripted(Box::default()),
         };
         if let Some(slot) = self.slots.get_mut(i) {
             slot.actor = actor;
+            slot.endpoint = endpoint;
             slot.alive = true;
             slot.incarnation = incarnation;
             slot.reading = true;
@@ -76,7 +78,6 @@ impl Sim {
         }
         self.network.listeners.insert(node_addr(i), i);
         self.fault("restarted", i);
-        self.schedule_first_tick(i);
         self.id(i).to_owned()
     }
 

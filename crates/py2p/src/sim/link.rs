@@ -1,12 +1,12 @@
-//! Simulated TCP: a connection is two ends, and each end reads from a pipe that keeps the
-//! order of what its peer wrote.
+//! Simulated TCP, the kernel's part only: a connection is two ends, and each end reads from
+//! a pipe that keeps the order of what its peer wrote. Frames, queues and timers are the
+//! node's [`Endpoint`](py2p_net::Endpoint)'s.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use py2p_net::ConnId;
-use py2p_wire::FrameDecoder;
 
 /// What travels in a pipe, in order.
 #[derive(Debug)]
@@ -45,8 +45,6 @@ pub(super) struct Pipe {
     pub bytes: usize,
     /// Arrival time of the last segment pushed: later ones never arrive before it.
     pub last_at: Duration,
-    /// Since when more than the socket buffers' worth of bytes waits with none read.
-    pub stalled_since: Option<Duration>,
     /// Since when the segment at the front waits for a partition to heal.
     pub cut_since: Option<Duration>,
 }
@@ -66,7 +64,6 @@ impl Pipe {
         self.segments.clear();
         self.bytes = 0;
         self.last_at = Duration::ZERO;
-        self.stalled_since = None;
         self.cut_since = None;
     }
 }
@@ -86,16 +83,8 @@ pub(super) struct End {
     pub remote_addr: SocketAddr,
     /// What this end reads.
     pub inbound: Pipe,
-    /// Splits the stream into frames, as the real loop does.
-    pub decoder: FrameDecoder,
     /// One-way latency of the link.
     pub latency: Duration,
-    /// When the end was made (for the dial timeout).
-    pub opened: Duration,
-    /// When bytes last arrived (for the partial-frame timeout).
-    pub last_read: Duration,
-    /// Frames written while the dial was in progress, sent when it completes.
-    pub unsent: Vec<Vec<u8>>,
     /// A FIN or reset has been sent to the peer already.
     pub finished: bool,
 }
@@ -107,8 +96,6 @@ impl End {
         outgoing: bool,
         remote_addr: SocketAddr,
         latency: Duration,
-        now: Duration,
-        max_frame_len: usize,
     ) -> End {
         End {
             node,
@@ -117,11 +104,7 @@ impl End {
             connecting: outgoing,
             remote_addr,
             inbound: Pipe::default(),
-            decoder: FrameDecoder::new(max_frame_len),
             latency,
-            opened: now,
-            last_read: now,
-            unsent: Vec::new(),
             finished: false,
         }
     }

@@ -72,6 +72,8 @@ mod network;
 mod node;
 mod queue;
 mod rng;
+#[cfg(test)]
+mod same_outcome;
 mod scripted;
 mod simulator;
 mod trace;

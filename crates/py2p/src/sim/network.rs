@@ -1,11 +1,12 @@
 //! The simulated wires: connections, latencies, partitions and the kernel's part of TCP
-//! (buffers, retransmission, resets). Nodes act on it through [`NodeNet`](super::net::NodeNet).
+//! (buffers, retransmission, resets). Every node's endpoint writes to it through a
+//! [`Wire`](super::net::Wire); no connection rule of the event loop lives here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use py2p_net::{CloseReason, ConnId, NetConfig, NetError};
+use py2p_net::ConnId;
 
 use super::link::{End, Segment};
 use super::queue::{Event, EventQueue};
@@ -34,8 +35,6 @@ pub(super) struct Network {
     pub ends: BTreeMap<ConnId, End>,
     /// The ends each node holds.
     pub node_ends: Vec<BTreeSet<ConnId>>,
-    /// Each node's event-loop limits.
-    pub node_net: Vec<NetConfig>,
     /// Live nodes by address.
     pub listeners: BTreeMap<SocketAddr, usize>,
     latencies: BTreeMap<(usize, usize), Duration>,
@@ -43,15 +42,12 @@ pub(super) struct Network {
     pub cut: Option<BTreeSet<usize>>,
     pub rng: SimRng,
     pub trace: Trace,
-    /// Connections the node whose turn it is asked to close, or that failed, this turn.
-    pub closing: Vec<(ConnId, CloseReason)>,
-    /// Ends whose reading stopped with data waiting (their node paused input).
+    /// Ends whose reading stopped with data waiting (their node paused input, or froze).
     pub read_blocked: BTreeSet<ConnId>,
     /// Nodes that asked their loop to stop.
     pub shutdowns: Vec<usize>,
     /// Virtual times of faults (kills, partitions, heals, broken links, stalls).
     pub faults: Vec<Duration>,
-    next_conn: u64,
     pub config: SimConfig,
 }
 
@@ -64,17 +60,14 @@ impl Network {
             queue: EventQueue::default(),
             ends: BTreeMap::new(),
             node_ends: Vec::new(),
-            node_net: Vec::new(),
             listeners: BTreeMap::new(),
             latencies: BTreeMap::new(),
             cut: None,
             rng: SimRng::new(seed),
             trace: Trace::new(config.trace_lines),
-            closing: Vec::new(),
             read_blocked: BTreeSet::new(),
             shutdowns: Vec::new(),
             faults: Vec::new(),
-            next_conn: 2,
             config,
         }
     }
@@ -117,116 +110,15 @@ impl Network {
     pub fn push_segment(&mut self, to: ConnId, segment: Segment) {
         let jitter = self.jitter();
         let now = self.now;
-        let buffer = self.config.socket_buffer;
         let Some(end) = self.ends.get_mut(&to) else {
             return;
         };
         let at = end.inbound.push(now + end.latency + jitter, segment);
-        if end.inbound.bytes > buffer && end.inbound.stalled_since.is_none() {
-            end.inbound.stalled_since = Some(now);
-        }
         self.queue.push(at, Event::Wake(to));
     }
 
-    /// Bytes written on `conn` that the peer has not read, beyond what the socket buffers
-    /// hold: the loop's write queue.
-    pub fn queued(&self, conn: ConnId) -> usize {
-        let Some(end) = self.ends.get(&conn) else {
-            return 0;
-        };
-        if end.connecting {
-            return end.unsent.iter().map(Vec::len).sum();
-        }
-        end.peer.and_then(|p| self.ends.get(&p)).map_or(0, |p| {
-            p.inbound.bytes.saturating_sub(self.config.socket_buffer)
-        })
-    }
-
-    /// `Net::send` for `node`.
-    pub fn send(&mut self, node: usize, conn: ConnId, frame: Vec<u8>) {
-        let Some(end) = self.ends.get_mut(&conn) else {
-            return;
-        };
-        if end.node != node || end.finished {
-            return;
-        }
-        let max = self
-            .node_net
-            .get(node)
-            .map_or(usize::MAX, |c| c.max_write_queue);
-        if end.connecting {
-            end.unsent.push(frame);
-        } else {
-            let Some(peer) = end.peer else {
-                return;
-            };
-            if self.config.break_rate > 0.0 && self.rng.chance(self.config.break_rate) {
-                self.trace
-                    .record(self.now, "link breaks", node, conn.0, &[]);
-                self.faults.push(self.now);
-                self.reset(conn, "connection reset by peer");
-                return;
-            }
-            let pieces = if self.config.fragment && frame.len() > 1 {
-                1 + self.rng.below(3) as usize
-            } else {
-                1
-            };
-            let mut cuts: Vec<usize> = (1..pieces)
-                .map(|_| 1 + self.rng.index(frame.len() - 1))
-                .collect();
-            cuts.sort_unstable();
-            cuts.dedup();
-            let mut start = 0;
-            for cut in cuts.into_iter().chain(std::iter::once(frame.len())) {
-                if let Some(piece) = frame.get(start..cut) {
-                    self.push_segment(peer, Segment::Data(piece.to_vec()));
-                }
-                start = cut;
-            }
-        }
-        let queued = self.queued(conn);
-        if queued > max {
-            self.closing.push((conn, CloseReason::SlowPeer { queued }));
-        }
-        let total_max = self
-            .node_net
-            .get(node)
-            .map_or(usize::MAX, |c| c.max_total_write_queue);
-        if self.total_queued(node) > total_max {
-            // As the loop does: the connection with the longest queue is the slowest reader.
-            let slowest = self
-                .node_ends
-                .get(node)
-                .into_iter()
-                .flatten()
-                .filter(|c| !self.closing.iter().any(|(k, _)| k == *c))
-                .map(|&c| (self.queued(c), c))
-                .max();
-            if let Some((queued, c)) = slowest {
-                self.closing.push((c, CloseReason::SlowPeer { queued }));
-            }
-        }
-    }
-
-    /// Bytes `node` has queued over all its connections.
-    pub fn total_queued(&self, node: usize) -> usize {
-        self.node_ends
-            .get(node)
-            .map_or(0, |ends| ends.iter().map(|&c| self.queued(c)).sum())
-    }
-
-    /// `Net::dial` for `node`.
-    pub fn dial(&mut self, node: usize, addr: SocketAddr) -> Result<ConnId, NetError> {
-        let max = self
-            .node_net
-            .get(node)
-            .map_or(usize::MAX, |c| c.max_connections);
-        let held = self.node_ends.get(node).map_or(0, BTreeSet::len);
-        if held >= max {
-            return Err(NetError::TooManyConnections { max });
-        }
-        let conn = self.new_conn();
+    /// A node's endpoint dials `addr` for its connection `conn`: the SYN leaves now.
+    pub fn dial(&mut self, node: usize, conn: ConnId, addr: SocketAddr) {
         let target = self.listeners.get(&addr).copied();
         // A dial to nobody still needs a latency: use the address's would-be node.
         let peer_node = target.unwrap_or(usize::MAX);
@@ -234,10 +126,11 @@ impl Network {
             Some(t) => self.latency(node, t),
             None => self.config.latency.0,
         };
-        let max_frame = self.max_frame(node);
-        let end = End::new(node, peer_node, true, addr, latency, self.now, max_frame);
+        let end = End::new(node, peer_node, true, addr, latency);
         self.ends.insert(conn, end);
-        self.node_ends[node].insert(conn);
+        if let Some(set) = self.node_ends.get_mut(node) {
+            set.insert(conn);
+        }
         let jitter = self.jitter();
         self.queue.push(
             self.now + latency + jitter,
@@ -249,21 +142,6 @@ impl Network {
         );
         self.trace
             .record(self.now, &format!("dial {addr}"), node, conn.0, &[]);
-        Ok(conn)
-    }
-
-    pub fn new_conn(&mut self) -> ConnId {
-        let c = ConnId(self.next_conn);
-        self.next_conn += 1;
-        c
-    }
-
-    pub fn max_frame(&self, node: usize) -> usize {
-        self.node_net
-            .get(node)
-            .map_or(py2p_wire::Limits::DEFAULT_MAX_FRAME_LEN, |c| {
-                c.limits.max_frame_len
-            })
     }
 
     /// Removes an end; its peer reads an end of stream after what is in flight (or a reset,
@@ -290,9 +168,8 @@ impl Network {
         Some(end)
     }
 
-    /// Resets a connection from the end `conn`: in-flight bytes both ways are lost, the
-    /// peer reads a reset after the link's latency, and `conn` closes with a socket error
-    /// at the end of the current turn.
+    /// Resets a connection from the end `conn`: in-flight bytes both ways are lost and the
+    /// peer reads a reset after the link's latency. The caller tells `conn`'s endpoint.
     pub fn reset(&mut self, conn: ConnId, why: &'static str) {
         let Some(end) = self.ends.get_mut(&conn) else {
             return;
@@ -303,7 +180,6 @@ impl Network {
         end.finished = true;
         end.inbound.clear();
         let peer = end.peer;
-        self.closing.push((conn, CloseReason::Io(why.to_owned())));
         if let Some(peer) = peer {
             if let Some(p) = self.ends.get_mut(&peer) {
                 p.inbound.clear();

@@ -4,7 +4,7 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
@@ -38,37 +38,6 @@ pub struct SeenEvent {
     pub incarnation: u32,
     /// The event.
     pub event: PeerEvent,
-}
-
-/// The object-safe part of [`Service`] the simulator drives.
-pub(super) trait Driven {
-    fn open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo);
-    fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>);
-    fn close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
-    fn tick(&mut self, net: &mut dyn Net);
-    fn input(&self) -> bool;
-    fn backlog(&mut self, queued: usize);
-}
-
-impl<S: Service> Driven for S {
-    fn open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
-        self.on_open(net, conn, info);
-    }
-    fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
-        self.on_frame(net, conn, body);
-    }
-    fn close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
-        self.on_close(net, conn, reason);
-    }
-    fn tick(&mut self, net: &mut dyn Net) {
-        self.on_tick(net);
-    }
-    fn input(&self) -> bool {
-        self.wants_input()
-    }
-    fn backlog(&mut self, queued: usize) {
-        self.on_backlog(queued);
-    }
 }
 
 /// A real mesh node and the state it shares with its (simulated) user.
@@ -147,22 +116,6 @@ pub(super) enum Actor {
 }
 
 impl Actor {
-    pub fn driven(&mut self) -> &mut dyn Driven {
-        match self {
-            Actor::Mesh(m) => &mut m.core,
-            Actor::Garbage(g) => g.as_mut(),
-            Actor::Scripted(s) => s.as_mut(),
-        }
-    }
-
-    pub fn driven_ref(&self) -> &dyn Driven {
-        match self {
-            Actor::Mesh(m) => &m.core,
-            Actor::Garbage(g) => g.as_ref(),
-            Actor::Scripted(s) => s.as_ref(),
-        }
-    }
-
     pub fn mesh(&self) -> Option<&MeshNode> {
         match self {
             Actor::Mesh(m) => Some(m),
@@ -174,6 +127,85 @@ impl Actor {
         match self {
             Actor::Mesh(m) => Some(m),
             Actor::Garbage(_) | Actor::Scripted(_) => None,
+        }
+    }
+}
+
+/// What a simulated user asks of a node, through its endpoint as a socket's commands go
+/// through the event loop.
+pub(super) enum ActorCommand {
+    /// A `MeshSocket` call, for a mesh node.
+    Mesh(Command),
+    /// What a fuzz target makes a scripted peer do.
+    Scripted(Box<dyn FnOnce(&mut ScriptedPeer, &mut dyn Net) + Send>),
+}
+
+/// Whatever runs at an address is the service of that node's [`Endpoint`](py2p_net::Endpoint):
+/// commands go to mesh nodes (the other actors take none).
+impl Service for Actor {
+    type Command = ActorCommand;
+
+    fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        match self {
+            Actor::Mesh(m) => m.core.on_open(net, conn, info),
+            Actor::Garbage(g) => g.on_open(net, conn, info),
+            Actor::Scripted(s) => s.on_open(net, conn, info),
+        }
+    }
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+        match self {
+            Actor::Mesh(m) => m.core.on_frame(net, conn, body),
+            Actor::Garbage(g) => g.on_frame(net, conn, body),
+            Actor::Scripted(s) => s.on_frame(net, conn, body),
+        }
+    }
+    fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        match self {
+            Actor::Mesh(m) => m.core.on_close(net, conn, reason),
+            Actor::Garbage(g) => g.on_close(net, conn, reason),
+            Actor::Scripted(s) => s.on_close(net, conn, reason),
+        }
+    }
+    fn on_command(&mut self, net: &mut dyn Net, cmd: ActorCommand) {
+        match (self, cmd) {
+            (Actor::Mesh(m), ActorCommand::Mesh(cmd)) => m.core.on_command(net, cmd),
+            (Actor::Scripted(s), ActorCommand::Scripted(f)) => f(s, net),
+            _ => {}
+        }
+    }
+    fn on_tick(&mut self, net: &mut dyn Net) {
+        match self {
+            Actor::Mesh(m) => m.core.on_tick(net),
+            Actor::Garbage(g) => g.on_tick(net),
+            Actor::Scripted(s) => s.on_tick(net),
+        }
+    }
+    fn wants_input(&self) -> bool {
+        match self {
+            Actor::Mesh(m) => m.core.wants_input(),
+            Actor::Garbage(g) => g.wants_input(),
+            Actor::Scripted(s) => s.wants_input(),
+        }
+    }
+    fn make_room(&mut self) -> Option<ConnId> {
+        match self {
+            Actor::Mesh(m) => m.core.make_room(),
+            Actor::Garbage(g) => g.make_room(),
+            Actor::Scripted(s) => s.make_room(),
+        }
+    }
+    fn on_shutdown(&mut self) {
+        match self {
+            Actor::Mesh(m) => m.core.on_shutdown(),
+            Actor::Garbage(g) => g.on_shutdown(),
+            Actor::Scripted(s) => s.on_shutdown(),
+        }
+    }
+    fn on_backlog(&mut self, queued_bytes: usize) {
+        match self {
+            Actor::Mesh(m) => m.core.on_backlog(queued_bytes),
+            Actor::Garbage(g) => g.on_backlog(queued_bytes),
+            Actor::Scripted(s) => s.on_backlog(queued_bytes),
         }
     }
 }
@@ -209,6 +241,9 @@ impl Maxima {
 /// One address of the simulated network, through the lives of what runs there.
 pub(super) struct Slot {
     pub actor: Actor,
+    /// The node's connections and every rule they obey: the same endpoint a `MeshSocket`'s
+    /// event loop drives, here driven by the simulator.
+    pub endpoint: Endpoint,
     /// The configuration it was started with (restarts reuse it).
     pub config: MeshConfig,
     /// For a sync node, whether its table leases keys (restarts keep it).

@@ -13,6 +13,8 @@ use py2p_net::ConnId;
 pub(super) enum Event {
     /// Segments may have arrived at this end.
     Wake(ConnId),
+    /// The peer of this end read bytes: the kernel's buffers have room again.
+    Writable(ConnId),
     /// A dial reaches the dialled address.
     Syn {
         /// The dialling end.

@@ -47,10 +47,17 @@ impl Sim {
     /// Adds a scripted peer (it does nothing until told); returns its number.
     pub(super) fn add_scripted_peer(&mut self) -> usize {
         let config = self.network.config.mesh.clone();
-        self.push_slot(super::node::Actor::Scripted(Box::default()), config, None)
+        let index = self.slots.len();
+        let endpoint = self.new_endpoint(index, 0, &config.net);
+        self.push_slot(
+            super::node::Actor::Scripted(Box::default()),
+            endpoint,
+            config,
+            None,
+        )
     }
 
-    fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
+    pub(super) fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
         let slot = self.slots.get_mut(i)?;
         match &mut slot.actor {
             super::node::Actor::Scripted(s) if slot.alive => Some(s),
@@ -58,27 +65,23 @@ impl Sim {
         }
     }
 
-    /// Runs `f` in scripted peer `i`'s turn, with the network it acts through.
-    fn scripted_turn(&mut self, i: usize, f: impl FnOnce(&mut ScriptedPeer, &mut dyn Net)) {
-        let alive = self.is_alive(i);
-        let Some(super::node::Actor::Scripted(peer)) = self.slots.get_mut(i).map(|s| &mut s.actor)
-        else {
+    /// Runs `f` in scripted peer `i`'s turn, with its endpoint as the network it acts
+    /// through.
+    fn scripted_turn(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut ScriptedPeer, &mut dyn Net) + Send + 'static,
+    ) {
+        let Some((endpoint, actor @ super::node::Actor::Scripted(_), _)) = self.parts(i) else {
             return;
         };
-        if !alive {
-            return;
-        }
-        let mut net = super::net::NodeNet {
-            network: &mut self.network,
-            node: i,
-        };
-        f(peer, &mut net);
+        endpoint.command(super::node::ActorCommand::Scripted(Box::new(f)), actor);
         self.after_turn(i);
     }
 
     /// Scripted peer `i` dials `addr`.
     pub(super) fn scripted_dial(&mut self, i: usize, addr: SocketAddr) {
-        self.scripted_turn(i, |_, net| {
+        self.scripted_turn(i, move |_, net| {
             let _ = net.dial(addr);
         });
     }
@@ -91,19 +94,20 @@ impl Sim {
     /// Scripted peer `i` writes `bytes` on its oldest open connection; `false` when it has
     /// none.
     pub(super) fn scripted_send(&mut self, i: usize, bytes: Vec<u8>) -> bool {
-        let mut sent = false;
-        self.scripted_turn(i, |peer, net| {
+        if self.scripted(i).is_none_or(|p| p.open.is_empty()) {
+            return false;
+        }
+        self.scripted_turn(i, move |peer, net| {
             if let Some(&conn) = peer.open.iter().next() {
                 net.send(conn, bytes.into());
-                sent = true;
             }
         });
-        sent
+        true
     }
 
     /// Scripted peer `i` hangs up every connection.
     pub(super) fn scripted_close(&mut self, i: usize) {
-        self.scripted_turn(i, |peer, net| {
+        self.scripted_turn(i, move |peer, net| {
             for &conn in &peer.open {
                 net.close(conn);
             }

@@ -7,10 +7,8 @@ use std::time::Duration;
 use py2p_wire::Flag;
 
 use super::garbage::{Garbage, GarbagePeer};
-use super::net::NodeNet;
 use super::network::{node_addr, Network, PORT};
-use super::node::{Actor, Delivery, Maxima, MeshNode, SeenEvent, Slot};
-use super::queue::Event;
+use super::node::{Actor, ActorCommand, Delivery, Maxima, MeshNode, SeenEvent, Slot};
 use super::rng::SimRng;
 use super::SimConfig;
 use crate::mesh::{Command, Status};
@@ -129,8 +127,9 @@ impl Sim {
         let addr = node_addr(index);
         config.bind = addr;
         config.out_addr = Some((addr.ip().to_string(), PORT));
-        let actor = Actor::Mesh(Box::new(self.new_mesh_node(index, 0, &config, None)));
-        self.push_slot(actor, config, None)
+        let mut endpoint = self.new_endpoint(index, 0, &config.net);
+        let node = self.new_mesh_node(index, 0, &config, None, &mut endpoint);
+        self.push_slot(Actor::Mesh(Box::new(node)), endpoint, config, None)
     }
 
     /// Adds a sync-table node, as [`SyncSocket`](crate::SyncSocket) runs one: the run's
@@ -145,13 +144,9 @@ impl Sim {
         let addr = node_addr(index);
         config.bind = addr;
         config.out_addr = Some((addr.ip().to_string(), PORT));
-        let actor = Actor::Mesh(Box::new(self.new_mesh_node(
-            index,
-            0,
-            &config,
-            Some(leasing),
-        )));
-        self.push_slot(actor, config, Some(leasing))
+        let mut endpoint = self.new_endpoint(index, 0, &config.net);
+        let node = self.new_mesh_node(index, 0, &config, Some(leasing), &mut endpoint);
+        self.push_slot(Actor::Mesh(Box::new(node)), endpoint, config, Some(leasing))
     }
 
     /// Adds a peer that dials `target` and misbehaves as `kind` says, again and again.
@@ -159,7 +154,8 @@ impl Sim {
         let index = self.slots.len();
         let config = self.network.config.mesh.clone();
         let actor = Actor::Garbage(Box::new(self.new_garbage(index, target, kind, &config)));
-        self.push_slot(actor, config, None)
+        let endpoint = self.new_endpoint(index, 0, &config.net);
+        self.push_slot(actor, endpoint, config, None)
     }
 
     pub(super) fn new_mesh_node(
@@ -168,17 +164,15 @@ impl Sim {
         incarnation: u32,
         config: &MeshConfig,
         leasing: Option<bool>,
+        endpoint: &mut py2p_net::Endpoint,
     ) -> MeshNode {
         let addr = node_addr(index);
         let host = addr.ip().to_string();
         let salt = format!("sim seed {:#x} node {index} life {incarnation}", self.seed);
         let id = crate::id::node_id(&host, PORT, &config.protocol.id(), &salt);
         self.mesh_ids.insert(id.clone());
-        let mut net = NodeNet {
-            network: &mut self.network,
-            node: index,
-        };
-        MeshNode::new(config.clone(), id, (host, PORT), leasing, &mut net)
+        endpoint.set_unix_time(self.network.unix_time());
+        MeshNode::new(config.clone(), id, (host, PORT), leasing, endpoint)
     }
 
     fn new_garbage(
@@ -202,15 +196,16 @@ impl Sim {
     pub(super) fn push_slot(
         &mut self,
         actor: Actor,
+        endpoint: py2p_net::Endpoint,
         config: MeshConfig,
         leasing: Option<bool>,
     ) -> usize {
         let index = self.slots.len();
-        self.network.node_net.push(config.net.clone());
         self.network.node_ends.push(BTreeSet::new());
         self.network.listeners.insert(node_addr(index), index);
         self.slots.push(Slot {
             actor,
+            endpoint,
             config,
             leasing,
             alive: true,
@@ -222,7 +217,6 @@ impl Sim {
             events: Vec::new(),
             maxima: Maxima::default(),
         });
-        self.schedule_first_tick(index);
         let id = self.id(index).to_owned();
         self.network
             .trace
@@ -230,27 +224,6 @@ impl Sim {
                 format!("id {}", super::trace::short(&id))
             });
         index
-    }
-
-    pub(super) fn schedule_first_tick(&mut self, index: usize) {
-        let tick = self.tick_interval(index);
-        let phase = self.network.rng.duration(Duration::ZERO, tick);
-        let incarnation = self.slots.get(index).map_or(0, |s| s.incarnation);
-        self.network.queue.push(
-            self.network.now + phase,
-            Event::Tick {
-                node: index,
-                incarnation,
-            },
-        );
-    }
-
-    pub(super) fn tick_interval(&self, index: usize) -> Duration {
-        self.network
-            .node_net
-            .get(index)
-            .map_or(Duration::from_millis(500), |c| c.tick_interval)
-            .max(Duration::from_millis(10))
     }
 
     /// How many nodes were ever added (dead ones included).
@@ -346,21 +319,10 @@ impl Sim {
 
     /// Runs a command on node `i` as its event loop would, then finishes the turn.
     pub(super) fn command(&mut self, i: usize, cmd: Command) -> bool {
-        let Some(slot) = self.slots.get_mut(i) else {
+        let Some((endpoint, actor @ Actor::Mesh(_), _)) = self.parts(i) else {
             return false;
         };
-        if !slot.alive {
-            return false;
-        }
-        let Some(mesh) = slot.actor.mesh_mut() else {
-            return false;
-        };
-        let mut net = NodeNet {
-            network: &mut self.network,
-            node: i,
-        };
-        use py2p_net::Service;
-        mesh.core.on_command(&mut net, cmd);
+        endpoint.command(ActorCommand::Mesh(cmd), actor);
         self.after_turn(i);
         true
     }
@@ -530,34 +492,18 @@ impl Sim {
 
     /// Node `i`'s status (`MeshSocket::status`); `None` for a dead node or a garbage peer.
     pub fn status(&mut self, i: usize) -> Option<Status> {
-        let slot = self.slots.get_mut(i)?;
-        if !slot.alive {
-            return None;
-        }
-        let mesh = slot.actor.mesh_mut()?;
-        let mut net = NodeNet {
-            network: &mut self.network,
-            node: i,
-        };
-        mesh.status(&mut net)
+        let (endpoint, actor, _) = self.parts(i)?;
+        actor.mesh_mut()?.status(endpoint)
     }
 
     /// Node `i`'s routing table (`MeshSocket::peers`); empty for a dead node.
     pub fn peers(&mut self, i: usize) -> Vec<PeerInfo> {
-        let Some(slot) = self.slots.get_mut(i) else {
+        let Some((endpoint, actor, _)) = self.parts(i) else {
             return Vec::new();
         };
-        if !slot.alive {
-            return Vec::new();
-        }
-        let Some(mesh) = slot.actor.mesh_mut() else {
-            return Vec::new();
-        };
-        let mut net = NodeNet {
-            network: &mut self.network,
-            node: i,
-        };
-        mesh.peers(&mut net)
+        actor
+            .mesh_mut()
+            .map_or_else(Vec::new, |mesh| mesh.peers(endpoint))
     }
 
     /// The routing graph: for every live mesh node, the live mesh nodes it routes to.
@@ -618,7 +564,10 @@ impl Sim {
 
     /// Bytes node `i` has queued to peers and not yet written (its loop's write queues).
     pub fn queued_bytes(&self, i: usize) -> usize {
-        self.network.total_queued(i)
+        self.slots
+            .get(i)
+            .filter(|s| s.alive)
+            .map_or(0, |s| s.endpoint.total_queued())
     }
 
     /// Open connections node `i` holds towards node `j` (dials in progress not counted).
@@ -637,7 +586,10 @@ impl Sim {
 
     /// Connections (and dials) node `i` holds.
     pub fn connections(&self, i: usize) -> usize {
-        self.network.node_ends.get(i).map_or(0, BTreeSet::len)
+        self.slots
+            .get(i)
+            .filter(|s| s.alive)
+            .map_or(0, |s| s.endpoint.len())
     }
 
     /// A fingerprint of everything that happened so far: two runs of a seed with the same

@@ -84,15 +84,6 @@ pub(super) fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// A frame body in words: type, sender, sub-flag, id and time.
-pub(super) fn describe_frame(body: &[u8]) -> String {
-    let all = py2p_wire::Compression::ALL;
-    match py2p_wire::Message::decode_body(body, &all, &py2p_wire::Limits::default()) {
-        Ok(m) => describe_message(&m),
-        Err(e) => format!("undecodable ({e})"),
-    }
-}
-
 /// A message in words.
 pub(super) fn describe_message(m: &py2p_wire::Message) -> String {
     let name = |p: Option<&Vec<u8>>| {
