@@ -26,6 +26,10 @@ pub struct ChordConfig {
     pub lookup_timeout: Duration,
     /// Default timeout of a `get` (py2p: 10 s).
     pub get_timeout: Duration,
+    /// After a joined peer is lost, how long the node waits before it stores the lost
+    /// peer's slots again from its own copies (so that the other nodes know of the loss
+    /// too and do not forward the repair to the dead node). Default 2 s.
+    pub repair_delay: Duration,
 }
 
 impl Default for ChordConfig {
@@ -40,6 +44,7 @@ impl Default for ChordConfig {
             max_pending_gets: 65_536,
             lookup_timeout: Duration::from_secs(30),
             get_timeout: Duration::from_secs(10),
+            repair_delay: Duration::from_secs(2),
         }
     }
 }

@@ -129,6 +129,25 @@ impl ChordSocket {
         rx.recv().map_err(|_| Error::Closed)
     }
 
+    /// Waits until this node knows at least `n` joined peers (each has told it so); the
+    /// table's info then.
+    pub fn wait_for_ring(&self, n: usize, timeout: Duration) -> Result<ChordInfo, Error> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let info = self.info()?;
+            if info.joined_peers >= n {
+                return Ok(info);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{} of {n} joined peers after {timeout:?}", info.joined_peers),
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The state of the node's table.
     pub fn info(&self) -> Result<ChordInfo, Error> {
         let (reply, rx) = mpsc::channel();

@@ -128,6 +128,10 @@ impl PendingGet {
     }
 }
 
+/// Most lost peers remembered for one repair (past it the repair covers the first ones;
+/// the others' slots are stored again by the nodes that learn of them later).
+const MAX_LOST: usize = 1024;
+
 /// Slots that must agree for a get to return a value (py2p: more than half of five).
 const MAJORITY: usize = 3;
 
@@ -201,6 +205,9 @@ pub(crate) struct ChordTable {
     gets: HashMap<u64, PendingGet>,
     next_get: u64,
     lookups: HashMap<(Method, Key), Lookup>,
+    /// Places of joined peers lost since the last repair, and when the repair is due.
+    lost: Vec<Ring>,
+    repair_at: Option<Instant>,
     /// Peers' chord messages by outcome (indexed by `ChordOutcome as usize`).
     pub outcomes: [u64; ChordOutcome::ALL.len()],
 }
@@ -218,6 +225,8 @@ impl ChordTable {
             gets: HashMap::new(),
             next_get: 0,
             lookups: HashMap::new(),
+            lost: Vec::new(),
+            repair_at: None,
             outcomes: [0; ChordOutcome::ALL.len()],
         }
     }
@@ -331,13 +340,20 @@ impl ChordTable {
             return;
         };
         if let (true, Some(ring)) = (peer.joined, peer.ring) {
-            self.repair(core, net, &ring);
+            // Not at once: the other nodes may not know yet, and would forward a repair to
+            // the dead node. One repair covers every node lost meanwhile.
+            if self.lost.len() < MAX_LOST {
+                self.lost.push(ring);
+            }
+            self.repair_at
+                .get_or_insert(net.now() + self.config.repair_delay);
         }
     }
 
-    /// For each key with a slot here, the slots the lost node at `lost` held are stored at
-    /// their new holders, with the value held here.
-    fn repair(&mut self, core: &mut MeshCore, net: &mut dyn Net, lost: &Ring) {
+    /// For each key with a slot here, the slots the lost nodes held are stored at their
+    /// new holders, with the value held here.
+    fn repair(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
+        let lost = std::mem::take(&mut self.lost);
         let keys: Vec<Vec<u8>> = self.keys.iter().cloned().collect();
         let mut sent = 0usize;
         for user_key in keys {
@@ -352,7 +368,8 @@ impl ChordTable {
                     Holder::Local => self.ring,
                     Holder::Peer(p) => self.peers.get(p).and_then(|p| p.ring).unwrap_or(self.ring),
                 };
-                if distance(lost, &at) >= distance(&holder_ring, &at) {
+                let now_at = distance(&holder_ring, &at);
+                if !lost.iter().any(|l| distance(l, &at) < now_at) {
                     continue;
                 }
                 sent += 1;
@@ -836,6 +853,10 @@ impl ChordTable {
 
     pub fn on_tick(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
         let now = net.now();
+        if self.repair_at.is_some_and(|t| t <= now) {
+            self.repair_at = None;
+            self.repair(core, net);
+        }
         let mut late: Vec<u64> = self
             .gets
             .iter()
