@@ -193,6 +193,23 @@ pub(crate) fn ring_of_id(id: &str) -> Option<Ring> {
     Some(out)
 }
 
+/// The node among `ids` that holds slot `key`: the one whose id most closely precedes the
+/// key on the ring (py2p's `find`). Ids that are not base-58 hold nothing.
+///
+/// ```
+/// use py2p::chord::{hashes, responsible};
+/// let ids = ["3vFXP", "7oBRe", "Abc12"];
+/// let (_, key) = hashes(b"colour")[3];
+/// assert!(responsible(&key, ids).is_some());
+/// ```
+pub fn responsible<'a>(key: &Key, ids: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let at = key.ring();
+    ids.into_iter()
+        .filter_map(|id| Some((distance(&ring_of_id(id)?, &at), id)))
+        .min()
+        .map(|(_, id)| id)
+}
+
 /// py2p's `distance(a, b)`: `(b - a) mod 2**384`, clockwise from `a` to `b`.
 pub(crate) fn distance(a: &Ring, b: &Ring) -> Ring {
     let mut out = [0u8; RING_BYTES];

@@ -19,7 +19,7 @@ mod table;
 mod wire;
 
 pub use self::config::ChordConfig;
-pub use self::key::{hashes, Key, Method};
+pub use self::key::{hashes, responsible, Key, Method};
 pub use self::socket::ChordSocket;
 pub use self::table::ChordInfo;
 pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};

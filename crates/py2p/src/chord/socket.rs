@@ -141,7 +141,10 @@ impl ChordSocket {
             if std::time::Instant::now() >= deadline {
                 return Err(Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    format!("{} of {n} joined peers after {timeout:?}", info.joined_peers),
+                    format!(
+                        "{} of {n} joined peers after {timeout:?}",
+                        info.joined_peers
+                    ),
                 )));
             }
             std::thread::sleep(Duration::from_millis(20));

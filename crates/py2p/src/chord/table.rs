@@ -59,6 +59,8 @@ pub struct ChordInfo {
     pub joined_peers: usize,
     /// Slots held here.
     pub slots: usize,
+    /// Copies held of the slots of the node this one precedes.
+    pub backups: usize,
     /// Bytes they count against `max_table_bytes`.
     pub bytes: usize,
     /// User keys known.
@@ -200,6 +202,9 @@ pub(crate) struct ChordTable {
     ring: Ring,
     joined: bool,
     store: SlotStore,
+    /// Copies of the slots held by the node this one precedes on the ring: they become
+    /// this node's when that node is gone.
+    backups: SlotStore,
     keys: BTreeSet<Vec<u8>>,
     peers: BTreeMap<String, ChordPeer>,
     gets: HashMap<u64, PendingGet>,
@@ -217,6 +222,7 @@ impl ChordTable {
     pub fn new(config: ChordConfig, id: &str) -> ChordTable {
         ChordTable {
             store: SlotStore::new(config.max_table_bytes),
+            backups: SlotStore::new(config.max_table_bytes),
             config,
             ring: ring_of_id(id).unwrap_or([0; 48]),
             joined: false,
@@ -312,11 +318,66 @@ impl ChordTable {
                 self.send_store(core, net, &id, method, &key, value);
                 Ok(())
             }
-            _ if value.is_empty() => {
-                self.store.remove(method, &key);
-                Ok(())
+            _ => self.put_local(core, net, method, key, value),
+        }
+    }
+
+    /// Stores (or, empty, deletes) a slot this node holds, and its copy at the predecessor.
+    fn put_local(
+        &mut self,
+        core: &mut MeshCore,
+        net: &mut dyn Net,
+        method: Method,
+        key: Key,
+        value: Vec<u8>,
+    ) -> Result<(), Full> {
+        if value.is_empty() {
+            if self.store.remove(method, &key).is_some() {
+                self.back_up(core, net, method, &key, Vec::new());
             }
-            _ => self.store.put(method, key, value),
+            return Ok(());
+        }
+        self.store.put(method, key, value.clone())?;
+        self.back_up(core, net, method, &key, value);
+        Ok(())
+    }
+
+    /// The joined peer that most closely precedes this node: it holds this node's slots
+    /// when this node is gone.
+    fn predecessor(&self, core: &MeshCore) -> Option<String> {
+        self.peers
+            .iter()
+            .filter(|(id, p)| p.joined && core.routed_conn(id).is_some())
+            .filter_map(|(id, p)| Some((distance(&p.ring?, &self.ring), id)))
+            .min()
+            .map(|(_, id)| id.clone())
+    }
+
+    fn back_up(
+        &self,
+        core: &mut MeshCore,
+        net: &mut dyn Net,
+        method: Method,
+        key: &Key,
+        value: Vec<u8>,
+    ) {
+        if !self.joined {
+            return;
+        }
+        if let Some(p) = self.predecessor(core) {
+            self.send(core, net, &p, wire::backup(method, key, value));
+        }
+    }
+
+    /// Copies of every slot held here go to the predecessor (after the ring changed).
+    fn back_up_all(&self, core: &mut MeshCore, net: &mut dyn Net) {
+        let Some(p) = self.predecessor(core).filter(|_| self.joined) else {
+            return;
+        };
+        for (method, key) in self.store.entries() {
+            if let Some(v) = self.store.get(method, &key).cloned() {
+                self.send(core, net, &p, wire::backup(method, &key, v));
+            }
         }
     }
 
@@ -335,7 +396,7 @@ impl ChordTable {
     }
 
     /// A peer is gone: the slots it held are stored again from the copies that survive.
-    pub fn on_peer_down(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str) {
+    pub fn on_peer_down(&mut self, _core: &mut MeshCore, net: &mut dyn Net, id: &str) {
         let Some(peer) = self.peers.remove(id) else {
             return;
         };
@@ -354,6 +415,23 @@ impl ChordTable {
     /// new holders, with the value held here.
     fn repair(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
         let lost = std::mem::take(&mut self.lost);
+        // Copies of slots this node now holds become its own.
+        let mut promoted = 0usize;
+        for (method, key) in self.backups.entries() {
+            if self.holder(&key, core) == Holder::Local {
+                if let Some(v) = self.backups.remove(method, &key) {
+                    if self.store.get(method, &key).is_none() {
+                        promoted += 1;
+                        if let Err(Full { used, max }) = self.store.put(method, key, v) {
+                            warn!("chord repair: no room ({used} of max_table_bytes {max})");
+                        }
+                    }
+                }
+            }
+        }
+        if promoted > 0 {
+            debug!("chord: {promoted} backed-up slot(s) now held here");
+        }
         let keys: Vec<Vec<u8>> = self.keys.iter().cloned().collect();
         let mut sent = 0usize;
         for user_key in keys {
@@ -389,6 +467,8 @@ impl ChordTable {
         if sent > 0 {
             debug!("chord: a slot holder left; {sent} slot(s) stored again");
         }
+        // The predecessor may have changed: it gets copies of everything held here.
+        self.back_up_all(core, net);
     }
 
     /// The value this node holds for a key: the one most of its slots here hold.
@@ -487,6 +567,31 @@ impl ChordTable {
                     }
                 }
             }
+            ChordMsg::Backup { method, key, value } => {
+                if value.is_empty() {
+                    self.backups.remove(method, &key);
+                    return self.count(ChordOutcome::Stored);
+                }
+                if value.len() > self.config.max_value_len {
+                    self.count(ChordOutcome::Refused);
+                    return warn!(
+                        "{}: chord backup of {} bytes refused (max_value_len {})",
+                        core.peer_label_of(conn),
+                        value.len(),
+                        self.config.max_value_len
+                    );
+                }
+                match self.backups.put(method, key, value.to_vec()) {
+                    Ok(()) => self.count(ChordOutcome::Stored),
+                    Err(Full { used, max }) => {
+                        self.count(ChordOutcome::Refused);
+                        warn!(
+                            "{}: chord backup refused: backups hold {used} of max_table_bytes {max}",
+                            core.peer_label_of(conn)
+                        );
+                    }
+                }
+            }
             ChordMsg::Retrieve { method, key } => {
                 self.on_retrieve(core, net, conn, &id, method, key)
             }
@@ -535,6 +640,9 @@ impl ChordTable {
         self.send_meta(core, net, id);
         if joined && self.joined {
             self.rebalance(core, net);
+            if self.predecessor(core).as_deref() == Some(id) {
+                self.back_up_all(core, net);
+            }
         }
     }
 
@@ -687,6 +795,7 @@ impl ChordTable {
             joined: self.joined,
             joined_peers: self.peers.values().filter(|p| p.joined).count(),
             slots: self.store.len(),
+            backups: self.backups.len(),
             bytes: self.store.bytes(),
             keys: self.keys.len(),
             pending_lookups: self.lookups.len(),
@@ -715,6 +824,11 @@ impl ChordTable {
         // Joined: slots held while leeching go to their holders; left: all of them do
         // (with no joined peer they stay: py2p would drop them).
         self.rebalance(core, net);
+        if joined {
+            self.back_up_all(core, net);
+        } else {
+            self.backups = SlotStore::new(self.config.max_table_bytes);
+        }
     }
 
     fn check_key(&self, key: &[u8]) -> Result<(), Error> {

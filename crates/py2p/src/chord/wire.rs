@@ -7,6 +7,11 @@
 //! | store | `[0x0B, method, base58(slot key), value]` (empty value: delete) |
 //! | retrieve | `[0x0C, method, base58(slot key)]` |
 //! | retrieved | `[0x0D, method, base58(slot key), value]` (empty: missing) |
+//! | backup (ours) | `["chord-backup", method, base58(slot key), value]` (empty: drop) |
+//!
+//! The backup is not py2p's: a holder sends a copy of each slot to its ring predecessor,
+//! which holds the slot when the holder is gone. py2p ignores a message whose first packet
+//! is no flag it knows, so it may go to any chord peer.
 
 use std::fmt;
 
@@ -38,7 +43,15 @@ pub(crate) enum ChordMsg<'a> {
         key: Key,
         value: &'a [u8],
     },
+    Backup {
+        method: Method,
+        key: Key,
+        value: &'a [u8],
+    },
 }
+
+/// The first packet of a backup message.
+pub(crate) const BACKUP: &[u8] = b"chord-backup";
 
 /// Why a chord message was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +80,9 @@ impl fmt::Display for Malformed {
 /// Whether a payload is chord's to handle: meta (a two-packet handshake), notify, store,
 /// retrieve and retrieved. Everything else is the mesh's.
 pub(crate) fn is_chord(payload: &[Vec<u8>]) -> bool {
+    if payload.first().is_some_and(|p| p.as_slice() == BACKUP) {
+        return true;
+    }
     match payload.first().and_then(|p| Flag::from_packet(p)) {
         Some(Flag::HANDSHAKE) => payload.len() == 2,
         Some(Flag::NOTIFY | Flag::STORE | Flag::RETRIEVE | Flag::RETRIEVED) => true,
@@ -89,6 +105,18 @@ fn slot(name: &[u8], key: &[u8]) -> Result<(Method, Key), Malformed> {
 
 /// Parses a chord payload (one [`is_chord`] accepts).
 pub(crate) fn parse(payload: &[Vec<u8>]) -> Result<ChordMsg<'_>, Malformed> {
+    if let Some((first, rest)) = payload.split_first() {
+        if first.as_slice() == BACKUP {
+            let [m, k, value] = rest else {
+                return Err(Malformed::Packets {
+                    flag: "backup",
+                    count: payload.len(),
+                });
+            };
+            let (method, key) = slot(m, k)?;
+            return Ok(ChordMsg::Backup { method, key, value });
+        }
+    }
     let flag = payload.first().and_then(|p| Flag::from_packet(p));
     let bad = |flag: &'static str| Malformed::Packets {
         flag,
@@ -154,6 +182,16 @@ pub(crate) fn notify_delete(key: &[u8]) -> Vec<Vec<u8>> {
 pub(crate) fn store(method: Method, key: &Key, value: Vec<u8>) -> Vec<Vec<u8>> {
     vec![
         vec![Flag::STORE.0],
+        method.name().as_bytes().to_vec(),
+        key.to_base58().into_bytes(),
+        value,
+    ]
+}
+
+/// `["chord-backup", method, base58(key), value]`.
+pub(crate) fn backup(method: Method, key: &Key, value: Vec<u8>) -> Vec<Vec<u8>> {
+    vec![
+        BACKUP.to_vec(),
         method.name().as_bytes().to_vec(),
         key.to_base58().into_bytes(),
         value,
@@ -234,6 +272,15 @@ mod tests {
                 value: b""
             })
         );
+        assert_eq!(
+            parse(&backup(Method::Sha256, &key, b"v".to_vec())),
+            Ok(ChordMsg::Backup {
+                method: Method::Sha256,
+                key,
+                value: b"v"
+            })
+        );
+        assert!(is_chord(&backup(Method::Sha256, &key, Vec::new())));
         assert!(is_chord(&meta(true)));
         assert!(!is_chord(&[vec![0x05], vec![], vec![], vec![], vec![]]));
     }
