@@ -149,7 +149,8 @@ fn a_mixed_ring_reads_every_key_everywhere_and_survives_a_rust_delete() {
     const KEYS: usize = 50;
     for i in 0..KEYS {
         let n = i % nodes.len();
-        nodes[n].send(&format!("/set key{i} value {i} from {}", nodes[n].name));
+        let line = format!("/set key{i} value {i} from {}", nodes[n].name);
+        nodes[n].send(&line);
     }
     for n in nodes.iter_mut() {
         for i in 0..KEYS {
