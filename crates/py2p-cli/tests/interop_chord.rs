@@ -24,7 +24,13 @@ use common::{python, Node, WAIT};
 const GET_TIMEOUT: &str = "3";
 
 fn rust_chord(name: &str, extra: &[&str]) -> Node {
-    let mut args = vec!["chord", "--bind", "127.0.0.1:0", "--get-timeout", GET_TIMEOUT];
+    let mut args = vec![
+        "chord",
+        "--bind",
+        "127.0.0.1:0",
+        "--get-timeout",
+        GET_TIMEOUT,
+    ];
     args.extend_from_slice(extra);
     Node::rust(name, &args)
 }
@@ -74,7 +80,12 @@ fn wait_peers(node: &Node, n: usize) {
         if peers.len() >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "{}: {} of {n} peers", node.name, peers.len());
+        assert!(
+            Instant::now() < deadline,
+            "{}: {} of {n} peers",
+            node.name,
+            peers.len()
+        );
         node.wait_for_n("another connected event", peers.len() + 1, |e| {
             e["event"] == "connected"
         });
@@ -120,7 +131,12 @@ fn python_sets_rust_gets_and_the_reverse() {
             .iter()
             .filter_map(|v| v.as_str())
             .collect();
-        assert_eq!(keys, BTreeSet::from(["from-python", "from-rust"]), "{}", n.name);
+        assert_eq!(
+            keys,
+            BTreeSet::from(["from-python", "from-rust"]),
+            "{}",
+            n.name
+        );
     }
     assert!(errors(&p).is_empty() && errors(&r).is_empty());
     assert_eq!(disconnects(&p) + disconnects(&r), 0);
@@ -154,7 +170,10 @@ fn a_mixed_ring_reads_every_key_everywhere_and_survives_a_rust_delete() {
     }
     for n in nodes.iter_mut() {
         for i in 0..KEYS {
-            let want = format!("value {i} from {}", ["P0", "R0", "P1", "R1", "P2", "R2"][i % 6]);
+            let want = format!(
+                "value {i} from {}",
+                ["P0", "R0", "P1", "R1", "P2", "R2"][i % 6]
+            );
             reads(n, &format!("key{i}"), Some(&want));
         }
     }
@@ -172,7 +191,12 @@ fn a_mixed_ring_reads_every_key_everywhere_and_survives_a_rust_delete() {
     }
     // Every link is still up: no disconnection, and every node still has its five peers.
     for (n, b) in nodes.iter_mut().zip(before) {
-        assert_eq!(disconnects(n), b, "{}: a link dropped after the delete", n.name);
+        assert_eq!(
+            disconnects(n),
+            b,
+            "{}: a link dropped after the delete",
+            n.name
+        );
         let c = n.lines(|e| e["event"] == "peers").len();
         n.send("/peers");
         let p = n.wait_for_n("peers", c + 1, |e| e["event"] == "peers");
@@ -190,7 +214,9 @@ fn a_mixed_ring_reads_every_key_everywhere_and_survives_a_rust_delete() {
         let k = n.wait_for_n("keys", c + 1, |e| e["event"] == "keys");
         let keys = k[c]["keys"].as_array().unwrap();
         assert!(
-            !keys.iter().any(|k| k == "key0" || k == "key1" || k == "key3"),
+            !keys
+                .iter()
+                .any(|k| k == "key0" || k == "key1" || k == "key3"),
             "{}: deleted keys listed",
             n.name
         );

@@ -237,6 +237,11 @@ impl ChordTable {
         }
     }
 
+    /// The limits and timers it was made with.
+    pub fn config(&self) -> &ChordConfig {
+        &self.config
+    }
+
     fn count(&mut self, o: ChordOutcome) {
         if let Some(n) = self.outcomes.get_mut(o as usize) {
             *n += 1;
