@@ -30,6 +30,11 @@ pub struct ChordConfig {
     /// peer's slots again from its own copies (so that the other nodes know of the loss
     /// too and do not forward the repair to the dead node). Default 2 s.
     pub repair_delay: Duration,
+    /// Stores sent to a peer are kept this long and sent again to the slot's new holder
+    /// if the connection breaks meanwhile (what was in flight on it is lost). Default 10 s.
+    pub resend_window: Duration,
+    /// Most bytes of such stores kept per peer (the oldest go first). Default 1 MiB.
+    pub max_resend_bytes: usize,
 }
 
 impl Default for ChordConfig {
@@ -45,6 +50,8 @@ impl Default for ChordConfig {
             lookup_timeout: Duration::from_secs(30),
             get_timeout: Duration::from_secs(10),
             repair_delay: Duration::from_secs(2),
+            resend_window: Duration::from_secs(10),
+            max_resend_bytes: 1 << 20,
         }
     }
 }

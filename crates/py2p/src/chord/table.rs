@@ -95,6 +95,7 @@ enum Answer {
 }
 
 struct PendingGet {
+    slots: [(Method, Key); 5],
     answers: [Answer; 5],
     deadline: Instant,
     reply: mpsc::Sender<Option<Vec<u8>>>,
@@ -149,6 +150,17 @@ enum Waiter {
 struct Lookup {
     waiters: Vec<Waiter>,
     created: Instant,
+    /// The peer asked (asked again elsewhere if its connection breaks).
+    asked: Option<String>,
+}
+
+/// A store sent to a peer lately: sent again to the slot's new holder if the connection
+/// breaks within `resend_window` (bytes in flight on a broken connection are lost).
+struct Sent {
+    at: Instant,
+    method: Method,
+    key: Key,
+    value: Vec<u8>,
 }
 
 /// What became of chord messages from peers, for the fuzz targets and logs.
@@ -213,6 +225,8 @@ pub(crate) struct ChordTable {
     /// Places of joined peers lost since the last repair, and when the repair is due.
     lost: Vec<Ring>,
     repair_at: Option<Instant>,
+    /// Stores sent to each peer within `resend_window`, and their bytes.
+    recent: HashMap<String, (std::collections::VecDeque<Sent>, usize)>,
     /// Peers' chord messages by outcome (indexed by `ChordOutcome as usize`).
     pub outcomes: [u64; ChordOutcome::ALL.len()],
 }
@@ -233,6 +247,7 @@ impl ChordTable {
             lookups: HashMap::new(),
             lost: Vec::new(),
             repair_at: None,
+            recent: HashMap::new(),
             outcomes: [0; ChordOutcome::ALL.len()],
         }
     }
@@ -292,7 +307,7 @@ impl ChordTable {
 
     /// Sends a slot to a peer; a delete goes as the placeholder then the empty value.
     fn send_store(
-        &self,
+        &mut self,
         core: &mut MeshCore,
         net: &mut dyn Net,
         id: &str,
@@ -304,7 +319,28 @@ impl ChordTable {
             let placeholder = DELETE_PLACEHOLDER.to_vec();
             self.send(core, net, id, wire::store(method, key, placeholder));
         }
+        self.remember(net, id, method, key, &value);
         self.send(core, net, id, wire::store(method, key, value));
+    }
+
+    /// Keeps a store sent to `id` for `resend_window`, within `max_resend_bytes` per peer.
+    fn remember(&mut self, net: &dyn Net, id: &str, method: Method, key: &Key, value: &[u8]) {
+        let max = self.config.max_resend_bytes;
+        let cost = value.len() + 128;
+        let (queue, bytes) = self.recent.entry(id.to_owned()).or_default();
+        while *bytes + cost > max {
+            match queue.pop_front() {
+                Some(old) => *bytes = bytes.saturating_sub(old.value.len() + 128),
+                None => return,
+            }
+        }
+        *bytes += cost;
+        queue.push_back(Sent {
+            at: net.now(),
+            method,
+            key: *key,
+            value: value.to_vec(),
+        });
     }
 
     /// Stores (or, empty, deletes) one slot here or at its holder. A slot sent by `from`
@@ -401,10 +437,39 @@ impl ChordTable {
     }
 
     /// A peer is gone: the slots it held are stored again from the copies that survive.
-    pub fn on_peer_down(&mut self, _core: &mut MeshCore, net: &mut dyn Net, id: &str) {
+    pub fn on_peer_down(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str) {
         let Some(peer) = self.peers.remove(id) else {
             return;
         };
+        // What may have been lost on the connection goes to the new holders.
+        if let Some((sent, _)) = self.recent.remove(id) {
+            for s in sent {
+                let _ = self.store_slot(core, net, s.method, s.key, s.value, None);
+            }
+        }
+        let mut asked: Vec<(Method, Key)> = self
+            .lookups
+            .iter()
+            .filter(|(_, l)| l.asked.as_deref() == Some(id))
+            .map(|(k, _)| *k)
+            .collect();
+        asked.sort_unstable();
+        for (method, key) in asked {
+            match self.holder(&key, core) {
+                Holder::Peer(next) => {
+                    if let Some(l) = self.lookups.get_mut(&(method, key)) {
+                        l.asked = Some(next.clone());
+                    }
+                    self.send(core, net, &next, wire::retrieve(method, &key));
+                }
+                Holder::Local => {
+                    if let Some(l) = self.lookups.remove(&(method, key)) {
+                        let value = self.store.get(method, &key).cloned().unwrap_or_default();
+                        self.answer(core, net, method, &key, l.waiters, &value);
+                    }
+                }
+            }
+        }
         if let (true, Some(ring)) = (peer.joined, peer.ring) {
             // Not at once: the other nodes may not know yet, and would forward a repair to
             // the dead node. One repair covers every node lost meanwhile.
@@ -463,9 +528,7 @@ impl ChordTable {
                             warn!("chord repair: no room ({used} of max_table_bytes {max})");
                         }
                     }
-                    Holder::Peer(p) => {
-                        self.send(core, net, &p, wire::store(method, &key, value.clone()))
-                    }
+                    Holder::Peer(p) => self.send_store(core, net, &p, method, &key, value.clone()),
                 }
             }
         }
@@ -499,7 +562,7 @@ impl ChordTable {
         for (method, key) in self.store.entries() {
             if let Holder::Peer(id) = self.holder(&key, core) {
                 if let Some(value) = self.store.remove(method, &key) {
-                    self.send(core, net, &id, wire::store(method, &key, value));
+                    self.send_store(core, net, &id, method, &key, value);
                     moved += 1;
                 }
             }
@@ -695,6 +758,7 @@ impl ChordTable {
                     Lookup {
                         waiters: vec![waiter],
                         created: net.now(),
+                        asked: Some(next.clone()),
                     },
                 );
                 self.count(ChordOutcome::Forwarded);
@@ -754,18 +818,33 @@ impl ChordTable {
                             Answer::Value(value.to_vec())
                         };
                     }
-                    self.finish_if_decided(gid);
+                    self.finish_if_decided(core, net, gid);
                 }
             }
         }
     }
 
-    fn finish_if_decided(&mut self, gid: u64) {
+    fn finish_if_decided(&mut self, core: &mut MeshCore, net: &mut dyn Net, gid: u64) {
         let Some(result) = self.gets.get(&gid).and_then(PendingGet::outcome) else {
             return;
         };
-        if let Some(get) = self.gets.remove(&gid) {
-            let _ = get.reply.send(result);
+        let Some(get) = self.gets.remove(&gid) else {
+            return;
+        };
+        let _ = get.reply.send(result.clone());
+        // Read repair: slots that answered "missing" or another value get the majority's
+        // (a store lost with a broken connection, say, is stored again).
+        if let Some(value) = result {
+            for ((method, key), answer) in get.slots.iter().zip(&get.answers) {
+                let stale = match answer {
+                    Answer::Missing => true,
+                    Answer::Value(v) => *v != value,
+                    Answer::Waiting => false,
+                };
+                if stale {
+                    let _ = self.store_slot(core, net, *method, *key, value.clone(), None);
+                }
+            }
         }
     }
 
@@ -926,7 +1005,8 @@ impl ChordTable {
             Answer::Waiting,
         ];
         let mut asks: Vec<(String, Method, Key)> = Vec::new();
-        for (i, (method, slot)) in hashes(&key).into_iter().enumerate() {
+        let slots = hashes(&key);
+        for (i, (method, slot)) in slots.into_iter().enumerate() {
             match self.holder(&slot, core) {
                 Holder::Local => {
                     if let Some(a) = answers.get_mut(i) {
@@ -946,6 +1026,7 @@ impl ChordTable {
                                 Lookup {
                                     waiters: vec![waiter],
                                     created: net.now(),
+                                    asked: Some(id.clone()),
                                 },
                             );
                             asks.push((id, method, slot));
@@ -957,6 +1038,7 @@ impl ChordTable {
         self.gets.insert(
             gid,
             PendingGet {
+                slots,
                 answers,
                 deadline: net.now() + timeout,
                 reply,
@@ -965,13 +1047,25 @@ impl ChordTable {
         for (id, method, slot) in asks {
             self.send(core, net, &id, wire::retrieve(method, &slot));
         }
-        self.finish_if_decided(gid);
+        self.finish_if_decided(core, net, gid);
     }
 
     // ----- time -----
 
     pub fn on_tick(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
         let now = net.now();
+        let window = self.config.resend_window;
+        self.recent.retain(|_, (queue, bytes)| {
+            while queue
+                .front()
+                .is_some_and(|s| now.duration_since(s.at) > window)
+            {
+                if let Some(old) = queue.pop_front() {
+                    *bytes = bytes.saturating_sub(old.value.len() + 128);
+                }
+            }
+            !queue.is_empty()
+        });
         if self.repair_at.is_some_and(|t| t <= now) {
             self.repair_at = None;
             self.repair(core, net);
@@ -1028,6 +1122,7 @@ mod tests {
 
     fn get(answers: [Answer; 5]) -> PendingGet {
         PendingGet {
+            slots: hashes(b"k"),
             answers,
             deadline: Instant::now(),
             reply: mpsc::channel().0,
