@@ -60,6 +60,7 @@
 
 mod check;
 mod chord;
+pub mod chord_exercise;
 mod config;
 mod engine;
 pub mod exercise;
