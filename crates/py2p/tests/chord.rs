@@ -97,6 +97,18 @@ fn a_ring_reads_what_any_node_sets_and_deletes_everywhere() {
 #[test]
 fn a_lone_node_sets_and_gets_its_own_slots() {
     let a = node();
+    // Failed accepts (a dial that hangs up at once, one that sends junk) stop nothing
+    // (py2p's chord daemon thread dies on the first).
+    drop(std::net::TcpStream::connect(a.local_addr()).unwrap());
+    {
+        use std::io::Write;
+        let mut junk = std::net::TcpStream::connect(a.local_addr()).unwrap();
+        let _ = junk.write_all(&[0, 0, 0, 3, 1, 2, 3]);
+    }
+    let b = node();
+    b.connect(a.local_addr()).unwrap();
+    b.wait_for_peers(1, T).unwrap();
+    drop(b);
     a.set("k", "v").unwrap();
     assert_eq!(a.get("k", T).unwrap(), Some(b"v".to_vec()));
     a.join().unwrap();

@@ -95,7 +95,6 @@ enum Answer {
 }
 
 struct PendingGet {
-    slots: [(Method, Key); 5],
     answers: [Answer; 5],
     deadline: Instant,
     reply: mpsc::Sender<Option<Vec<u8>>>,
@@ -818,34 +817,22 @@ impl ChordTable {
                             Answer::Value(value.to_vec())
                         };
                     }
-                    self.finish_if_decided(core, net, gid);
+                    self.finish_if_decided(gid);
                 }
             }
         }
     }
 
-    fn finish_if_decided(&mut self, core: &mut MeshCore, net: &mut dyn Net, gid: u64) {
+    fn finish_if_decided(&mut self, gid: u64) {
         let Some(result) = self.gets.get(&gid).and_then(PendingGet::outcome) else {
             return;
         };
         let Some(get) = self.gets.remove(&gid) else {
             return;
         };
-        let _ = get.reply.send(result.clone());
-        // Read repair: slots that answered "missing" or another value get the majority's
-        // (a store lost with a broken connection, say, is stored again).
-        if let Some(value) = result {
-            for ((method, key), answer) in get.slots.iter().zip(&get.answers) {
-                let stale = match answer {
-                    Answer::Missing => true,
-                    Answer::Value(v) => *v != value,
-                    Answer::Waiting => false,
-                };
-                if stale {
-                    let _ = self.store_slot(core, net, *method, *key, value.clone(), None);
-                }
-            }
-        }
+        let _ = get.reply.send(result);
+        // No read repair: without versions, a get racing a delete or a newer set would
+        // store the old value again.
     }
 
     // ----- the user's commands -----
@@ -1005,8 +992,7 @@ impl ChordTable {
             Answer::Waiting,
         ];
         let mut asks: Vec<(String, Method, Key)> = Vec::new();
-        let slots = hashes(&key);
-        for (i, (method, slot)) in slots.into_iter().enumerate() {
+        for (i, (method, slot)) in hashes(&key).into_iter().enumerate() {
             match self.holder(&slot, core) {
                 Holder::Local => {
                     if let Some(a) = answers.get_mut(i) {
@@ -1038,7 +1024,6 @@ impl ChordTable {
         self.gets.insert(
             gid,
             PendingGet {
-                slots,
                 answers,
                 deadline: net.now() + timeout,
                 reply,
@@ -1047,7 +1032,7 @@ impl ChordTable {
         for (id, method, slot) in asks {
             self.send(core, net, &id, wire::retrieve(method, &slot));
         }
-        self.finish_if_decided(core, net, gid);
+        self.finish_if_decided(gid);
     }
 
     // ----- time -----
@@ -1122,7 +1107,6 @@ mod tests {
 
     fn get(answers: [Answer; 5]) -> PendingGet {
         PendingGet {
-            slots: hashes(b"k"),
             answers,
             deadline: Instant::now(),
             reply: mpsc::channel().0,
