@@ -5,6 +5,8 @@
                                    [--subnet NAME] [--compression NAME]...
     python interop/py_node.py sync --bind HOST:PORT [--connect HOST:PORT]...
                                    [--no-leasing] [--subnet NAME] [--compression NAME]...
+    python interop/py_node.py chord --bind HOST:PORT [--connect HOST:PORT]... [--no-join]
+                                    [--subnet NAME] [--compression NAME]...
 
 PORT may be 0: a free port is picked first (py2p needs a concrete port for its id and out_addr).
 `--subnet` defaults to "mesh" / "sync"; for sync, py2p's sync_socket itself appends the leasing
@@ -23,8 +25,15 @@ stdout: one JSON object per line, flushed at once:
   {"event": "error", "message"}
   sync only: {"event": "stored", "key", "value", "owner"}, {"event": "deleted", "key"},
              {"event": "value", "key", "value": TEXT|null}                after /get
+  chord only: {"event": "value", "key", "value": TEXT|null}       after /get
+             {"event": "keys", "keys": [...]}                     after /keys
 stdin: a line is broadcast as one packet; commands: /whisper ID TEXT, /peers, /quit,
   sync: /set KEY VALUE, /del KEY, /get KEY.
+  chord: /set KEY VALUE, /get KEY, /del KEY, /keys over py2p.chord.chord_socket (subnet
+  "chord"); the node calls join() as soon as it has a peer, unless --no-join. /get waits up
+  to 10 s (env PY_NODE_CHORD_TIMEOUT) and reports null for py2p's None and for the '' py2p
+  returns for some missing keys. /del is py2p's own `del sock[key]`, whose three-packet
+  notify makes every py2p receiver drop this node (py2p 0.5.607's bug, kept as shipped).
 At end of stdin the node keeps running until /quit, SIGINT or SIGTERM; then it closes, exit 0.
 
 py2p's own debug output (env PY_NODE_DEBUG=N sets its debug_level, default 0) goes to stderr,
@@ -57,6 +66,7 @@ import py2p  # noqa: E402
 import py2p.base  # noqa: E402
 import py2p.mesh  # noqa: E402
 import py2p.sync  # noqa: E402
+import py2p.chord  # noqa: E402
 from py2p.base import flags, to_base_58  # noqa: E402
 from py2p.utils import getUTC  # noqa: E402
 
@@ -236,7 +246,7 @@ def main():
     ap = argparse.ArgumentParser(prog='py_node.py', description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='mode')
     sub.required = True
-    for mode in ('mesh', 'sync'):
+    for mode in ('mesh', 'sync', 'chord'):
         p = sub.add_parser(mode)
         p.add_argument('--bind', required=True, type=parse_hostport, metavar='HOST:PORT')
         p.add_argument('--connect', action='append', default=[], type=parse_hostport,
@@ -248,6 +258,8 @@ def main():
                        choices=sorted(COMPRESSIONS) + ['none'])
         if mode == 'sync':
             p.add_argument('--no-leasing', action='store_true')
+        if mode == 'chord':
+            p.add_argument('--no-join', action='store_true')
     args = ap.parse_args()
 
     debug = int(os.environ.get('PY_NODE_DEBUG', '0') or 0)
@@ -267,6 +279,8 @@ def main():
     try:
         if args.mode == 'mesh':
             sock = py2p.mesh.mesh_socket(host, port, prot=prot, debug_level=debug)
+        elif args.mode == 'chord':
+            sock = py2p.chord.chord_socket(host, port, prot=prot, debug_level=debug)
         else:
             sock = py2p.sync.sync_socket(host, port, prot=prot, debug_level=debug,
                                          leasing=not args.no_leasing)
@@ -277,6 +291,9 @@ def main():
         sys.stderr.flush()
         os._exit(1)
     is_sync = args.mode == 'sync'
+    is_chord = args.mode == 'chord'
+    chord_join = is_chord and not args.no_join
+    chord_timeout = float(os.environ.get('PY_NODE_CHORD_TIMEOUT', '10') or 10)
 
     stop = threading.Event()
 
@@ -339,6 +356,24 @@ def main():
         elif line == '/whisper' or line.startswith('/whisper '):
             parts = line.split(' ', 2)
             whisper(parts[1] if len(parts) > 1 else '', parts[2] if len(parts) > 2 else '')
+        elif is_chord and (line.split(' ', 1)[0] in ('/set', '/del', '/get', '/keys')):
+            parts = line.split(' ', 2)
+            cmd = parts[0]
+            if cmd == '/keys':
+                emit({'event': 'keys', 'keys': sorted(text(k) for k in sock.keys())})
+                return
+            key = parts[1] if len(parts) > 1 else ''
+            if not key:
+                return err('usage: %s KEY%s' % (cmd, ' VALUE' if cmd == '/set' else ''))
+            if cmd == '/get':
+                value = sock.get(b(key), timeout=chord_timeout)
+                if value in ('', b''):
+                    value = None
+                emit({'event': 'value', 'key': key, 'value': text(value)})
+            elif cmd == '/set':
+                sock.set(b(key), b(parts[2] if len(parts) > 2 else ''))
+            else:
+                del sock[b(key)]
         elif is_sync and (line.split(' ', 1)[0] in ('/set', '/del', '/get')):
             parts = line.split(' ', 2)
             cmd = parts[0]
@@ -392,6 +427,8 @@ def main():
                 if known_peers.get(pid) != addr:
                     emit({'event': 'connected', 'peer': pid, 'addr': addr})
             known_peers = peers
+            if chord_join and peers and sock.leeching:
+                sock.join()
 
             while True:
                 msg = sock.recv()

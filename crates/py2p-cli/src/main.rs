@@ -47,6 +47,18 @@ enum Command {
         #[arg(long)]
         no_leasing: bool,
     },
+    /// Run one chord (distributed hash table) node: as `mesh`, plus /set, /get, /del, /keys.
+    /// It joins the ring (holds slots) as soon as it has a peer, unless --no-join.
+    Chord {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Stay a leeching node: read and write the table, hold no slots.
+        #[arg(long)]
+        no_join: bool,
+        /// How long a /get waits for three of the five slots to agree, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        get_timeout: f64,
+    },
     /// Start a network of nodes in this process, broadcast through it, and report.
     Demo {
         /// Number of nodes.
@@ -76,7 +88,8 @@ struct NodeArgs {
     /// A node to connect to; repeatable.
     #[arg(long, value_name = "HOST:PORT")]
     connect: Vec<String>,
-    /// The subnet (mesh: default "mesh"; sync: default "sync", the leasing digit is appended).
+    /// The subnet (mesh: default "mesh"; sync: default "sync", the leasing digit is appended;
+    /// chord: default "chord").
     #[arg(long)]
     subnet: Option<String>,
     /// The address to advertise to peers, when it differs from the bound one.
@@ -179,6 +192,17 @@ fn main() -> ExitCode {
                 leasing: !no_leasing,
             };
             return finish(args.options("sync").and_then(|o| node::run(kind, o)));
+        }
+        Command::Chord {
+            node: args,
+            no_join,
+            get_timeout,
+        } => {
+            let kind = node::Kind::Chord {
+                join: !no_join,
+                get_timeout: std::time::Duration::from_secs_f64(get_timeout.clamp(0.0, 3600.0)),
+            };
+            return finish(args.options("chord").and_then(|o| node::run(kind, o)));
         }
         Command::Demo {
             nodes,

@@ -1,4 +1,4 @@
-//! `py2p mesh` and `py2p sync`: one node, driven by lines on stdin, reporting JSON lines on
+//! `py2p mesh`, `py2p sync` and `py2p chord`: one node, driven by lines on stdin, reporting JSON lines on
 //! stdout.
 
 use std::io::{self, BufRead, Write};
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::thread;
 
 use py2p::{
-    Compression, Encryption, MeshConfig, MeshSocket, Message, PeerEvent, SyncEvent, SyncSocket,
+    ChordConfig, ChordSocket, Compression, Encryption, MeshConfig, MeshSocket, Message, PeerEvent,
+    SyncEvent, SyncSocket,
 };
 use serde_json::{json, Value};
 
@@ -20,6 +21,13 @@ pub enum Kind {
     Sync {
         /// Whether leases are enforced.
         leasing: bool,
+    },
+    /// A chord node.
+    Chord {
+        /// Whether it joins the ring once it has a peer.
+        join: bool,
+        /// How long a `/get` waits.
+        get_timeout: std::time::Duration,
     },
 }
 
@@ -38,6 +46,7 @@ pub struct NodeOptions {
 enum Node {
     Mesh(MeshSocket),
     Sync(SyncSocket),
+    Chord(ChordSocket, std::time::Duration),
 }
 
 impl Node {
@@ -45,6 +54,7 @@ impl Node {
         match self {
             Node::Mesh(m) => m,
             Node::Sync(s) => s,
+            Node::Chord(c, _) => c,
         }
     }
 }
@@ -109,6 +119,11 @@ enum Control {
     Quit,
 }
 
+/// Outgoing connections a chord node makes from peer lists: the ring routes a slot to the
+/// closest node a node knows, so chord nodes keep more links than mesh nodes (py2p's chord
+/// dials its ring neighbours beyond its `max_outgoing` of 4 too).
+const CHORD_MAX_OUTGOING: usize = 32;
+
 /// Runs a node until `/quit`, SIGINT or SIGTERM.
 pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
     let mut builder = MeshConfig::builder()
@@ -124,8 +139,16 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
     if let Some(methods) = &opts.compressions {
         builder = builder.compressions(methods.clone());
     }
+    if let Kind::Chord { .. } = kind {
+        builder = builder.max_outgoing(CHORD_MAX_OUTGOING);
+    }
     let config = builder.build();
+    let join = matches!(kind, Kind::Chord { join: true, .. });
     let node = Arc::new(match kind {
+        Kind::Chord { get_timeout, .. } => Node::Chord(
+            ChordSocket::bind(config, ChordConfig::default()).map_err(|e| e.to_string())?,
+            get_timeout,
+        ),
         Kind::Mesh => Node::Mesh(MeshSocket::bind(config).map_err(|e| e.to_string())?),
         Kind::Sync { leasing } => {
             Node::Sync(SyncSocket::bind(config, leasing).map_err(|e| e.to_string())?)
@@ -159,6 +182,12 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
             for e in node.mesh().events() {
                 let v = match e {
                     PeerEvent::Connected { id, addr } => {
+                        // A chord node joins the ring once it has a peer (join is idempotent).
+                        if let (Node::Chord(c, _), true) = (&*node, join) {
+                            if let Err(e) = c.join() {
+                                let _ = tx.send(error_json(format!("cannot join: {e}")));
+                            }
+                        }
                         let mut v =
                             json!({"event": "connected", "peer": id, "addr": [addr.0, addr.1]});
                         if let Some(tls) = tls_version(node.mesh(), &id) {
@@ -270,7 +299,29 @@ fn command(node: &Node, line: &str) -> Option<Value> {
         ("/get", Node::Sync(s)) if !rest.is_empty() => Ok(Some(
             json!({"event": "value", "key": rest, "value": s.get(rest).map(|v| text(&v))}),
         )),
-        ("/set" | "/del" | "/get", _) => Err(format!("{head}: not a sync node, or missing key")),
+        ("/set", Node::Chord(c, _)) => match rest.split_once(' ') {
+            Some((key, value)) if !key.is_empty() => {
+                c.set(key, value).map(|()| None).map_err(|e| e.to_string())
+            }
+            _ => Err("usage: /set KEY VALUE".into()),
+        },
+        ("/del", Node::Chord(c, _)) if !rest.is_empty() => {
+            c.delete(rest).map(|_| None).map_err(|e| e.to_string())
+        }
+        ("/get", Node::Chord(c, timeout)) if !rest.is_empty() => c
+            .get(rest, *timeout)
+            .map(|v| Some(json!({"event": "value", "key": rest, "value": v.map(|v| text(&v))})))
+            .map_err(|e| e.to_string()),
+        ("/keys", Node::Chord(c, _)) => c
+            .keys()
+            .map(|keys| {
+                let keys: Vec<String> = keys.iter().map(|k| text(k)).collect();
+                Some(json!({"event": "keys", "keys": keys}))
+            })
+            .map_err(|e| e.to_string()),
+        ("/set" | "/del" | "/get", _) => {
+            Err(format!("{head}: not a sync or chord node, or missing key"))
+        }
         _ if head.starts_with('/') && head.len() > 1 => Err(format!("unknown command {head}")),
         _ => mesh.send(&[line]).map(|()| None).map_err(|e| e.to_string()),
     };

@@ -32,6 +32,8 @@ pub enum Error {
     },
     /// The event loop reported an error.
     Net(py2p_net::NetError),
+    /// An argument cannot be used (a chord key or value of a size out of bounds).
+    InvalidInput(String),
 }
 
 impl fmt::Display for Error {
@@ -51,6 +53,7 @@ impl fmt::Display for Error {
                 String::from_utf8_lossy(key)
             ),
             Error::Net(e) => write!(f, "{e}"),
+            Error::InvalidInput(e) => write!(f, "invalid input: {e}"),
         }
     }
 }

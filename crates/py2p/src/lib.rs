@@ -5,6 +5,8 @@
 //!   the network's request/response.
 //! - [`SyncSocket`]: a dictionary kept equal across a network, with py2p's one-hour leases
 //!   (py2p's `sync_socket`).
+//! - [`ChordSocket`]: a distributed hash table, each key in five slots on the nodes that
+//!   joined the ring (py2p's `chord_socket`).
 //!
 //! Each socket runs one event-loop thread that owns its connections (see `py2p-net`); the
 //! wire format is `py2p-wire`. Nothing a peer sends can panic a node or grow its memory
@@ -36,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chord;
 mod config;
 mod error;
 mod id;
@@ -45,6 +48,7 @@ mod message;
 pub mod sim;
 pub mod sync;
 
+pub use chord::{ChordConfig, ChordInfo, ChordSocket};
 pub use config::{MeshConfig, MeshConfigBuilder};
 pub use error::Error;
 pub use mesh::{Handler, MeshSocket, Status};

@@ -168,6 +168,8 @@ pub(crate) struct MeshCore {
     pub(crate) shared: Arc<Shared>,
     counters: Counters,
     pub(crate) sync: Option<SyncTable>,
+    /// The chord table of a chord node (see `crate::chord`).
+    pub(crate) chord: Option<crate::chord::ChordTable>,
     request_counter: u64,
     /// Peers lost without our doing, redialled now and then (see `MeshConfig::reconnect_for`).
     lost: HashMap<String, LostPeer>,
@@ -209,6 +211,7 @@ impl MeshCore {
             shared,
             counters: Counters::default(),
             sync,
+            chord: None,
             request_counter: 0,
             lost: HashMap::new(),
             resolver: Resolver::new(),
@@ -772,6 +775,7 @@ impl MeshCore {
             self.sync = Some(sync);
         }
         if newly_routed {
+            self.with_chord(|chord, core| chord.on_peer_up(core, net, &id));
             self.shared.push_event(PeerEvent::Connected { id, addr });
         }
     }
@@ -1142,6 +1146,9 @@ impl Service for MeshCore {
             _ => {}
         }
         let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
+        if self.chord.is_some() && crate::chord::is_chord(msg.payload()) {
+            return self.with_chord(|chord, core| chord.on_message(core, net, conn, msg.payload()));
+        }
         let sub = msg.payload().first().and_then(|p| Flag::from_packet(p));
         match sub {
             // Handshakes and peer lists describe the connection they arrive on: py2p sends
@@ -1239,6 +1246,7 @@ impl Service for MeshCore {
                 }
             }
             info!("{}: disconnected: {reason}", peer.label());
+            self.with_chord(|chord, core| chord.on_peer_down(core, net, &id));
             self.shared.push_event(PeerEvent::Disconnected { id });
             // py2p asks its remaining peers for theirs after a loss.
             self.request_peers(net);
@@ -1280,6 +1288,7 @@ impl Service for MeshCore {
                     self.sync = Some(sync);
                 }
             }
+            Command::Chord(cmd) => self.with_chord(|chord, core| chord.on_command(core, net, cmd)),
             Command::Resolved((lookup, purpose)) => match lookup.addr {
                 Some(addr) => self.dial_resolved(net, addr, lookup.then, purpose),
                 None => warn!(
@@ -1334,6 +1343,7 @@ impl Service for MeshCore {
             }
             keep
         });
+        self.with_chord(|chord, core| chord.on_tick(core, net));
     }
 
     /// At the connection limit, the oldest incoming connection still waiting for its
@@ -1363,7 +1373,45 @@ impl Service for MeshCore {
         if let Some(sync) = &self.sync {
             sync.events.close();
         }
+        if let Some(chord) = &mut self.chord {
+            chord.on_shutdown();
+        }
         self.shared.close();
+    }
+}
+
+/// What the chord table (`crate::chord`) needs of the mesh node.
+impl MeshCore {
+    /// Runs `f` on the chord table, if this is a chord node.
+    fn with_chord(&mut self, f: impl FnOnce(&mut crate::chord::ChordTable, &mut MeshCore)) {
+        if let Some(mut chord) = self.chord.take() {
+            f(&mut chord, self);
+            self.chord = Some(chord);
+        }
+    }
+
+    /// The connection routed to the peer `id`.
+    pub(crate) fn routed_conn(&self, id: &str) -> Option<ConnId> {
+        self.routing.get(id).copied()
+    }
+
+    /// The id of the peer on `conn`, once its handshake is complete.
+    pub(crate) fn peer_id_of(&self, conn: ConnId) -> Option<String> {
+        self.peers.get(&conn)?.id.clone()
+    }
+
+    /// The peer on `conn` as log lines name it (id and address).
+    pub(crate) fn peer_label_of(&self, conn: ConnId) -> String {
+        self.peers
+            .get(&conn)
+            .map_or_else(|| conn.to_string(), Peer::label)
+    }
+
+    /// The ids of the routed peers, sorted.
+    pub(crate) fn routed_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.routing.keys().cloned().collect();
+        ids.sort_unstable();
+        ids
     }
 }
 

@@ -46,6 +46,7 @@ pub(crate) enum Command {
     Peers(mpsc::Sender<Vec<PeerInfo>>),
     Status(mpsc::Sender<Status>),
     Sync(crate::sync::SyncCommand),
+    Chord(crate::chord::ChordCommand),
     /// The answer to a host name lookup (from the resolver's thread).
     Resolved((resolver::Lookup, self::core::Purpose)),
 }

@@ -53,6 +53,15 @@ impl MeshSocket {
     }
 
     pub(crate) fn start(config: MeshConfig, sync: Option<SyncTable>) -> Result<MeshSocket, Error> {
+        Self::start_with(config, sync, |_| None)
+    }
+
+    /// Starts a node; `chord` makes its chord table from the node's id (a chord node).
+    pub(crate) fn start_with(
+        config: MeshConfig,
+        sync: Option<SyncTable>,
+        chord: impl FnOnce(&str) -> Option<crate::chord::ChordTable>,
+    ) -> Result<MeshSocket, Error> {
         // The listener is bound first so that port 0 resolves before the id is made from it.
         let listener = std::net::TcpListener::bind(config.bind)?;
         let local_addr = listener.local_addr()?;
@@ -65,7 +74,8 @@ impl MeshSocket {
         let id = node_id(&out_addr.0, out_addr.1, &protocol_id, &uuid4());
         let shared = Arc::new(Shared::new(&config));
         let net = net_config(&config)?;
-        let core = MeshCore::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
+        let mut core = MeshCore::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
+        core.chord = chord(&id);
         let handle = EventLoop::spawn_on(listener, net, core)?;
         let _ = shared.handle.set(handle.clone());
         log::info!(

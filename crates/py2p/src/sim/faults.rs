@@ -58,13 +58,15 @@ impl Sim {
         let leasing = self.slots[i].leasing;
         let mut endpoint = self.new_endpoint(i, incarnation, &config.net);
         let actor = match &self.slots[i].actor {
-            Actor::Mesh(_) => Actor::Mesh(Box::new(self.new_mesh_node(
-                i,
-                incarnation,
-                &config,
-                leasing,
-                &mut endpoint,
-            ))),
+            Actor::Mesh(old) => {
+                // A chord node comes back as a chord node (a new id, an empty table).
+                let chord = old.core.chord.as_ref().map(|c| c.config().clone());
+                let mut node = self.new_mesh_node(i, incarnation, &config, leasing, &mut endpoint);
+                if let Some(chord) = chord {
+                    node.core.chord = Some(crate::chord::ChordTable::new(chord, &node.id));
+                }
+                Actor::Mesh(Box::new(node))
+            }
             Actor::Garbage(g) => Actor::Garbage(Box::new(g.restarted(self.network.rng.fork()))),
             Actor::Scripted(_) => Actor::Scripted(Box::default()),
         };

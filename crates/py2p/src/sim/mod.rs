@@ -16,7 +16,8 @@
 //! reaches every connected node exactly once, no user sees a message past its expiry,
 //! routing tables agree and make one network, memory stays bounded and drains.
 //!
-//! Nodes are mesh nodes, or sync-table nodes ([`Sim::add_sync_node`]). Limit:
+//! Nodes are mesh nodes, sync-table nodes ([`Sim::add_sync_node`]) or chord nodes
+//! ([`Sim::add_chord_node`]). Limit:
 //! `Message::reply` needs a real event loop, so handlers in a simulation cannot answer
 //! through it.
 //!
@@ -61,6 +62,8 @@
 #![allow(clippy::indexing_slicing)]
 
 mod check;
+mod chord;
+pub mod chord_exercise;
 mod config;
 mod engine;
 pub mod exercise;

@@ -477,6 +477,14 @@ impl Sim {
             .into_iter()
             .map(|(p, n)| (p.name(), n))
             .collect();
+        if let Some(chord) = &mesh.core.chord {
+            for o in crate::chord::ChordOutcome::ALL {
+                out.push((
+                    o.name(),
+                    chord.outcomes.get(o as usize).copied().unwrap_or(0),
+                ));
+            }
+        }
         if let Some(table) = &mesh.core.sync {
             for o in crate::sync::StoreOutcome::ALL {
                 out.push((

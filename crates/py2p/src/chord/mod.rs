@@ -1,0 +1,26 @@
+//! The chord table: py2p's `chord_socket`, a distributed hash table on a mesh network.
+//!
+//! Each user key is stored in five slots, one per hash table (`sha1 << 224`,
+//! `sha224 << 160`, `sha256 << 128`, `sha384`, `sha512`); the joined node whose id most
+//! closely precedes a slot key on the ring (distance `(key - id) mod 2**384`) holds it. A
+//! get asks the five holders and needs three to agree.
+//!
+//! - `key`: hashing, base-58 keys, the ring distance;
+//! - `store`: the slots a node holds, within `max_table_bytes`;
+//! - `wire`: the chord messages;
+//! - `table`: the node's chord state and what each message does;
+//! - `socket`: [`ChordSocket`], what users hold.
+
+mod config;
+mod key;
+mod socket;
+mod store;
+mod table;
+mod wire;
+
+pub use self::config::ChordConfig;
+pub use self::key::{hashes, responsible, Key, Method};
+pub use self::socket::ChordSocket;
+pub use self::table::ChordInfo;
+pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};
+pub(crate) use self::wire::is_chord;
