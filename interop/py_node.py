@@ -10,7 +10,9 @@ PORT may be 0: a free port is picked first (py2p needs a concrete port for its i
 `--subnet` defaults to "mesh" / "sync"; for sync, py2p's sync_socket itself appends the leasing
 digit ("sync1" with leasing, "sync0" with --no-leasing). `--compression` (repeatable: snappy zlib
 gzip bz2 lzma, or `none`) restricts, in the order given, the methods this node advertises, uses
-and accepts (it rewrites py2p's module globals before the socket is made).
+and accepts (it rewrites py2p's module globals before the socket is made). `--encryption`
+(Plaintext or SSL, any case; default Plaintext) picks py2p's transport: SSL needs the
+`cryptography` package and Python <= 3.11 (py2p calls `ssl.wrap_socket`).
 
 stdout: one JSON object per line, flushed at once:
   {"event": "ready", "id", "addr": "HOST:PORT", "protocol"}      always the first line

@@ -16,6 +16,7 @@ mod codec_size;
 mod network;
 mod plot;
 mod scale;
+mod ssl;
 
 use std::fs;
 use std::path::Path;
@@ -38,14 +39,14 @@ pub struct BenchArgs {
     /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
-    /// Run only these sections (comma-separated: codec, codec-size, network, scale); the
+    /// Run only these sections (comma-separated: codec, codec-size, network, scale, ssl); the
     /// report keeps the others from its previous version.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 4] = ["codec", "codec-size", "network", "scale"];
+const SECTIONS: [&str; 5] = ["codec", "codec-size", "network", "scale", "ssl"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -83,6 +84,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted("scale") {
         sections.push(scale::section(args)?);
+    }
+    if wanted("ssl") {
+        sections.push(ssl::section(args)?);
     }
 
     let machine = machine_description()?;

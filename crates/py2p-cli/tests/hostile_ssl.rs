@@ -195,3 +195,19 @@ fn five_hundred_half_open_tls_connections_cost_little() {
     drop(held);
     node.quit();
 }
+
+#[test]
+fn an_unknown_encryption_is_a_usage_error_naming_the_valid_ones() {
+    for cmd in ["mesh", "sync", "demo"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_py2p"))
+            .args([cmd, "--encryption", "Rot13"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Plaintext") && err.contains("SSL"),
+            "{cmd}: {err}"
+        );
+    }
+}

@@ -228,7 +228,9 @@ impl TlsLayer {
         let mut buf = [0u8; 16 << 10];
         while !data.is_empty() {
             // `read_tls` takes what rustls can buffer; an empty reader would mean EOF.
-            self.conn.read_tls(&mut data).map_err(|e| e.to_string())?;
+            if self.conn.read_tls(&mut data).map_err(|e| e.to_string())? == 0 {
+                return Err("TLS input buffer full".into());
+            }
             let state = self.conn.process_new_packets().map_err(|e| e.to_string())?;
             let mut left = state.plaintext_bytes_to_read();
             while left > 0 {
