@@ -2,6 +2,14 @@
 //! through in-memory byte pipes (as a simulator drives it) and through the mio daemon over
 //! real loopback sockets. Both must reach the same outcome, because it is the same code.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

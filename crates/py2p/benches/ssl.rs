@@ -11,6 +11,14 @@
 //! Usage: `cargo bench -p py2p --bench ssl -- [--quick]`. The last line of stdout is one
 //! flat JSON object with the results.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread;

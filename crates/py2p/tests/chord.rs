@@ -1,6 +1,14 @@
 //! Chord nodes over real sockets on 127.0.0.1: sets and gets across a ring, deletes,
 //! a lone node, leeching nodes, hand-over on join and unjoin, a holder that dies.
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::time::Duration;
 
 use py2p::chord::{hashes, responsible};

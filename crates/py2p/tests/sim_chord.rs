@@ -4,6 +4,14 @@
 //!
 //! Seeds: `PY2P_SIM_CHORD_SEEDS=N` runs N seeds of each scenario (default 1).
 
+// A test target: a failed unwrap is a failed test (the deny lists are for library code).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

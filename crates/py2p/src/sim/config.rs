@@ -21,10 +21,9 @@ use crate::MeshConfig;
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// The configuration of every mesh node (its `bind` and `out_addr` are replaced by the
-    /// node's simulated address). Its `net` part gives the event loop's limits and timers,
-    /// which the simulator applies as the real loop does: `tick_interval`,
-    /// `max_write_queue`, `max_total_write_queue`, `write_stall_timeout`,
-    /// `partial_frame_timeout`, `max_connections`.
+    /// node's simulated address). Its `net` part configures each node's
+    /// [`Endpoint`](py2p_net::Endpoint), the connection machine the event loop runs, so every
+    /// limit and timer of [`NetConfig`](py2p_net::NetConfig) applies as on a real socket.
     pub mesh: MeshConfig,
     /// One-way latency of a link, drawn once per pair of nodes from this range. Different
     /// links thus reorder messages against each other; one connection never does (TCP).

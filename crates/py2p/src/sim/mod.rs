@@ -1,11 +1,13 @@
 //! A deterministic simulator of mesh networks: the real node logic, no sockets.
 //!
 //! [`Sim`] runs many [`MeshSocket`](crate::MeshSocket) nodes in one thread on virtual
-//! time. Each node is the same state machine a `MeshSocket` runs on its event loop; the
-//! simulator plays the loop's part (reading bytes into a frame decoder, write queues and
-//! their limits, timers, `on_tick` every `tick_interval`) and the network's (TCP
-//! connections with per-link latency and jitter, order kept within a connection, never
-//! across them; kernel buffers; resets). Faults come on demand: killing and restarting
+//! time. Each node is the same state machine a `MeshSocket` runs, inside the same
+//! connection machine, [`py2p_net::Endpoint`], that its event loop drives: framing, write
+//! queues and budgets, the read budget, eviction at `max_connections`, timers and pausing
+//! input are the endpoint's, not the simulator's. The simulator drives each endpoint as the
+//! loop does (bytes in, actions and writes out, timers at `poll_timeout`) on virtual time,
+//! and plays the network (TCP connections with per-link latency and jitter, order kept
+//! within a connection, never across them; kernel buffers; resets). Faults come on demand: killing and restarting
 //! nodes, partitions (silent, or resetting connections), broken links, random link
 //! breaks, nodes that stop reading, users that stop receiving, and
 //! [garbage peers](Garbage) that send junk.

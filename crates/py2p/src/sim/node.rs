@@ -137,8 +137,11 @@ pub(super) enum ActorCommand {
     /// A `MeshSocket` call, for a mesh node.
     Mesh(Command),
     /// What a fuzz target makes a scripted peer do.
-    Scripted(Box<dyn FnOnce(&mut ScriptedPeer, &mut dyn Net) + Send>),
+    Scripted(ScriptedAct),
 }
+
+/// One act of a scripted peer, run in its turn with its endpoint as the network.
+pub(super) type ScriptedAct = Box<dyn FnOnce(&mut ScriptedPeer, &mut dyn Net) + Send>;
 
 /// Whatever runs at an address is the service of that node's [`Endpoint`](py2p_net::Endpoint):
 /// commands go to mesh nodes (the other actors take none).
