@@ -538,7 +538,7 @@ impl Core {
         let now = self.now;
         for (t, c) in self.conns.iter_mut() {
             if c.connecting {
-                if now.duration_since(c.last_read) > self.config.partial_frame_timeout {
+                if now.duration_since(c.last_read) > self.config.connect_timeout {
                     self.closing
                         .push((*t, CloseReason::ConnectFailed("timed out".into())));
                 }

@@ -93,6 +93,29 @@ impl<T> Inbox<T> {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Takes up to `n` items: waits up to `timeout` (`None`: until one comes or the inbox
+    /// closes) for the first, then takes what else is waiting without waiting more. Returns
+    /// the items and whether the loop should be woken to read again.
+    pub fn pop_many(&self, n: usize, timeout: Option<Duration>) -> (Vec<T>, bool) {
+        let (first, mut resume) = self.pop(timeout);
+        let Some(first) = first else {
+            return (Vec::new(), false);
+        };
+        let mut out = vec![first];
+        let mut items = self.lock();
+        while out.len() < n {
+            let Some((item, bytes)) = items.items.pop_front() else {
+                break;
+            };
+            items.bytes -= bytes;
+            out.push(item);
+        }
+        if items.has_room(self.capacity, self.max_bytes) && self.paused.load(Ordering::Acquire) {
+            resume = true;
+        }
+        (out, resume)
+    }
+
     /// Takes the next item, waiting up to `timeout` (`None`: until one comes or the inbox
     /// closes). Returns the item and whether the loop should be woken to read again.
     pub fn pop(&self, timeout: Option<Duration>) -> (Option<T>, bool) {
@@ -159,6 +182,17 @@ mod tests {
         assert_eq!(inbox.pop(Some(Duration::from_millis(1))), (None, false));
         inbox.close();
         assert_eq!(inbox.pop(None), (None, false));
+    }
+
+    #[test]
+    fn pop_many_takes_what_waits_up_to_n() {
+        let inbox = Inbox::new(100);
+        assert_eq!(inbox.pop_many(5, Some(Duration::ZERO)).0, Vec::<i32>::new());
+        for i in 0..7 {
+            inbox.push(i);
+        }
+        assert_eq!(inbox.pop_many(5, Some(Duration::ZERO)).0, vec![0, 1, 2, 3, 4]);
+        assert_eq!(inbox.pop_many(5, None).0, vec![5, 6]);
     }
 
     #[test]
