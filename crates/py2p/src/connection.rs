@@ -276,7 +276,10 @@ mod tests {
         let many = vec![Vec::new(); limits.max_packets];
         assert!(matches!(
             check_size(&limits, 60, &many),
-            Err(Error::TooLarge { what: "packets", .. })
+            Err(Error::TooLarge {
+                what: "packets",
+                ..
+            })
         ));
     }
 

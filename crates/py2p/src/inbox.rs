@@ -191,7 +191,10 @@ mod tests {
         for i in 0..7 {
             inbox.push(i);
         }
-        assert_eq!(inbox.pop_many(5, Some(Duration::ZERO)).0, vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            inbox.pop_many(5, Some(Duration::ZERO)).0,
+            vec![0, 1, 2, 3, 4]
+        );
         assert_eq!(inbox.pop_many(5, None).0, vec![5, 6]);
     }
 

@@ -93,7 +93,10 @@ fn connect_waits_for_the_handshake_and_connect_with_id_skips_known_peers() {
     // Host names are looked up.
     let c = node();
     let port = c.local_addr().port();
-    assert_eq!(c.connect(("localhost", a.local_addr().port())).unwrap(), a.id());
+    assert_eq!(
+        c.connect(("localhost", a.local_addr().port())).unwrap(),
+        a.id()
+    );
     assert!(port > 0);
 }
 
@@ -120,7 +123,8 @@ fn custom_sub_flags_reach_handlers_and_recv_with_their_flag() {
     assert_eq!(m.packets(), [b"pong:1".to_vec()]);
     assert_eq!(m.payload()[0], [PONG]);
     // A broadcast with a custom sub-flag, unhandled, reaches recv with it.
-    a.send_with(MessageKind::Broadcast, 0x42, &["news"]).unwrap();
+    a.send_with(MessageKind::Broadcast, 0x42, &["news"])
+        .unwrap();
     let m = b.recv_timeout(WAIT).expect("the broadcast");
     assert_eq!(
         (m.kind(), m.sub_flag(), m.packets()),
@@ -202,7 +206,10 @@ fn a_message_over_the_limits_is_refused_by_send() {
     let too_many: Vec<&[u8]> = vec![b"".as_slice(); 1 << 16];
     assert!(matches!(
         a.send(&too_many),
-        Err(Error::TooLarge { what: "packets", .. })
+        Err(Error::TooLarge {
+            what: "packets",
+            ..
+        })
     ));
     // Nothing was sent, and a message within the limits goes through.
     a.send(&["small"]).unwrap();
@@ -284,10 +291,7 @@ fn every_method_is_safe_from_a_handler() {
         );
         note("connect_nonblocking", s.connect_nonblocking(b_addr).is_ok());
         note("request_peers", s.request_peers().is_ok());
-        note(
-            "register_handler",
-            s.register_handler(|_, _| false).is_ok(),
-        );
+        note("register_handler", s.register_handler(|_, _| false).is_ok());
         note("disconnect(unknown)", s.disconnect("nobody").is_ok());
         note("is_closed", !s.is_closed());
         let _ = tx.lock().unwrap().send(log);
@@ -318,7 +322,10 @@ fn every_method_is_safe_from_a_handler() {
     b.send(&["stop now"]).unwrap();
     let deadline = Instant::now() + WAIT;
     while !a.is_closed() {
-        assert!(Instant::now() < deadline, "close from a handler did not stop the node");
+        assert!(
+            Instant::now() < deadline,
+            "close from a handler did not stop the node"
+        );
         let _ = b.next_event(Duration::from_millis(50));
     }
 }
@@ -353,7 +360,11 @@ fn status_answers_while_a_handler_runs() {
 /// Sync writes from a handler are checked at once and applied when it returns.
 #[test]
 fn sync_writes_from_a_handler() {
-    let config = || SyncSocket::config().bind("127.0.0.1:0".parse().unwrap()).build();
+    let config = || {
+        SyncSocket::config()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .build()
+    };
     let a = Arc::new(SyncSocket::bind(config(), true).unwrap());
     let b = SyncSocket::bind(config(), true).unwrap();
     b.connect(a.local_addr()).unwrap();
@@ -388,7 +399,10 @@ fn sync_writes_from_a_handler() {
     assert_eq!(popped, Some(b"1".to_vec()));
     let deadline = Instant::now() + WAIT;
     while b.get("k").is_none() || b.get("u").is_none() || b.get("old").is_some() {
-        assert!(Instant::now() < deadline, "the handler's writes never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the handler's writes never arrived"
+        );
         let _ = b.next_change(Duration::from_millis(100));
     }
     a.close();

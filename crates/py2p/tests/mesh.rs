@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use py2p::{ConnectError, Error, MeshConfig, MeshConfigBuilder, MeshSocket, MessageKind, PeerEvent};
+use py2p::{
+    ConnectError, Error, MeshConfig, MeshConfigBuilder, MeshSocket, MessageKind, PeerEvent,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 

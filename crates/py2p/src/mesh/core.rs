@@ -290,7 +290,10 @@ impl MeshCore {
         expected_id: Option<String>,
         reply: ConnectReply,
     ) {
-        if let Some(id) = expected_id.as_ref().filter(|id| self.routing.contains_key(*id)) {
+        if let Some(id) = expected_id
+            .as_ref()
+            .filter(|id| self.routing.contains_key(*id))
+        {
             if let ConnectReply::Wait(tx) = reply {
                 let _ = tx.send(Ok(id.clone()));
             }

@@ -259,9 +259,7 @@ impl MeshSocket {
     /// Asks every peer for its list of peers (py2p's `request_peers`); the node dials those
     /// it needs, up to `max_outgoing`.
     pub fn request_peers(&self) -> Result<(), Error> {
-        self.handle
-            .send(Command::RequestPeers)
-            .map_err(Error::from)
+        self.handle.send(Command::RequestPeers).map_err(Error::from)
     }
 
     /// Registers a handler, run on the event-loop thread for every message the protocol does

@@ -375,20 +375,26 @@ impl Sim {
             0,
             &[],
         );
-        self.command(from, Command::Connect {
+        self.command(
+            from,
+            Command::Connect {
                 addr,
                 expected_id: None,
                 reply: crate::mesh::ConnectReply::None,
-            });
+            },
+        );
     }
 
     /// Node `from` dials an address (which need not belong to any node).
     pub fn connect_addr(&mut self, from: usize, addr: SocketAddr) {
-        self.command(from, Command::Connect {
+        self.command(
+            from,
+            Command::Connect {
                 addr,
                 expected_id: None,
                 reply: crate::mesh::ConnectReply::None,
-            });
+            },
+        );
     }
 
     /// Node `from` closes its connection to node `to` (`MeshSocket::disconnect`).
