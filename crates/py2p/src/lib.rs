@@ -45,6 +45,8 @@ pub mod mesh;
 mod message;
 pub mod sim;
 pub mod sync;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use config::{MeshConfig, MeshConfigBuilder};
 pub use connection::{ConnectError, Connection};

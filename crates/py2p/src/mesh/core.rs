@@ -275,6 +275,7 @@ impl MeshCore {
             (ConnectReply::Wait(tx), result) => {
                 let _ = tx.send(result);
             }
+            (ConnectReply::Notify(tell), result) => tell(result),
             (ConnectReply::Event, Err(error)) => self
                 .shared
                 .push_event(PeerEvent::ConnectFailed { addr, error }),
@@ -294,8 +295,12 @@ impl MeshCore {
             .as_ref()
             .filter(|id| self.routing.contains_key(*id))
         {
-            if let ConnectReply::Wait(tx) = reply {
-                let _ = tx.send(Ok(id.clone()));
+            match reply {
+                ConnectReply::Wait(tx) => {
+                    let _ = tx.send(Ok(id.clone()));
+                }
+                ConnectReply::Notify(tell) => tell(Ok(id.clone())),
+                ConnectReply::Event | ConnectReply::None => {}
             }
             return;
         }
@@ -306,6 +311,7 @@ impl MeshCore {
                 ConnectReply::Wait(tx) => {
                     let _ = tx.send(Err(error));
                 }
+                ConnectReply::Notify(tell) => tell(Err(error)),
                 ConnectReply::Event => self
                     .shared
                     .push_event(PeerEvent::ConnectFailed { addr, error }),
@@ -324,6 +330,7 @@ impl MeshCore {
                     ConnectReply::Wait(tx) => {
                         let _ = tx.send(Err(error));
                     }
+                    ConnectReply::Notify(tell) => tell(Err(error)),
                     ConnectReply::Event => self
                         .shared
                         .push_event(PeerEvent::ConnectFailed { addr, error }),

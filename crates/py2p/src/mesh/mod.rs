@@ -35,6 +35,9 @@ pub(crate) enum ConnectReply {
     Wait(mpsc::Sender<Result<String, ConnectError>>),
     /// `connect_nonblocking`: a failure becomes a [`PeerEvent::ConnectFailed`](crate::PeerEvent).
     Event,
+    /// Told through a callback (the async `connect`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Notify(Box<dyn FnOnce(Result<String, ConnectError>) + Send>),
 }
 
 /// Requests from users' threads to the event loop.

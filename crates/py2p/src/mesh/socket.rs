@@ -460,6 +460,11 @@ impl MeshSocket {
         }
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn handle(&self) -> &LoopHandle<Command> {
         &self.handle
     }
