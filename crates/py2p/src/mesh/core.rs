@@ -180,6 +180,9 @@ pub(crate) struct MeshCore {
     peers_dirty: bool,
     /// When the status was last published.
     published_at: Option<Instant>,
+    /// The handles handlers get, by connection: made once per connection (and again after
+    /// its handshake), not once per message.
+    conn_handles: HashMap<ConnId, Connection>,
 }
 
 /// A peer whose connection broke: where to find it again, and when to try.
@@ -222,6 +225,7 @@ impl MeshCore {
             waiters: HashMap::new(),
             peers_dirty: true,
             published_at: None,
+            conn_handles: HashMap::new(),
         }
     }
 
@@ -785,6 +789,8 @@ impl MeshCore {
     }
 
     fn handle_handshake(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        // The handlers' handle names the peer: made again after this.
+        self.conn_handles.remove(&conn);
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
@@ -1067,13 +1073,19 @@ impl MeshCore {
         if !self.handlers.is_empty() {
             // While the handlers run, `status()` is answered from the published copy.
             self.publish_status(std::time::Duration::from_millis(1));
-            let connection = self.connection(conn);
+            if !self.conn_handles.contains_key(&conn) {
+                let handle = self.connection(conn);
+                self.conn_handles.insert(conn, handle);
+            }
+            let Some(connection) = self.conn_handles.get(&conn) else {
+                return;
+            };
             self.shared
                 .in_handler
                 .store(true, std::sync::atomic::Ordering::Release);
             let mut taken = false;
             for handler in self.handlers.iter_mut() {
-                match catch_unwind(AssertUnwindSafe(|| handler(&message, &connection))) {
+                match catch_unwind(AssertUnwindSafe(|| handler(&message, connection))) {
                     Ok(true) => {
                         taken = true;
                         break;
@@ -1365,6 +1377,7 @@ impl Service for MeshCore {
     }
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        self.conn_handles.remove(&conn);
         self.finish_connect(conn, Err(ConnectError::from_close(reason)));
         if let Some(dial) = self.dials.remove(&conn) {
             info!(
