@@ -699,12 +699,9 @@ impl MeshCore {
             return;
         };
         peer.decode_errors += 1;
-        warn!("{}: undecodable frame: {e}", peer.label());
         let text = format!("{}: undecodable frame: {e}", peer.label());
+        warn!("{text}");
         self.shared.note_error(text);
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
-        };
         let fatal = matches!(
             e,
             WireError::DecompressedTooLarge { .. } | WireError::TooManyPackets { .. }

@@ -189,9 +189,9 @@ impl MeshSocket {
 
     /// Dials a node and waits until its handshake is in (the peer is then in
     /// [`MeshSocket::peers`]); returns its id. Fails with [`Error::Connect`] when nothing
-    /// listens there ([`ConnectError::Refused`]), the TCP connection takes longer than
-    /// `NetConfig::connect_timeout` ([`ConnectError::TimedOut`]), the peer runs another
-    /// protocol ([`ConnectError::ProtocolMismatch`]) or sends no handshake within
+    /// listens there ([`ConnectError::Refused`](crate::ConnectError::Refused)), the TCP connection takes longer than
+    /// `NetConfig::connect_timeout` ([`ConnectError::TimedOut`](crate::ConnectError::TimedOut)), the peer runs another
+    /// protocol ([`ConnectError::ProtocolMismatch`](crate::ConnectError::ProtocolMismatch)) or sends no handshake within
     /// `MeshConfig::handshake_timeout`. A host name is looked up here, on the caller's thread.
     ///
     /// On the event-loop thread (in a handler) it cannot wait: it returns
