@@ -11,7 +11,7 @@ The binary is driven through its batch contract:
       stdin: one frame per line, hex of the whole frame (len32 header included).
       stdout: one JSON object per input line,
       {"msg_type": HEX, "sender": HEX, "id": TEXT, "time": INT, "payload": [HEX, ...]}
-      or {"error": TEXT}; exit 0 at end of input.
+      or {"error": TEXT}; exit 0 at end of input, 1 when any line failed.
   PATH encode
       stdin: one JSON object per line,
       {"msg_type": HEX, "sender": HEX, "time": INT, "payload": [HEX, ...], "compression": NAME|null}
@@ -194,10 +194,12 @@ class Section:
             print(f"      ... and {self.failed - len(self.details)} more")
 
 
-def run_binary(section: Section, binary: str, args: list[str], lines: list[str]) -> list[str]:
+def run_binary(section: Section, binary: str, args: list[str], lines: list[str],
+               status: int = 0) -> list[str]:
     """Run the binary once with all `lines` on stdin; return its output lines.
 
-    Records a check that it started, exited 0, and printed one line per input line.
+    Records a check that it started, exited `status` (1 when some line is expected to fail),
+    and printed one line per input line.
     """
     stdin = "".join(line + "\n" for line in lines).encode()
     cmd = [binary, *args]
@@ -207,7 +209,7 @@ def run_binary(section: Section, binary: str, args: list[str], lines: list[str])
         section.check(False, f"`{' '.join(cmd)}` could not run: {e}")
         return []
     stderr_tail = proc.stderr.decode(errors="replace").strip()[-300:]
-    section.check(proc.returncode == 0,
+    section.check(proc.returncode == status,
                   f"`{' '.join(cmd)}` exited {proc.returncode}; stderr: {stderr_tail!r}")
     try:
         out = proc.stdout.decode("utf-8").split("\n")
@@ -393,7 +395,8 @@ def check_garbage(binary: str, rng: random.Random) -> Section:
     lines.append(last.py2p().string.hex())
     expect.append(("final valid frame", last.expected()))
 
-    out = run_binary(section, binary, ["decode"], lines)
+    # Garbage lines fail, so the run exits 1 (and still decodes every good line).
+    out = run_binary(section, binary, ["decode"], lines, status=1)
     for i, (what, want) in enumerate(expect):
         if i >= len(out):
             section.check(False, f"line {i} ({what}): no output line")

@@ -43,6 +43,10 @@ fix-ups for py2p's str/bytes id mix-up described at `fixup_routing_table` and
 PY_NODE_MAX_OUTGOING=N sets py2p.mesh.max_outgoing (default 4): the number of outgoing
 connections below which py2p dials the peers listed to it; 0 means it dials only --connect
 targets (and request/response targets), which lets a test build a line A-B-C.
+Env PY_NODE_ECHO_FLAG=N (a sub-flag byte, e.g. 0x30) registers a py2p handler that takes
+messages whose packets[0] is that byte, prints {"event": "handled", "sender", "flag",
+"packets"} and answers on the same connection with a whisper of sub-flag N+1 and the packet
+"echo:" + the first packet (a user-defined sub-protocol, as py2p programs build them).
 """
 from __future__ import print_function
 
@@ -294,6 +298,22 @@ def main():
     is_chord = args.mode == 'chord'
     chord_join = is_chord and not args.no_join
     chord_timeout = float(os.environ.get('PY_NODE_CHORD_TIMEOUT', '10') or 10)
+
+    echo_flag = os.environ.get('PY_NODE_ECHO_FLAG')
+    if echo_flag:
+        flag_value = int(echo_flag, 0)
+        flag_byte, answer_byte = bytes([flag_value]), bytes([flag_value + 1])
+
+        def echo(msg, conn):
+            packets = msg.packets
+            if packets[0] != flag_byte:
+                return None
+            emit({'event': 'handled', 'sender': text(msg.sender), 'flag': flag_value,
+                  'packets': [text(p) for p in packets[1:]]})
+            first = packets[1] if len(packets) > 1 else b''
+            conn.send(flags.whisper, answer_byte, b'echo:' + first)
+            return True
+        sock.register_handler(echo)
 
     stop = threading.Event()
 

@@ -163,6 +163,9 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) ->
             "clippy",
             "--workspace",
             "--all-targets",
+            // Also the async face and its example (crates/py2p/examples/tokio_node.rs).
+            "--features",
+            "py2p/tokio",
             "--",
             "-D",
             "warnings",
@@ -171,7 +174,8 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) ->
             let py = venv_python()?;
             util::run_streaming(
                 util::cargo()
-                    .args(["test", "--workspace"])
+                    // The tokio feature too: its example runs as a test (tests/examples.rs).
+                    .args(["test", "--workspace", "--features", "py2p/tokio"])
                     .env("PY2P_PYTHON", &py)
                     .env("PY2P_INTEROP", "required"),
                 |line| tally.add_line(line),

@@ -71,40 +71,52 @@ fn error_json(message: &str) -> String {
     serde_json::json!({ "error": message }).to_string()
 }
 
-/// Reads hex frames line by line and prints one JSON object per line.
+/// Reads hex frames line by line and prints one JSON object per line; returns how many
+/// lines failed (each printed as `{"error": ...}`).
 pub fn decode(
     input: impl BufRead,
     mut out: impl Write,
     compressions: &[Compression],
     limits: &Limits,
-) -> io::Result<()> {
+) -> io::Result<usize> {
+    let mut failed = 0;
     for line in input.split(b'\n') {
         let line = line?;
         let line = String::from_utf8_lossy(&line);
         let line = line.strip_suffix('\r').unwrap_or(&line);
         let text = match decode_line(line, compressions, limits) {
             Ok(decoded) => serde_json::to_string(&decoded).map_err(io::Error::other)?,
-            Err(why) => error_json(&why),
+            Err(why) => {
+                failed += 1;
+                error_json(&why)
+            }
         };
         writeln!(out, "{text}")?;
     }
-    out.flush()
+    out.flush()?;
+    Ok(failed)
 }
 
 /// Reads JSON messages line by line and prints each frame as a line of hex.
 ///
-/// A line that cannot be encoded prints `{"error": ...}` in place of the frame.
-pub fn encode(input: impl BufRead, mut out: impl Write) -> io::Result<()> {
+/// A line that cannot be encoded prints `{"error": ...}` in place of the frame; returns how
+/// many did.
+pub fn encode(input: impl BufRead, mut out: impl Write) -> io::Result<usize> {
+    let mut failed = 0;
     for line in input.split(b'\n') {
         let line = line?;
         let line = String::from_utf8_lossy(&line);
         let text = match encode_line(line.trim_end()) {
             Ok(hex) => hex,
-            Err(why) => error_json(&why),
+            Err(why) => {
+                failed += 1;
+                error_json(&why)
+            }
         };
         writeln!(out, "{text}")?;
     }
-    out.flush()
+    out.flush()?;
+    Ok(failed)
 }
 
 #[cfg(test)]
@@ -122,7 +134,7 @@ mod tests {
             "\n"
         );
         let mut frames = Vec::new();
-        encode(input.as_bytes(), &mut frames).unwrap();
+        assert_eq!(encode(input.as_bytes(), &mut frames).unwrap(), 1);
         let frames = String::from_utf8(frames).unwrap();
         let lines: Vec<&str> = frames.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -130,13 +142,14 @@ mod tests {
 
         let mut decoded = Vec::new();
         let hex_in = format!("{}\nnot hex\n{}\n", lines[0], lines[1]);
-        decode(
+        let failed = decode(
             hex_in.as_bytes(),
             &mut decoded,
             &[Compression::Bz2],
             &Limits::default(),
         )
         .unwrap();
+        assert_eq!(failed, 1);
         let decoded: Vec<serde_json::Value> = String::from_utf8(decoded)
             .unwrap()
             .lines()

@@ -67,6 +67,7 @@ fn message_json(m: &Message) -> Value {
     json!({
         "event": "message",
         "kind": m.kind().as_str(),
+        "sub_flag": m.sub_flag(),
         "sender": m.sender(),
         "id": m.id(),
         "time": m.time(),
@@ -196,6 +197,11 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
                         v
                     }
                     PeerEvent::Disconnected { id } => json!({"event": "disconnected", "peer": id}),
+                    PeerEvent::ConnectFailed { addr, error } => {
+                        error_json(format!("cannot connect to {addr}: {error}"))
+                    }
+                    // Events added later are not printed.
+                    _ => continue,
                 };
                 if tx.send(v).is_err() {
                     break;
@@ -216,8 +222,9 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
         });
     }
 
+    // Dials go out together; one that fails is an `error` event (from the events thread).
     for target in &opts.connect {
-        if let Err(e) = mesh.connect(target.as_str()) {
+        if let Err(e) = mesh.connect_nonblocking(target.as_str()) {
             let _ = out_tx.send(error_json(format!("cannot connect to {target}: {e}")));
         }
     }
@@ -277,15 +284,11 @@ fn command(node: &Node, line: &str) -> Option<Value> {
             Some(json!({"event": "peers", "peers": list}))
         }),
         ("/whisper", _) => match rest.split_once(' ') {
-            Some((id, text)) => mesh
+            Some((id, text)) if !id.is_empty() && !text.is_empty() => mesh
                 .whisper(id, &[text])
                 .map(|()| None)
                 .map_err(|e| e.to_string()),
-            None if !rest.is_empty() => mesh
-                .whisper(rest, &[""])
-                .map(|()| None)
-                .map_err(|e| e.to_string()),
-            None => Err("usage: /whisper ID TEXT".into()),
+            _ => Err("usage: /whisper ID TEXT".into()),
         },
         ("/set", Node::Sync(s)) => match rest.split_once(' ') {
             Some((key, value)) if !key.is_empty() => {
@@ -294,7 +297,7 @@ fn command(node: &Node, line: &str) -> Option<Value> {
             _ => Err("usage: /set KEY VALUE".into()),
         },
         ("/del", Node::Sync(s)) if !rest.is_empty() => {
-            s.delete(rest).map(|_| None).map_err(|e| e.to_string())
+            s.delete(rest).map(|()| None).map_err(|e| e.to_string())
         }
         ("/get", Node::Sync(s)) if !rest.is_empty() => Ok(Some(
             json!({"event": "value", "key": rest, "value": s.get(rest).map(|v| text(&v))}),

@@ -1561,7 +1561,7 @@ fn honest_sender_backpressure() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     let mut peers = Vec::new();
     for offer in ["[]", r#"["\u0010"]"#] {
-        sock.connect(listener.local_addr().expect("addr"))
+        sock.connect_nonblocking(listener.local_addr().expect("addr"))
             .expect("dial");
         let (mut peer, _) = listener.accept().expect("accept");
         let id = fresh_id("never-reads");

@@ -31,6 +31,9 @@ pub struct NetConfig {
     /// A connection that began a frame and then sent nothing for this long is closed
     /// (py2p closes these after 60 s). Default 60 s.
     pub partial_frame_timeout: Duration,
+    /// A dial whose TCP connection is not established within this is closed with
+    /// `CloseReason::ConnectFailed("timed out")`. Default 10 s.
+    pub connect_timeout: Duration,
     /// How often the service's `on_tick` runs. Default 500 ms.
     pub tick_interval: Duration,
     /// Bytes read from one socket per read call. Default 64 KiB.
@@ -53,6 +56,7 @@ impl Default for NetConfig {
             max_total_read_buffer: 256 << 20,
             write_stall_timeout: Duration::from_secs(60),
             partial_frame_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
             tick_interval: Duration::from_millis(500),
             read_chunk: 64 << 10,
             tls: None,

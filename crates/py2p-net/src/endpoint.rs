@@ -417,7 +417,7 @@ impl Endpoint {
         for (id, c) in self.conns.iter_mut() {
             match c.phase {
                 Phase::Connecting => {
-                    if now.duration_since(c.since) > config.partial_frame_timeout {
+                    if now.duration_since(c.since) > config.connect_timeout {
                         self.closing
                             .push((*id, CloseReason::ConnectFailed("timed out".into())));
                     }

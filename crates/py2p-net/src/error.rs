@@ -32,14 +32,8 @@ impl fmt::Display for NetError {
     }
 }
 
-impl std::error::Error for NetError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            NetError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: `Display` already includes the wrapped `io::Error`'s text.
+impl std::error::Error for NetError {}
 
 impl From<io::Error> for NetError {
     fn from(e: io::Error) -> Self {

@@ -620,7 +620,7 @@ fn chain(n: usize) -> Result<Vec<MeshSocket>> {
     }
     // The nodes in between relay and drop their own copy.
     for node in &nodes[1..n - 1] {
-        node.register_handler(|_| true).map_err(e("handler"))?;
+        node.register_handler(|_, _| true).map_err(e("handler"))?;
     }
     Ok(nodes)
 }

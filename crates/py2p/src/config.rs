@@ -73,6 +73,9 @@ pub struct MeshConfig {
     /// makes the same choice, has time to learn of the kept connection before it sees the
     /// other one close (no passing `Disconnected` event). Default 2 s.
     pub conflict_grace: Duration,
+    /// Most errors `status()` lists (the most recent; older ones are only counted).
+    /// Default 256.
+    pub max_status_errors: usize,
     /// The event loop's limits and timers (frame sizes, connections, write queues).
     pub net: NetConfig,
     /// SSL mode: a PEM certificate (chain) file to serve instead of a self-signed one made
@@ -104,6 +107,7 @@ impl Default for MeshConfig {
             max_lost_peers: 64,
             max_table_bytes: 256 << 20,
             conflict_grace: Duration::from_secs(2),
+            max_status_errors: 256,
             net: NetConfig::default(),
             tls_cert: None,
             tls_key: None,
@@ -219,6 +223,18 @@ impl MeshConfigBuilder {
         self.config.reconnect_for = reconnect_for;
         self
     }
+    /// How long a dial may take to establish its TCP connection (`NetConfig::connect_timeout`).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.net.connect_timeout = d;
+        self
+    }
+
+    /// Most errors `status()` lists.
+    pub fn max_status_errors(mut self, n: usize) -> Self {
+        self.config.max_status_errors = n;
+        self
+    }
+
     /// The event loop's configuration, whole.
     pub fn net(mut self, net: NetConfig) -> Self {
         self.config.net = net;

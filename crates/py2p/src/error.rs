@@ -34,11 +34,37 @@ pub enum Error {
     Net(py2p_net::NetError),
     /// An argument cannot be used (a chord key or value of a size out of bounds).
     InvalidInput(String),
+    /// A `connect` failed: the TCP connection or the handshake did not come about.
+    Connect {
+        /// The address dialled.
+        addr: std::net::SocketAddr,
+        /// Why.
+        error: crate::ConnectError,
+    },
+    /// The call would wait for the event loop, and it was made on the event-loop thread (from
+    /// a handler), where waiting would freeze the node. The name is the method's; see its
+    /// documentation for the non-waiting way.
+    OnLoopThread(&'static str),
+    /// A message over the limits its receivers apply (`Limits`): every peer would drop it.
+    TooLarge {
+        /// The limit that it passes: `max_frame_len`, `max_decompressed_len` or `packets`.
+        what: &'static str,
+        /// Its size (bytes of the uncompressed body, or packets).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A sub-flag the protocol reserves for itself (handshake, peers, request, ...).
+    ReservedSubFlag(u8),
+    /// A sync-table key that holds no value (py2p's `KeyError` from `pop` and `del`).
+    NoSuchKey(Vec<u8>),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // A wrapped error's text is part of this one's, so `source()` does not return it
+            // too: a reporter that prints the chain prints each text once.
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Closed => f.write_str("the socket is closed"),
             Error::InvalidAddress(a) => write!(f, "invalid address: {a}"),
@@ -54,19 +80,28 @@ impl fmt::Display for Error {
             ),
             Error::Net(e) => write!(f, "{e}"),
             Error::InvalidInput(e) => write!(f, "invalid input: {e}"),
+            Error::Connect { addr, error } => write!(f, "cannot connect to {addr}: {error}"),
+            Error::OnLoopThread(method) => write!(
+                f,
+                "{method} would wait on the event-loop thread (called from a handler); see its documentation"
+            ),
+            Error::TooLarge { what, size, limit } => write!(
+                f,
+                "message too large: {size} over the {what} limit of {limit}; every peer would drop it"
+            ),
+            Error::ReservedSubFlag(b) => write!(
+                f,
+                "sub-flag {b:#04x} is reserved by the protocol ({})",
+                py2p_wire::Flag(*b).name().unwrap_or("unnamed")
+            ),
+            Error::NoSuchKey(key) => write!(f, "no such key: {:?}", String::from_utf8_lossy(key)),
         }
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Net(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: each variant's `Display` already includes the text of what it wraps
+/// (printing both would say it twice).
+impl std::error::Error for Error {}
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {

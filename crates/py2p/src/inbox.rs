@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A queue the event loop fills and users drain. It never blocks the loop: when it holds
@@ -25,6 +26,8 @@ pub(crate) struct Inbox<T> {
 struct Queue<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
+    /// Tasks waiting in [`Inbox::poll_pop`], woken by the next push (or close).
+    wakers: Vec<Waker>,
 }
 
 impl<T> Queue<T> {
@@ -46,6 +49,7 @@ impl<T> Inbox<T> {
             items: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
+                wakers: Vec::new(),
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
@@ -73,6 +77,9 @@ impl<T> Inbox<T> {
         if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_one();
         }
+        for waker in items.wakers.drain(..) {
+            waker.wake();
+        }
     }
 
     pub fn has_room(&self) -> bool {
@@ -85,12 +92,58 @@ impl<T> Inbox<T> {
 
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let _guard = self.lock();
+        let mut items = self.lock();
         self.ready.notify_all();
+        for waker in items.wakers.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// The next item for an async task: ready with it (or with `None` once closed), else
+    /// the task is woken by the next push. The flag says whether the loop should be woken.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<(Option<T>, bool)> {
+        let mut items = self.lock();
+        if let Some((item, bytes)) = items.items.pop_front() {
+            items.bytes -= bytes;
+            let resume = items.has_room(self.capacity, self.max_bytes)
+                && self.paused.load(Ordering::Acquire);
+            return Poll::Ready((Some(item), resume));
+        }
+        if self.is_closed() {
+            return Poll::Ready((None, false));
+        }
+        if !items.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            items.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Takes up to `n` items: waits up to `timeout` (`None`: until one comes or the inbox
+    /// closes) for the first, then takes what else is waiting without waiting more. Returns
+    /// the items and whether the loop should be woken to read again.
+    pub fn pop_many(&self, n: usize, timeout: Option<Duration>) -> (Vec<T>, bool) {
+        let (first, mut resume) = self.pop(timeout);
+        let Some(first) = first else {
+            return (Vec::new(), false);
+        };
+        let mut out = vec![first];
+        let mut items = self.lock();
+        while out.len() < n {
+            let Some((item, bytes)) = items.items.pop_front() else {
+                break;
+            };
+            items.bytes -= bytes;
+            out.push(item);
+        }
+        if items.has_room(self.capacity, self.max_bytes) && self.paused.load(Ordering::Acquire) {
+            resume = true;
+        }
+        (out, resume)
     }
 
     /// Takes the next item, waiting up to `timeout` (`None`: until one comes or the inbox
@@ -159,6 +212,20 @@ mod tests {
         assert_eq!(inbox.pop(Some(Duration::from_millis(1))), (None, false));
         inbox.close();
         assert_eq!(inbox.pop(None), (None, false));
+    }
+
+    #[test]
+    fn pop_many_takes_what_waits_up_to_n() {
+        let inbox = Inbox::new(100);
+        assert_eq!(inbox.pop_many(5, Some(Duration::ZERO)).0, Vec::<i32>::new());
+        for i in 0..7 {
+            inbox.push(i);
+        }
+        assert_eq!(
+            inbox.pop_many(5, Some(Duration::ZERO)).0,
+            vec![0, 1, 2, 3, 4]
+        );
+        assert_eq!(inbox.pop_many(5, None).0, vec![5, 6]);
     }
 
     #[test]

@@ -22,10 +22,10 @@
 //! bob.connect(alice.local_addr())?;
 //! alice.wait_for_peers(1, Duration::from_secs(10))?;
 //!
-//! // Answer every whisper from the event loop itself.
-//! bob.register_handler(|msg| {
+//! // Answer every whisper from the event loop itself, on the connection it came on.
+//! bob.register_handler(|msg, conn| {
 //!     if msg.kind() == MessageKind::Whisper {
-//!         let _ = msg.reply(&[b"pong"]);
+//!         let _ = conn.reply(&[b"pong"]);
 //!         return true;
 //!     }
 //!     false
@@ -40,6 +40,7 @@
 
 pub mod chord;
 mod config;
+mod connection;
 mod error;
 mod id;
 mod inbox;
@@ -47,9 +48,12 @@ pub mod mesh;
 mod message;
 pub mod sim;
 pub mod sync;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use chord::{ChordConfig, ChordInfo, ChordSocket};
 pub use config::{MeshConfig, MeshConfigBuilder};
+pub use connection::{ConnectError, Connection};
 pub use error::Error;
 pub use mesh::{Handler, MeshSocket, Status};
 pub use message::{Message, MessageKind, PeerEvent, PeerInfo};

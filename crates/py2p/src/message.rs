@@ -2,12 +2,8 @@
 
 use std::fmt;
 
-use crate::mesh::Command;
-use crate::Error;
-
-type Handle = py2p_net::LoopHandle<Command>;
-
-/// Whether a message went to everyone or to this node alone.
+/// Whether a message went to everyone or to this node alone: the message type (py2p's main
+/// flag, `flag=` of `send`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageKind {
     /// Sent to every node of the network.
@@ -32,22 +28,36 @@ impl fmt::Display for MessageKind {
     }
 }
 
-/// A message received from the network (py2p's `message`).
+/// A message received from the network (py2p's `message`): plain data.
 ///
-/// [`Message::reply`] answers the sender with a whisper, directly when connected to it and
-/// through the network's request/response otherwise.
+/// To answer it, use the socket that delivered it ([`MeshSocket::reply`](crate::MeshSocket::reply),
+/// py2p's `msg.reply`) or, in a handler, the [`Connection`](crate::Connection) it came on.
 #[derive(Clone)]
 pub struct Message {
     pub(crate) wire: py2p_wire::Message,
     pub(crate) kind: MessageKind,
-    /// The node's loop, for replies (absent when the node logic runs without one, in tests).
-    pub(crate) handle: Option<Handle>,
 }
 
 impl Message {
-    /// Broadcast or whisper.
+    /// Broadcast or whisper: how it travelled.
     pub fn kind(&self) -> MessageKind {
         self.kind
+    }
+
+    /// The sub-flag (the first packet of the payload, py2p's `packets[0]`, `type=` of
+    /// `send`) when it is one byte: `0x00` broadcast, `0x02` whisper, or a byte of the
+    /// user's own protocol.
+    pub fn sub_flag(&self) -> Option<u8> {
+        match self.wire.payload().first().map(Vec::as_slice) {
+            Some([b]) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The first packet of the payload as it travelled (py2p allows a sub-flag of more than
+    /// one byte; [`Message::sub_flag`] is the usual one-byte case).
+    pub fn flag_packet(&self) -> &[u8] {
+        self.wire.payload().first().map_or(&[], Vec::as_slice)
     }
 
     /// The sender's node id.
@@ -65,7 +75,8 @@ impl Message {
         self.wire.time()
     }
 
-    /// The packets the sender sent, without the sub-flag.
+    /// The packets the sender sent, **without** the sub-flag (py2p's `packets[1:]`; py2p's
+    /// `packets` is [`Message::payload`] here, and the sub-flag is [`Message::sub_flag`]).
     pub fn packets(&self) -> &[Vec<u8>] {
         self.wire.payload().get(1..).unwrap_or_default()
     }
@@ -79,25 +90,13 @@ impl Message {
     pub fn wire(&self) -> &py2p_wire::Message {
         &self.wire
     }
-
-    /// Sends `packets` back to the sender as a whisper. Never blocks; callable from handlers.
-    pub fn reply<P: AsRef<[u8]>>(&self, packets: &[P]) -> Result<(), Error> {
-        let packets = packets.iter().map(|p| p.as_ref().to_vec()).collect();
-        self.handle
-            .as_ref()
-            .ok_or(Error::Closed)?
-            .send(Command::Whisper {
-                target: self.sender(),
-                packets,
-            })
-            .map_err(Error::from)
-    }
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Message")
             .field("kind", &self.kind)
+            .field("sub_flag", &self.flag_packet())
             .field("sender", &self.sender())
             .field("id", &self.id())
             .field("time", &self.time())
@@ -115,6 +114,7 @@ impl fmt::Debug for Message {
 
 /// A change in the set of peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerEvent {
     /// A handshake completed: the peer is in the routing table.
     Connected {
@@ -127,6 +127,14 @@ pub enum PeerEvent {
     Disconnected {
         /// The peer's id.
         id: String,
+    },
+    /// A dial started by [`MeshSocket::connect_nonblocking`](crate::MeshSocket::connect_nonblocking)
+    /// failed (a waiting `connect` returns its error instead).
+    ConnectFailed {
+        /// The address dialled.
+        addr: std::net::SocketAddr,
+        /// Why.
+        error: crate::ConnectError,
     },
 }
 

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use py2p::{MeshConfig, MeshConfigBuilder, MeshSocket, MessageKind, PeerEvent};
+use py2p::{
+    ConnectError, Error, MeshConfig, MeshConfigBuilder, MeshSocket, MessageKind, PeerEvent,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -104,7 +106,7 @@ fn two_nodes_broadcast_whisper_reply_and_events() {
         (m.kind(), m.packets()),
         (MessageKind::Whisper, &[b"psst".to_vec()][..])
     );
-    m.reply(&["heard you"]).unwrap();
+    b.reply(&m, &["heard you"]).unwrap();
     assert_eq!(
         recv_text(&a),
         (MessageKind::Whisper, b.id().to_owned(), "heard you".into())
@@ -220,7 +222,20 @@ fn ten_nodes_from_one_seed_every_message_exactly_once() {
 fn another_subnet_is_refused() {
     let a = node();
     let other = MeshSocket::bind(builder().subnet("other").build()).unwrap();
-    other.connect(a.local_addr()).unwrap();
+    // connect waits for the handshake and names the mismatch.
+    match other.connect(a.local_addr()) {
+        Err(Error::Connect {
+            error: ConnectError::ProtocolMismatch { theirs },
+            ..
+        }) => assert_eq!(theirs, a.protocol_id()),
+        other => panic!("expected a protocol mismatch, got {other:?}"),
+    }
+    assert!(other
+        .status()
+        .unwrap()
+        .errors
+        .iter()
+        .any(|e| e.contains("another protocol")));
     wait_status(&a, "refusal", |s| {
         s.refused_subnet == 1 && s.connections == 0
     });
@@ -301,12 +316,12 @@ fn handlers_consume_and_panicking_handlers_do_not_kill_the_node() {
     wait_connected(&a, b.id());
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
-    a.register_handler(move |m| {
+    a.register_handler(move |m, conn| {
         counter.fetch_add(1, Ordering::SeqCst);
         match m.packets().first().map(Vec::as_slice) {
             Some(b"boom") => panic!("handler bug"),
             Some(b"ping") => {
-                m.reply(&["pong"]).unwrap();
+                conn.reply(&["pong"]).unwrap();
                 true
             }
             _ => false,
@@ -324,7 +339,14 @@ fn handlers_consume_and_panicking_handlers_do_not_kill_the_node() {
         (MessageKind::Whisper, a.id().to_owned(), "pong".into())
     );
     assert_eq!(seen.load(Ordering::SeqCst), 3);
-    assert_eq!(a.status().unwrap().handler_panics, 1);
+    let status = a.status().unwrap();
+    assert_eq!(status.handler_panics, 1);
+    // py2p's status lists the exceptions the node met: the panic is one.
+    assert!(
+        status.errors.iter().any(|e| e.contains("handler panicked")),
+        "{:?}",
+        status.errors
+    );
 }
 
 #[test]

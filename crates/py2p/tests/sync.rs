@@ -86,7 +86,7 @@ fn two_nodes_set_delete_and_events() {
         other => panic!("expected a lease error, got {other:?}"),
     }
     assert_eq!(b.get("k").unwrap(), b"v2");
-    assert_eq!(a.delete("k").unwrap(), Some(b"v2".to_vec()));
+    a.delete("k").unwrap();
     wait_value(&b, "k", None);
     // Events on b, in order: stored v1, stored v2, deleted.
     let mut events = Vec::new();
@@ -117,8 +117,13 @@ fn two_nodes_set_delete_and_events() {
     assert_eq!(b.len(), 2);
     assert!(b.contains("x") && !b.contains("k"));
     assert_eq!(b.snapshot().get(b"y".as_slice()), Some(&b"2".to_vec()));
-    assert_eq!(a.pop("x").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(a.pop("x").unwrap(), b"1".to_vec());
     wait_value(&b, "x", None);
+    // As py2p's KeyError: popping or deleting a key that holds nothing is an error, and
+    // `pop_or` is `pop(key, default)`.
+    assert!(matches!(a.pop("x"), Err(Error::NoSuchKey(k)) if k == b"x"));
+    assert!(matches!(a.delete("never"), Err(Error::NoSuchKey(_))));
+    assert_eq!(a.pop_or("x", b"dflt".to_vec()).unwrap(), b"dflt");
 }
 
 #[test]
@@ -199,7 +204,14 @@ fn leasing_and_non_leasing_tables_never_mix() {
         false,
     )
     .unwrap();
-    free.connect(leased.local_addr()).unwrap();
+    // connect names the mismatch of protocols (sync0 against sync1).
+    assert!(matches!(
+        free.connect(leased.local_addr()),
+        Err(Error::Connect {
+            error: py2p::ConnectError::ProtocolMismatch { .. },
+            ..
+        })
+    ));
     // Another leasing node joins fine, while the non-leasing one stays out.
     let other = table(true);
     join(&leased, &other);

@@ -16,8 +16,9 @@ use super::peer::{self, LastSent, Peer};
 use super::resolver::{Resolution, Resolver, Sink, Then};
 use super::seen::Seen;
 use super::shared::Shared;
-use super::{Command, Handler, Status};
+use super::{Command, ConnectReply, Handler, Status};
 use crate::config::MeshConfig;
+use crate::connection::{is_user_sub_flag, ConnectError, Connection};
 use crate::id::id_cmp;
 use crate::message::{Message, MessageKind, PeerEvent, PeerInfo};
 use crate::sync::SyncTable;
@@ -175,6 +176,15 @@ pub(crate) struct MeshCore {
     lost: HashMap<String, LostPeer>,
     /// Host names peers advertise, looked up off the loop's thread.
     resolver: Resolver,
+    /// The user's `connect`s in progress, by connection: told when the handshake is in.
+    waiters: HashMap<ConnId, (SocketAddr, ConnectReply)>,
+    /// The routing table changed since it was last published for `peers()`.
+    peers_dirty: bool,
+    /// When the status was last published.
+    published_at: Option<Instant>,
+    /// The handles handlers get, by connection: made once per connection (and again after
+    /// its handshake), not once per message.
+    conn_handles: HashMap<ConnId, Connection>,
 }
 
 /// A peer whose connection broke: where to find it again, and when to try.
@@ -215,6 +225,125 @@ impl MeshCore {
             request_counter: 0,
             lost: HashMap::new(),
             resolver: Resolver::new(),
+            waiters: HashMap::new(),
+            peers_dirty: true,
+            published_at: None,
+            conn_handles: HashMap::new(),
+        }
+    }
+
+    // ----- what the user's threads see -----
+
+    /// Publishes the routing table for `peers()` (before any peer event that changes it).
+    fn publish_peers(&mut self) {
+        self.peers_dirty = false;
+        // The status copy counts the peers too: it is made again at the next chance.
+        self.published_at = None;
+        let peers = self.peer_infos();
+        self.shared.published().peers = peers;
+    }
+
+    /// Publishes the status for `status()` calls made while the loop is busy in a handler.
+    /// Unless the published copy is younger than `max_age` and the routing table did not
+    /// change since: a loop turning fast (a flood of small messages) spends its time on them,
+    /// not on copies of the status.
+    fn publish_status(&mut self, max_age: std::time::Duration) {
+        let routing_changed = self.peers_dirty || self.published_at.is_none();
+        if self.peers_dirty {
+            self.publish_peers();
+        }
+        let now = Instant::now();
+        if !routing_changed
+            && self
+                .published_at
+                .is_some_and(|t| now.duration_since(t) < max_age)
+        {
+            return;
+        }
+        self.published_at = Some(now);
+        let status = self.status();
+        self.shared.published().status = Some(status);
+    }
+
+    /// An error for `status()`, with the log line it came with.
+    fn note_error(&self, text: String) {
+        self.shared.note_error(text);
+    }
+
+    /// Tells a waiting `connect` how it ended.
+    fn finish_connect(&mut self, conn: ConnId, result: Result<String, ConnectError>) {
+        let Some((addr, reply)) = self.waiters.remove(&conn) else {
+            return;
+        };
+        if let Err(e) = &result {
+            self.note_error(format!("connect to {addr}: {e}"));
+        }
+        match (reply, result) {
+            (ConnectReply::Wait(tx), result) => {
+                let _ = tx.send(result);
+            }
+            (ConnectReply::Notify(tell), result) => tell(result),
+            (ConnectReply::Event, Err(error)) => self
+                .shared
+                .push_event(PeerEvent::ConnectFailed { addr, error }),
+            _ => {}
+        }
+    }
+
+    /// The user's `connect`: a dial, answered once the peer's handshake is in.
+    fn user_connect(
+        &mut self,
+        net: &mut dyn Net,
+        addr: SocketAddr,
+        expected_id: Option<String>,
+        reply: ConnectReply,
+    ) {
+        if let Some(id) = expected_id
+            .as_ref()
+            .filter(|id| self.routing.contains_key(*id))
+        {
+            match reply {
+                ConnectReply::Wait(tx) => {
+                    let _ = tx.send(Ok(id.clone()));
+                }
+                ConnectReply::Notify(tell) => tell(Ok(id.clone())),
+                ConnectReply::Event | ConnectReply::None => {}
+            }
+            return;
+        }
+        let host = addr.ip().to_string();
+        if self.is_self_addr(&host, addr.port()) {
+            let error = ConnectError::SelfConnection;
+            match reply {
+                ConnectReply::Wait(tx) => {
+                    let _ = tx.send(Err(error));
+                }
+                ConnectReply::Notify(tell) => tell(Err(error)),
+                ConnectReply::Event => self
+                    .shared
+                    .push_event(PeerEvent::ConnectFailed { addr, error }),
+                ConnectReply::None => {}
+            }
+            return;
+        }
+        match self.dial(net, addr, expected_id, Vec::new()) {
+            Ok(conn) => {
+                self.waiters.insert(conn, (addr, reply));
+            }
+            Err(text) => {
+                let error = ConnectError::Io(std::io::ErrorKind::Other, text);
+                self.note_error(format!("connect to {addr}: {error}"));
+                match reply {
+                    ConnectReply::Wait(tx) => {
+                        let _ = tx.send(Err(error));
+                    }
+                    ConnectReply::Notify(tell) => tell(Err(error)),
+                    ConnectReply::Event => self
+                        .shared
+                        .push_event(PeerEvent::ConnectFailed { addr, error }),
+                    ConnectReply::None => {}
+                }
+            }
         }
     }
 
@@ -328,8 +457,19 @@ impl MeshCore {
 
     /// A whisper to `target`: directly when routed, else through request/response.
     pub(crate) fn whisper(&mut self, net: &mut dyn Net, target: String, packets: Vec<Vec<u8>>) {
+        self.whisper_with(net, target, Flag::WHISPER.0, packets);
+    }
+
+    /// A whisper with the user's `sub_flag`.
+    pub(crate) fn whisper_with(
+        &mut self,
+        net: &mut dyn Net,
+        target: String,
+        sub_flag: u8,
+        packets: Vec<Vec<u8>>,
+    ) {
         let mut payload = Vec::with_capacity(packets.len() + 1);
-        payload.push(vec![Flag::WHISPER.0]);
+        payload.push(vec![sub_flag]);
         payload.extend(packets);
         if let Some(&conn) = self.routing.get(&target) {
             self.send_to(net, conn, Flag::WHISPER, payload);
@@ -473,6 +613,7 @@ impl MeshCore {
             }
             Err(e) => {
                 warn!("cannot dial {addr}: {e}");
+                self.note_error(format!("cannot dial {addr}: {e}"));
                 Err(e.to_string())
             }
         }
@@ -561,7 +702,9 @@ impl MeshCore {
             return;
         };
         peer.decode_errors += 1;
-        warn!("{}: undecodable frame: {e}", peer.label());
+        let text = format!("{}: undecodable frame: {e}", peer.label());
+        warn!("{text}");
+        self.shared.note_error(text);
         let fatal = matches!(
             e,
             WireError::DecompressedTooLarge { .. } | WireError::TooManyPackets { .. }
@@ -610,6 +753,7 @@ impl MeshCore {
                     }
                 };
                 let respond = peer.theirs != theirs;
+                self.peers_dirty = true;
                 peer.compression = compression::negotiate(&ours, &theirs);
                 peer.theirs = theirs;
                 debug!("{}: compression now {:?}", peer.label(), peer.compression);
@@ -645,6 +789,8 @@ impl MeshCore {
     }
 
     fn handle_handshake(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+        // The handlers' handle names the peer: made again after this.
+        self.conn_handles.remove(&conn);
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
@@ -654,10 +800,10 @@ impl MeshCore {
         };
         if protocol_id.as_slice() != self.protocol_id.as_bytes() {
             self.counters.refused_subnet += 1;
-            warn!(
-                "{label}: peer runs another protocol ({}); closing",
-                String::from_utf8_lossy(protocol_id)
-            );
+            let theirs = String::from_utf8_lossy(protocol_id).into_owned();
+            warn!("{label}: peer runs another protocol ({theirs}); closing");
+            self.note_error(format!("{label}: peer runs another protocol ({theirs})"));
+            self.finish_connect(conn, Err(ConnectError::ProtocolMismatch { theirs }));
             self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
@@ -670,6 +816,7 @@ impl MeshCore {
         };
         if id == self.id {
             debug!("{label}: connected to ourselves; closing");
+            self.finish_connect(conn, Err(ConnectError::SelfConnection));
             self.counters.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
@@ -751,6 +898,7 @@ impl MeshCore {
         if peer.superseded.is_some() {
             // Frames still arriving on it are read as the peer's; nothing more is sent.
             self.counters.hit(Path::RefusedHandshake);
+            self.finish_connect(conn, Ok(id));
             return;
         }
         info!(
@@ -774,6 +922,9 @@ impl MeshCore {
             sync.send_all_keys(self, net, conn);
             self.sync = Some(sync);
         }
+        // `peers()` shows the peer before anyone hears of it.
+        self.publish_peers();
+        self.finish_connect(conn, Ok(id.clone()));
         if newly_routed {
             self.with_chord(|chord, core| chord.on_peer_up(core, net, &id));
             self.shared.push_event(PeerEvent::Connected { id, addr });
@@ -891,37 +1042,76 @@ impl MeshCore {
         self.dial_advertised(net, &host, port, then, Purpose::Response);
     }
 
-    fn deliver(&mut self, msg: py2p_wire::Message) {
-        let sent_to_all = Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST);
-        let kind = match msg.payload().first().and_then(|p| Flag::from_packet(p)) {
-            Some(Flag::BROADCAST) if sent_to_all => Some(MessageKind::Broadcast),
-            // A broadcast sub-flag in a message sent to this node alone (a whisper, say) does
-            // not make it a broadcast: it was not de-duplicated, and a peer could hand the
-            // user a copy of a broadcast it already has.
-            Some(Flag::BROADCAST | Flag::WHISPER) => Some(MessageKind::Whisper),
-            _ => None,
+    /// The handle a handler gets on the connection `conn`.
+    fn connection(&self, conn: ConnId) -> Connection {
+        let peer = self.peers.get(&conn);
+        Connection {
+            conn,
+            peer_id: peer.and_then(|p| p.id.clone()),
+            addr: peer.map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |p| p.tcp_addr),
+            out_addr: peer.and_then(|p| p.addr.clone()),
+            outgoing: peer.is_some_and(|p| p.outgoing),
+            limits: self.limits,
+            sender_id_len: self.id.len(),
+            handle: self.shared.handle.get().cloned(),
+        }
+    }
+
+    fn deliver(&mut self, conn: ConnId, msg: py2p_wire::Message) {
+        // How it travelled: a broadcast went through the waterfall (and was de-duplicated);
+        // anything else came to this node alone. A broadcast sub-flag in a message sent to
+        // this node alone does not make it a broadcast: a peer could otherwise hand the user
+        // a copy of a broadcast it already has.
+        let kind = if Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST) {
+            MessageKind::Broadcast
+        } else {
+            MessageKind::Whisper
         };
-        let handle = self.shared.handle.get().cloned();
-        let message = Message {
-            wire: msg,
-            kind: kind.unwrap_or(MessageKind::Whisper),
-            handle,
-        };
-        for handler in self.handlers.iter_mut() {
-            match catch_unwind(AssertUnwindSafe(|| handler(&message))) {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(_) => {
-                    self.counters.handler_panics += 1;
-                    error!(
-                        "a message handler panicked on message {} from {}; the node goes on",
-                        message.id(),
-                        message.sender()
-                    );
+        // Users' messages, their own sub-flags included, reach `recv`; the protocol's
+        // (a `store` on a node without a table, say) reach only the handlers, as in py2p.
+        let queued = msg.payload().first().is_some_and(|p| is_user_sub_flag(p));
+        let message = Message { wire: msg, kind };
+        if !self.handlers.is_empty() {
+            // While the handlers run, `status()` is answered from the published copy.
+            self.publish_status(std::time::Duration::from_millis(1));
+            if !self.conn_handles.contains_key(&conn) {
+                let handle = self.connection(conn);
+                self.conn_handles.insert(conn, handle);
+            }
+            let Some(connection) = self.conn_handles.get(&conn) else {
+                return;
+            };
+            self.shared
+                .in_handler
+                .store(true, std::sync::atomic::Ordering::Release);
+            let mut taken = false;
+            for handler in self.handlers.iter_mut() {
+                match catch_unwind(AssertUnwindSafe(|| handler(&message, connection))) {
+                    Ok(true) => {
+                        taken = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(_) => {
+                        self.counters.handler_panics += 1;
+                        let text = format!(
+                            "a message handler panicked on message {} from {}",
+                            message.id(),
+                            message.sender()
+                        );
+                        error!("{text}; the node goes on");
+                        self.shared.note_error(text);
+                    }
                 }
             }
+            self.shared
+                .in_handler
+                .store(false, std::sync::atomic::Ordering::Release);
+            if taken {
+                return;
+            }
         }
-        if kind.is_some() {
+        if queued {
             self.counters.hit(Path::Delivered);
             self.counters.received += 1;
             let bytes = message.wire.body_len();
@@ -1057,6 +1247,8 @@ impl MeshCore {
             pending_requests: self.requests.len(),
             lost_peers: self.lost.len(),
             inbox: self.shared.inbox.len(),
+            errors: Vec::new(),
+            errors_total: 0,
         }
     }
 
@@ -1183,12 +1375,14 @@ impl Service for MeshCore {
                 if self.too_old(&msg, net.unix_time()) {
                     return;
                 }
-                self.deliver(msg)
+                self.deliver(conn, msg)
             }
         }
     }
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        self.conn_handles.remove(&conn);
+        self.finish_connect(conn, Err(ConnectError::from_close(reason)));
         if let Some(dial) = self.dials.remove(&conn) {
             info!(
                 "dial {conn} to {} failed: {reason}{}",
@@ -1225,9 +1419,11 @@ impl Service for MeshCore {
                     peer.label()
                 );
                 self.routing.insert(id, spare);
+                self.peers_dirty = true;
                 return;
             }
             self.routing.remove(&id);
+            self.publish_peers();
             if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_))
                 && !self.config.reconnect_for.is_zero()
             {
@@ -1264,12 +1460,50 @@ impl Service for MeshCore {
                 self.shared.command_done(bytes, net.total_queued());
             }
             Command::Whisper { target, packets } => self.whisper(net, target, packets),
-            Command::Connect { addr, reply } => {
-                let result = self.dial(net, addr, None, Vec::new()).map(|_| ());
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+            Command::Connect {
+                addr,
+                expected_id,
+                reply,
+            } => self.user_connect(net, addr, expected_id, reply),
+            Command::SendWith {
+                kind,
+                sub_flag,
+                packets,
+                bytes,
+            } => {
+                let mut payload = Vec::with_capacity(packets.len() + 1);
+                payload.push(vec![sub_flag]);
+                payload.extend(packets);
+                match kind {
+                    MessageKind::Broadcast => self.broadcast(net, payload),
+                    // py2p's `send(flag=whisper)`: to every peer it is connected to.
+                    MessageKind::Whisper => {
+                        let mut conns: Vec<ConnId> = self.routing.values().copied().collect();
+                        conns.sort_unstable();
+                        for conn in conns {
+                            self.send_to(net, conn, Flag::WHISPER, payload.clone());
+                        }
+                    }
                 }
+                self.shared.command_done(bytes, net.total_queued());
             }
+            Command::WhisperWith {
+                target,
+                sub_flag,
+                packets,
+            } => self.whisper_with(net, target, sub_flag, packets),
+            Command::SendOn {
+                conn,
+                kind,
+                payload,
+            } => {
+                let flag = match kind {
+                    MessageKind::Broadcast => Flag::BROADCAST,
+                    MessageKind::Whisper => Flag::WHISPER,
+                };
+                self.send_to(net, conn, flag, payload);
+            }
+            Command::RequestPeers => self.request_peers(net),
             Command::Disconnect { id } => {
                 if let Some(&conn) = self.routing.get(&id) {
                     net.close(conn);
@@ -1317,6 +1551,7 @@ impl Service for MeshCore {
             if let Some(p) = self.peers.get(&conn) {
                 warn!("{}: no handshake within {:?}; closing", p.label(), deadline);
             }
+            self.finish_connect(conn, Err(ConnectError::HandshakeTimeout));
             net.close(conn);
         }
         let grace = self.config.conflict_grace;
@@ -1332,14 +1567,17 @@ impl Service for MeshCore {
             net.close(conn);
         }
         let timeout = self.config.request_timeout;
+        let shared = &self.shared;
         self.requests.retain(|rid, r| {
             let keep = now.duration_since(r.created) <= timeout;
             if !keep {
-                warn!(
+                let text = format!(
                     "no route to {} within {timeout:?} (request {rid}): {} whisper(s) dropped",
                     r.target,
                     r.messages.len()
                 );
+                warn!("{text}");
+                shared.note_error(text);
             }
             keep
         });
@@ -1367,6 +1605,7 @@ impl Service for MeshCore {
 
     fn on_backlog(&mut self, queued_bytes: usize) {
         self.shared.set_backlog(queued_bytes);
+        self.publish_status(std::time::Duration::from_millis(10));
     }
 
     fn on_shutdown(&mut self) {

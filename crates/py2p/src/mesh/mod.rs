@@ -19,11 +19,26 @@ pub(crate) use self::core::MeshCore;
 pub(crate) use self::shared::Shared;
 pub use self::socket::{Events, MeshSocket, Messages};
 
-use crate::message::{Message, PeerInfo};
+use crate::connection::{ConnectError, Connection};
+use crate::message::{Message, MessageKind, PeerInfo};
 
 /// A message handler: runs on the event-loop thread for every message that the protocol does
-/// not consume itself; returning `true` stops the message there (it is not queued for `recv`).
-pub type Handler = Box<dyn FnMut(&Message) -> bool + Send>;
+/// not consume itself, with the [`Connection`] it came on (py2p's `handler(msg, conn)`);
+/// returning `true` stops the message there (it is not queued for `recv`).
+pub type Handler = Box<dyn FnMut(&Message, &Connection) -> bool + Send>;
+
+/// Who hears how a user's `connect` ends.
+pub(crate) enum ConnectReply {
+    /// Nobody (a redial, or a test).
+    None,
+    /// A thread waiting in `connect`: the peer's id once its handshake is in, or the error.
+    Wait(mpsc::Sender<Result<String, ConnectError>>),
+    /// `connect_nonblocking`: a failure becomes a [`PeerEvent::ConnectFailed`](crate::PeerEvent).
+    Event,
+    /// Told through a callback (the async `connect`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Notify(Box<dyn FnOnce(Result<String, ConnectError>) + Send>),
+}
 
 /// Requests from users' threads to the event loop.
 pub(crate) enum Command {
@@ -37,8 +52,33 @@ pub(crate) enum Command {
     },
     Connect {
         addr: SocketAddr,
-        reply: Option<mpsc::Sender<Result<(), String>>>,
+        /// The id the node is expected to have (py2p's `connect(addr, port, id)`): when it
+        /// is routed already, nothing is dialled.
+        expected_id: Option<String>,
+        reply: ConnectReply,
     },
+    /// A message of the user's with its own type and sub-flag: a broadcast goes through the
+    /// waterfall, a whisper to every directly connected peer (py2p's `send(flag=, type=)`).
+    SendWith {
+        kind: MessageKind,
+        sub_flag: u8,
+        packets: Vec<Vec<u8>>,
+        bytes: usize,
+    },
+    /// A whisper to one node with the user's sub-flag.
+    WhisperWith {
+        target: String,
+        sub_flag: u8,
+        packets: Vec<Vec<u8>>,
+    },
+    /// A message on one connection (a handler's [`Connection::send`]).
+    SendOn {
+        conn: py2p_net::ConnId,
+        kind: MessageKind,
+        payload: Vec<Vec<u8>>,
+    },
+    /// Ask every peer for its peer list (py2p's `request_peers`).
+    RequestPeers,
     Disconnect {
         id: String,
     },
@@ -88,4 +128,11 @@ pub struct Status {
     pub lost_peers: usize,
     /// Messages waiting in the inbox.
     pub inbox: usize,
+    /// The errors the node met, oldest first (py2p's `status` list of exceptions): peers
+    /// that sent undecodable frames or ran another protocol, failed dials, handlers that
+    /// panicked, whispers that found no route. At most `MeshConfig::max_status_errors` are
+    /// kept, the most recent; `errors_total` counts them all.
+    pub errors: Vec<String>,
+    /// Every error the node met since it started.
+    pub errors_total: u64,
 }

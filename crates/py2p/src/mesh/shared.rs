@@ -1,5 +1,7 @@
 //! State shared between the event loop and the user's threads.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -8,7 +10,19 @@ use log::warn;
 use super::Command;
 use crate::config::MeshConfig;
 use crate::inbox::Inbox;
-use crate::message::{Message, PeerEvent};
+use crate::message::{Message, PeerEvent, PeerInfo};
+
+/// What the loop publishes for the user's threads, so that `peers()` never waits on the loop
+/// and `status()` need not when the loop is busy in a handler: the routing table (updated
+/// before every peer event), a copy of the counters (after every turn), and the errors.
+#[derive(Default)]
+pub(crate) struct Published {
+    pub peers: Vec<PeerInfo>,
+    /// The status as of the end of the loop's last turn (`errors` and `inbox` left empty).
+    pub status: Option<super::Status>,
+    pub errors: VecDeque<String>,
+    pub errors_total: u64,
+}
 
 /// Bytes waiting to be written, and bytes of user sends not yet taken by the loop.
 #[derive(Default)]
@@ -25,6 +39,10 @@ pub(crate) struct Shared {
     backlog: Mutex<Backlog>,
     drained: Condvar,
     high_water: usize,
+    published: Mutex<Published>,
+    max_errors: usize,
+    /// The loop is running a user's handler (so it cannot answer commands now).
+    pub in_handler: AtomicBool,
 }
 
 impl Shared {
@@ -37,7 +55,32 @@ impl Shared {
             backlog: Mutex::new(Backlog::default()),
             drained: Condvar::new(),
             high_water,
+            published: Mutex::new(Published::default()),
+            max_errors: config.max_status_errors,
+            in_handler: AtomicBool::new(false),
         }
+    }
+
+    pub fn published(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an error for `status()` (the most recent `max_status_errors` are kept).
+    pub fn note_error(&self, text: String) {
+        let mut p = self.published();
+        p.errors_total += 1;
+        if self.max_errors == 0 {
+            return;
+        }
+        while p.errors.len() >= self.max_errors {
+            p.errors.pop_front();
+        }
+        p.errors.push_back(text);
+    }
+
+    /// Whether the loop is inside a user's handler.
+    pub fn busy(&self) -> bool {
+        self.in_handler.load(Ordering::Acquire)
     }
 
     pub fn push_event(&self, event: PeerEvent) {

@@ -42,7 +42,7 @@
 //! }
 //! let seen = Arc::new(AtomicUsize::new(0));
 //! let counter = seen.clone();
-//! sim.register_handler(3, move |msg| {
+//! sim.register_handler(3, move |msg, _conn| {
 //!     counter.fetch_add(1, Ordering::Relaxed);
 //!     msg.packets().first().is_some_and(|p| p == b"ping") // consume pings
 //! });

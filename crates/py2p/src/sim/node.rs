@@ -71,7 +71,7 @@ impl MeshNode {
         let notes = delivered.clone();
         core.on_command(
             net,
-            Command::RegisterHandler(Box::new(move |msg: &Message| {
+            Command::RegisterHandler(Box::new(move |msg: &Message, _: &crate::Connection| {
                 notes
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

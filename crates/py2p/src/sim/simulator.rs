@@ -337,12 +337,26 @@ impl Sim {
             0,
             &[],
         );
-        self.command(from, Command::Connect { addr, reply: None });
+        self.command(
+            from,
+            Command::Connect {
+                addr,
+                expected_id: None,
+                reply: crate::mesh::ConnectReply::None,
+            },
+        );
     }
 
     /// Node `from` dials an address (which need not belong to any node).
     pub fn connect_addr(&mut self, from: usize, addr: SocketAddr) {
-        self.command(from, Command::Connect { addr, reply: None });
+        self.command(
+            from,
+            Command::Connect {
+                addr,
+                expected_id: None,
+                reply: crate::mesh::ConnectReply::None,
+            },
+        );
     }
 
     /// Node `from` closes its connection to node `to` (`MeshSocket::disconnect`).
@@ -414,12 +428,12 @@ impl Sim {
     }
 
     /// Registers a message handler on node `i` (`MeshSocket::register_handler`); it runs
-    /// inside the node's turn, as on the event-loop thread. (`Message::reply` is not
-    /// available in a simulation: it needs a real event loop.)
+    /// inside the node's turn, as on the event-loop thread. (The handler's `Connection`
+    /// cannot send in a simulation: it needs a real event loop.)
     pub fn register_handler(
         &mut self,
         i: usize,
-        handler: impl FnMut(&Message) -> bool + Send + 'static,
+        handler: impl FnMut(&Message, &crate::Connection) -> bool + Send + 'static,
     ) {
         self.command(i, Command::RegisterHandler(Box::new(handler)));
     }

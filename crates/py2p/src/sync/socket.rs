@@ -52,6 +52,7 @@ pub struct SyncSocket {
     data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
     events: Arc<Inbox<SyncEvent>>,
     leasing: bool,
+    limits: py2p_wire::Limits,
 }
 
 impl SyncSocket {
@@ -67,12 +68,14 @@ impl SyncSocket {
         let events = Arc::new(Inbox::new(65_536));
         let table = SyncTable::new(leasing, config.max_table_bytes, events.clone());
         let data = table.data.clone();
+        let limits = config.net.limits;
         let mesh = MeshSocket::start(config, Some(table))?;
         Ok(SyncSocket {
             mesh,
             data,
             events,
             leasing,
+            limits,
         })
     }
 
@@ -137,30 +140,85 @@ impl SyncSocket {
     }
 
     fn write(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let sender_id_len = self.mesh.id().len();
+        crate::connection::check_size(
+            &self.limits,
+            sender_id_len,
+            &[vec![0], key.to_vec(), value.to_vec()],
+        )?;
         let (tx, rx) = mpsc::channel();
+        let on_loop = self.mesh.handle().is_loop_thread();
+        // On the loop thread (in a handler) the answer cannot be waited for: the write is
+        // checked against the table as it stands, which nothing changes until the handler
+        // returns, and the loop applies it then.
+        let early = if on_loop {
+            Some(self.check_here(key)?)
+        } else {
+            None
+        };
         let cmd = SyncCommand::Set {
             key: key.to_vec(),
             value: value.to_vec(),
             reply: tx,
         };
         self.mesh.handle().send(Command::Sync(cmd))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        match early {
+            Some(old) => Ok(old),
+            None => rx.recv().map_err(|_| Error::Closed)?,
+        }
+    }
+
+    /// The lease rule for a write of ours to `key` now; the value it replaces.
+    fn check_here(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let data = self.read();
+        let current = data.get(key);
+        if !super::table::may_store(current, self.mesh.id(), now, now, self.leasing) {
+            let (owner, time) = current.map_or((String::new(), 0), |e| (e.owner.clone(), e.time));
+            return Err(Error::Leased {
+                key: key.to_vec(),
+                owner,
+                until: time.saturating_add(super::LEASE_SECS),
+            });
+        }
+        Ok(current.map(|e| e.value.clone()))
     }
 
     /// Stores `value` at `key` and tells the network. Fails with [`Error::Leased`] when
     /// another node holds the key's lease. An empty value deletes the key, as in py2p.
+    ///
+    /// Called from a handler (on the event-loop thread) it does not wait: the lease is
+    /// checked against the table as it is, and the write is applied when the handler returns.
     pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Error> {
         self.write(key.as_ref(), value.as_ref()).map(|_| ())
     }
 
-    /// Deletes `key` across the network; returns the value it had here.
-    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Error> {
-        self.write(key.as_ref(), b"")
+    /// Deletes `key` across the network (py2p's `del table[key]`). Fails with
+    /// [`Error::NoSuchKey`] when the key holds no value, as py2p raises `KeyError`.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.pop(key).map(|_| ())
     }
 
-    /// Removes `key` and returns its value (py2p's `pop`).
-    pub fn pop(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, Error> {
-        self.delete(key)
+    /// Removes `key` and returns its value (py2p's `pop(key)`); [`Error::NoSuchKey`] when
+    /// it holds none (py2p's `KeyError`). [`SyncSocket::pop_or`] is `pop(key, default)`.
+    pub fn pop(&self, key: impl AsRef<[u8]>) -> Result<Vec<u8>, Error> {
+        let key = key.as_ref();
+        if !self.contains(key) {
+            return Err(Error::NoSuchKey(key.to_vec()));
+        }
+        self.write(key, b"")?
+            .ok_or_else(|| Error::NoSuchKey(key.to_vec()))
+    }
+
+    /// Removes `key` and returns its value, or `default` when it holds none (py2p's
+    /// `pop(key, default)`).
+    pub fn pop_or(&self, key: impl AsRef<[u8]>, default: Vec<u8>) -> Result<Vec<u8>, Error> {
+        match self.pop(key) {
+            Err(Error::NoSuchKey(_)) => Ok(default),
+            other => other,
+        }
     }
 
     /// Stores every pair; stops at the first refused key.
@@ -174,14 +232,24 @@ impl SyncSocket {
         Ok(())
     }
 
-    /// The next change to the table, waiting at most `timeout`.
-    pub fn next_change(&self, timeout: Duration) -> Option<SyncEvent> {
-        self.events.pop(Some(timeout)).0
+    fn wait(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if self.mesh.handle().is_loop_thread() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        }
     }
 
-    /// An iterator of changes that waits for each; it ends when the socket closes.
+    /// The next change to the table, waiting at most `timeout` (not at all on the event-loop
+    /// thread).
+    pub fn next_change(&self, timeout: Duration) -> Option<SyncEvent> {
+        self.events.pop(self.wait(Some(timeout))).0
+    }
+
+    /// An iterator of changes that waits for each; it ends when the socket closes (on the
+    /// event-loop thread: when none is waiting).
     pub fn changes(&self) -> impl Iterator<Item = SyncEvent> + '_ {
-        std::iter::from_fn(move || self.events.pop(None).0)
+        std::iter::from_fn(move || self.events.pop(self.wait(None)).0)
     }
 }
 
