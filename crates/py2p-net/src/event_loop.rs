@@ -29,6 +29,9 @@ pub struct EventLoop;
 
 struct Shared {
     waker: Waker,
+    /// The waker was fired since the loop last took commands: later commands need not fire
+    /// it again (one system call per burst of commands instead of one per command).
+    woken: AtomicBool,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     local_addr: SocketAddr,
@@ -59,6 +62,9 @@ impl<C: Send + 'static> LoopHandle<C> {
             return Err(NetError::Closed);
         }
         self.tx.send(cmd).map_err(|_| NetError::Closed)?;
+        if self.shared.woken.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         self.shared.waker.wake().map_err(NetError::Io)
     }
 
@@ -131,6 +137,7 @@ impl EventLoop {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             waker,
+            woken: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
             local_addr,
@@ -601,7 +608,10 @@ fn run<S: Service>(mut core: Core, mut service: S, rx: Receiver<S::Command>, sha
                 }
             }
         }
-        // Commands from the user's threads.
+        // Commands from the user's threads. Clearing `woken` first (a read-modify-write,
+        // which sees every command sent before a `send` found it set) makes the next
+        // command after this drain fire the waker again.
+        shared.woken.swap(false, Ordering::AcqRel);
         while let Ok(cmd) = rx.try_recv() {
             service.on_command(&mut core, cmd);
             core.finish_closes(&mut service);

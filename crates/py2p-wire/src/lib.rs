@@ -54,7 +54,7 @@ pub use decoder::FrameDecoder;
 pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
-pub use message::Message;
+pub use message::{Head, Message, PlainBody};
 pub use protocol::{Protocol, PROTOCOL_VERSION};
 
 /// Length of the big-endian size header in front of every frame and every packet.

@@ -4,6 +4,8 @@
 //! `sender`, `id`, `time_58` and then the payload packets, each as `len32 || bytes`.
 //! The id is base-58 of sha-384 over the payload packets and `time_58`.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha384};
 
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
@@ -180,24 +182,7 @@ impl Message {
         compressions: &[Compression],
         limits: &Limits,
     ) -> Result<Message, WireError> {
-        let mut too_large = None;
-        for &method in compressions {
-            match method.decompress(body, limits.max_decompressed_len) {
-                Ok(plain) => return Self::decode_plain(&plain, limits),
-                Err(e @ WireError::DecompressedTooLarge { .. }) if method.recognises(body) => {
-                    too_large = Some(e)
-                }
-                Err(_) => continue,
-            }
-        }
-        // py2p reads the body as it stands when no method decompresses it. A body that one
-        // method recognises as its own and would inflate past the limit is reported as such
-        // if it is not a plain body either; a plain body that merely parses as the start of
-        // a stream (snappy's length, an .lzma header) is judged as a plain body.
-        match (Self::decode_plain(body, limits), too_large) {
-            (Err(_), Some(e)) => Err(e),
-            (result, _) => result,
-        }
+        PlainBody::unpack(body, compressions, limits).decode(limits)
     }
 
     /// Decodes an uncompressed body.
@@ -241,6 +226,105 @@ impl Message {
             time,
             id,
         })
+    }
+}
+
+/// A frame body made plain: decompressed by the first of the connection's methods that
+/// applies, or taken as it stands when none does (as py2p reads it).
+///
+/// Splitting [`Message::decode_body`] in two lets a node look at the claimed id
+/// ([`PlainBody::head`]) before paying for the checksum, the packet copies and the id
+/// check of [`PlainBody::decode`]: a waterfall relay receives most broadcasts several times,
+/// and a copy whose id it has already seen is dropped at that point.
+///
+/// ```
+/// use py2p_wire::{Compression, Limits, Message, PlainBody};
+/// let msg = Message::new(b"\x00".to_vec(), b"me".to_vec(), vec![b"\x00".to_vec(), b"hi".to_vec()], 1_700_000_000);
+/// let frame = msg.encode(Some(Compression::Snappy));
+/// let limits = Limits::default();
+/// let plain = PlainBody::unpack(&frame[4..], &[Compression::Snappy], &limits);
+/// assert_eq!(plain.head().map(|h| h.id), Some(msg.id().as_bytes()));
+/// assert_eq!(plain.decode(&limits)?, msg);
+/// # Ok::<(), py2p_wire::WireError>(())
+/// ```
+#[derive(Debug)]
+pub struct PlainBody<'a> {
+    plain: Cow<'a, [u8]>,
+    /// A method recognised the body as its own but it inflates past the limit: the error
+    /// reported if the body does not parse as it stands either.
+    too_large: Option<WireError>,
+}
+
+/// The first four packets of a plain body as they arrived: nothing is checked yet (the id
+/// may be a lie until [`PlainBody::decode`] has verified it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head<'a> {
+    /// The message type packet.
+    pub msg_type: &'a [u8],
+    /// The sender's id.
+    pub sender: &'a [u8],
+    /// The claimed message id (base-58 text if the message is genuine).
+    pub id: &'a [u8],
+    /// The time in base-58.
+    pub time_58: &'a [u8],
+}
+
+impl<'a> PlainBody<'a> {
+    /// Decompresses `body` with the first of `compressions` that applies; the body as it
+    /// stands when none does. Decompressed output is bounded by `limits.max_decompressed_len`.
+    pub fn unpack(body: &'a [u8], compressions: &[Compression], limits: &Limits) -> PlainBody<'a> {
+        let mut too_large = None;
+        for &method in compressions {
+            match method.decompress(body, limits.max_decompressed_len) {
+                Ok(plain) => {
+                    return PlainBody {
+                        plain: Cow::Owned(plain),
+                        too_large: None,
+                    }
+                }
+                Err(e @ WireError::DecompressedTooLarge { .. }) if method.recognises(body) => {
+                    too_large = Some(e)
+                }
+                Err(_) => continue,
+            }
+        }
+        PlainBody {
+            plain: Cow::Borrowed(body),
+            too_large,
+        }
+    }
+
+    /// The plain bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// The type, sender, id and time packets, unchecked; `None` when the body does not
+    /// start with four whole packets (then [`PlainBody::decode`] fails too).
+    pub fn head(&self) -> Option<Head<'_>> {
+        let mut packets = Packets {
+            rest: &self.plain,
+            index: 0,
+        };
+        let mut next = || packets.next().and_then(Result::ok);
+        Some(Head {
+            msg_type: next()?,
+            sender: next()?,
+            id: next()?,
+            time_58: next()?,
+        })
+    }
+
+    /// Parses the packets and checks the id against the checksum of the payload and time.
+    pub fn decode(self, limits: &Limits) -> Result<Message, WireError> {
+        // py2p reads the body as it stands when no method decompresses it. A body that one
+        // method recognises as its own and would inflate past the limit is reported as such
+        // if it is not a plain body either; a plain body that merely parses as the start of
+        // a stream (snappy's length, an .lzma header) is judged as a plain body.
+        match (Message::decode_plain(&self.plain, limits), self.too_large) {
+            (Err(_), Some(e)) => Err(e),
+            (result, _) => result,
+        }
     }
 }
 

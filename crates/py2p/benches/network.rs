@@ -29,10 +29,11 @@
 //! the last line of stdout is one flat JSON object with every result (keys such as
 //! `broadcast.n1000.us_per_msg`), which `cargo xtask bench` reads.
 //!
-//! Usage: `cargo bench -p py2p --bench network -- [--quick] [--cli PATH] [--only NAMES]`
+//! Usage: `cargo bench -p py2p --bench network -- [--quick] [--cli PATH] [--only NAMES] [--sizes N,N]`
 //! where `PATH` is the `py2p` binary (default `target/release/py2p`; the `cli` measure is
 //! skipped when it does not exist) and `NAMES` a comma-separated subset of
-//! `broadcast,cli,latency,memory,sync,mesh,conns`.
+//! `broadcast,cli,latency,memory,sync,mesh,conns`. `--sizes N,N` replaces the broadcast measure's
+//! message counts (to profile one size).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -66,6 +67,9 @@ struct Opts {
     quick: bool,
     cli: PathBuf,
     only: Vec<String>,
+    /// `--sizes N,N`: the broadcast measure's message counts instead of the default ones
+    /// (for profiling one size).
+    sizes: Vec<usize>,
 }
 
 impl Opts {
@@ -80,6 +84,7 @@ fn main() {
         quick: false,
         cli: workspace_root().join("target/release/py2p"),
         only: Vec::new(),
+        sizes: Vec::new(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -91,6 +96,14 @@ fn main() {
                     .unwrap_or_default()
                     .split(',')
                     .map(str::to_owned)
+                    .collect()
+            }
+            "--sizes" => {
+                opts.sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
                     .collect()
             }
             "--child-memory" => {
@@ -292,7 +305,9 @@ fn broadcast_run(n: usize) -> Result<(f64, usize, bool)> {
 
 fn broadcast(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
     // 500 and 2000 are the sizes py2p is measured at.
-    let sizes: &[usize] = if opts.quick {
+    let sizes: &[usize] = if !opts.sizes.is_empty() {
+        &opts.sizes
+    } else if opts.quick {
         &[500, 1_000, 2_000, 10_000, 100_000]
     } else {
         &[500, 1_000, 2_000, 10_000, 100_000, 1_000_000]
