@@ -10,9 +10,11 @@
 //! Sections: `codec` (criterion, below), `codec-size` (encode/decode against
 //! the payload size, [`codec_size`]), `network` (nodes on loopback,
 //! [`network`]) and `scale` (meshes of 2 to 64 nodes, memory against the
-//! number of connections, [`scale`]). The curves are drawn as SVG by [`plot`].
+//! number of connections, [`scale`]), and, when named, `libp2p` (rust-libp2p doing the same
+//! broadcasts, [`libp2p`]). The curves are drawn as SVG by [`plot`].
 
 mod codec_size;
+mod libp2p;
 mod network;
 mod plot;
 mod scale;
@@ -39,14 +41,15 @@ pub struct BenchArgs {
     /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
-    /// Run only these sections (comma-separated: codec, codec-size, network, scale); the
-    /// report keeps the others from its previous version.
-    #[arg(long, value_delimiter = ',')]
+    /// Run only these sections (comma-separated: codec, codec-size, network, scale, libp2p);
+    /// the report keeps the others from its previous version. `libp2p` (rust-libp2p's
+    /// broadcast, built from `bench-libp2p/`) runs only when named here.
+    #[arg(long, alias = "section", value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 4] = ["codec", "codec-size", "network", "scale"];
+const SECTIONS: [&str; 5] = ["codec", "codec-size", "network", "scale", "libp2p"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -84,6 +87,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted("scale") {
         sections.push(scale::section(args)?);
+    }
+    // rust-libp2p is large to build: only when asked for by name.
+    if args.only.iter().any(|s| s == "libp2p") {
+        sections.push(libp2p::section(args)?);
     }
 
     let machine = machine_description()?;

@@ -33,7 +33,7 @@
 //! where `PATH` is the `py2p` binary (default `target/release/py2p`; the `cli` measure is
 //! skipped when it does not exist) and `NAMES` a comma-separated subset of
 //! `broadcast,cli,latency,memory,sync,mesh,conns`. `--sizes N,N` replaces the broadcast measure's
-//! message counts (to profile one size).
+//! message counts, `--mesh-sizes N,N` the mesh measure's node counts (to profile one size).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -70,6 +70,8 @@ struct Opts {
     /// `--sizes N,N`: the broadcast measure's message counts instead of the default ones
     /// (for profiling one size).
     sizes: Vec<usize>,
+    /// `--mesh-sizes N,N`: the mesh measure's node counts instead of the default ones.
+    mesh_sizes: Vec<usize>,
 }
 
 impl Opts {
@@ -85,6 +87,7 @@ fn main() {
         cli: workspace_root().join("target/release/py2p"),
         only: Vec::new(),
         sizes: Vec::new(),
+        mesh_sizes: Vec::new(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -100,6 +103,14 @@ fn main() {
             }
             "--sizes" => {
                 opts.sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            }
+            "--mesh-sizes" => {
+                opts.mesh_sizes = args
                     .next()
                     .unwrap_or_default()
                     .split(',')
@@ -1165,7 +1176,12 @@ fn mesh_run(n: usize, m: usize) -> Result<MeshRun> {
 }
 
 fn mesh(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
-    let sizes = [2usize, 4, 8, 16, 32, 64];
+    let default_sizes = [2usize, 4, 8, 16, 32, 64];
+    let sizes: &[usize] = if opts.mesh_sizes.is_empty() {
+        &default_sizes
+    } else {
+        &opts.mesh_sizes
+    };
     let m = 10_000;
     let runs = if opts.quick { 1 } else { 3 };
     let mut results: Vec<Vec<MeshRun>> = sizes.iter().map(|_| Vec::new()).collect();
