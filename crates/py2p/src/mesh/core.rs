@@ -921,7 +921,8 @@ impl MeshCore {
             self.counters.hit(Path::Delivered);
             self.counters.received += 1;
             let bytes = message.wire.body_len();
-            self.shared.inbox.push_sized(message, bytes);
+            // Readers are woken once at the end of the loop's turn (`on_backlog`).
+            self.shared.inbox.push_sized_later(message, bytes);
         } else {
             self.counters.hit(Path::Unknown);
             debug!(
@@ -1369,6 +1370,7 @@ impl Service for MeshCore {
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {
+        self.shared.inbox.wake_waiters();
         self.shared.set_backlog(queued_bytes);
     }
 
