@@ -92,36 +92,51 @@ impl Compression {
     /// lzma output is an `.xz` stream as Python's `lzma.compress` makes it (LZMA2 at preset
     /// 6, CRC64 check), encoded by liblzma; see [`compress_xz`] for the dictionary size.
     pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.compress_into(data, &mut out);
+        out
+    }
+
+    /// Appends the output of [`Compression::compress`] to `out` (a frame being built: no
+    /// copy of the compressed bytes afterwards).
+    pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
         let result = match self {
-            Compression::Snappy => snap::raw::Encoder::new()
-                .compress_vec(data)
-                .map_err(io::Error::other),
+            Compression::Snappy => {
+                out.resize(start + snap::raw::max_compress_len(data.len()), 0);
+                let written = match out.get_mut(start..) {
+                    Some(room) => snap::raw::Encoder::new().compress(data, room),
+                    None => Ok(0),
+                };
+                written
+                    .map(|n| out.truncate(start + n))
+                    .map_err(io::Error::other)
+            }
             Compression::Zlib => {
-                let mut e = flate2::write::ZlibEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 16),
-                    flate2::Compression::default(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 16);
+                let mut e =
+                    flate2::write::ZlibEncoder::new(&mut *out, flate2::Compression::default());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
             Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 32),
-                    flate2::Compression::default(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 32);
+                let mut e =
+                    flate2::write::GzEncoder::new(&mut *out, flate2::Compression::default());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
             Compression::Bz2 => {
-                let mut e = bzip2::write::BzEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 64),
-                    bzip2::Compression::best(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 64);
+                let mut e = bzip2::write::BzEncoder::new(&mut *out, bzip2::Compression::best());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
-            Compression::Lzma => compress_xz(data),
+            Compression::Lzma => compress_xz(data, out),
         };
         // Compressing into memory cannot fail: the writers only fail when their sink does,
-        // and snappy only rejects inputs above 4 GiB, which no frame can hold.
-        result.unwrap_or_default()
+        // and snappy only rejects inputs above 4 GiB, which no frame can hold. Were it to
+        // fail, nothing is appended.
+        if result.is_err() {
+            out.truncate(start);
+        }
     }
 
     /// Decompresses `data`, failing once the output would pass `limit` bytes.
@@ -232,7 +247,7 @@ const XZ_MIN_DICT: u32 = 4 << 10;
 /// cannot reach further back than the data's start, so a larger dictionary compresses no
 /// better; a smaller one spares the encoder preset 6's 94 MiB of tables, most of which it
 /// would clear for every message.
-fn compress_xz(data: &[u8]) -> io::Result<Vec<u8>> {
+fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let dict = u32::try_from(data.len())
         .unwrap_or(u32::MAX)
         .checked_next_power_of_two()
@@ -245,10 +260,10 @@ fn compress_xz(data: &[u8]) -> io::Result<Vec<u8>> {
     let stream =
         liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
             .map_err(io::Error::other)?;
-    let mut e =
-        liblzma::write::XzEncoder::new_stream(Vec::with_capacity(data.len() / 2 + 64), stream);
+    out.reserve(data.len() / 2 + 64);
+    let mut e = liblzma::write::XzEncoder::new_stream(&mut *out, stream);
     e.write_all(data)?;
-    e.finish()
+    e.finish().map(drop)
 }
 
 fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {

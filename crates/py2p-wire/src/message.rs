@@ -122,10 +122,14 @@ impl Message {
             Some(method) => {
                 let mut body = Vec::with_capacity(self.body_len());
                 self.write_body(&mut body);
-                let packed = method.compress(&body);
-                out.reserve(HEADER_LEN + packed.len());
-                out.extend_from_slice(&frame_len(packed.len()));
-                out.extend_from_slice(&packed);
+                // Compressed straight after a placeholder header, which is then filled in.
+                let start = out.len();
+                out.extend_from_slice(&[0; HEADER_LEN]);
+                method.compress_into(&body, out);
+                let packed = out.len() - start - HEADER_LEN;
+                if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
+                    header.copy_from_slice(&frame_len(packed));
+                }
             }
         }
     }
@@ -397,6 +401,19 @@ mod tests {
             payload.iter().map(|p| p.to_vec()).collect(),
             time,
         )
+    }
+
+    #[test]
+    fn encode_into_appends_the_frame_after_what_is_there() {
+        let m = msg(&[b"\x00", &[7u8; 500]], 9);
+        for method in [None].into_iter().chain(Compression::ALL.map(Some)) {
+            let mut out = b"xyz".to_vec();
+            m.encode_into(method, &mut out);
+            assert_eq!(&out[..3], b"xyz");
+            assert_eq!(out[3..], m.encode(method)[..], "{method:?}");
+            let back = Message::decode_frame(&out[3..], &Compression::ALL, &Limits::default());
+            assert_eq!(back.as_ref(), Ok(&m), "{method:?}");
+        }
     }
 
     #[test]
