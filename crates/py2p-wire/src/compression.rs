@@ -174,6 +174,44 @@ impl Compression {
             Compression::Lzma => decompress_lzma(data, limit),
         }
     }
+
+    /// [`Compression::decompress`] into `out` (cleared first), whose allocation is reused:
+    /// snappy, what two py2p-rs nodes negotiate, decompresses in place; the other methods
+    /// fill a new buffer that replaces `out`'s.
+    pub fn decompress_into(
+        self,
+        data: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        out.clear();
+        if self != Compression::Snappy {
+            *out = self.decompress(data, limit)?;
+            return Ok(());
+        }
+        let failed = |reason: String| WireError::Decompress {
+            method: self,
+            reason,
+        };
+        let len = snap::raw::decompress_len(data).map_err(|e| failed(e.to_string()))?;
+        if len > limit {
+            return Err(WireError::DecompressedTooLarge {
+                method: self,
+                limit,
+            });
+        }
+        out.resize(len, 0);
+        match snap::raw::Decoder::new().decompress(data, out) {
+            Ok(n) => {
+                out.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                out.clear();
+                Err(failed(e.to_string()))
+            }
+        }
+    }
 }
 
 impl Compression {

@@ -298,6 +298,35 @@ impl<'a> PlainBody<'a> {
         }
     }
 
+    /// [`PlainBody::unpack`], decompressing into `scratch` (whose allocation a node reuses
+    /// from frame to frame) instead of a new buffer.
+    pub fn unpack_in(
+        body: &'a [u8],
+        compressions: &[Compression],
+        limits: &Limits,
+        scratch: &'a mut Vec<u8>,
+    ) -> PlainBody<'a> {
+        let mut too_large = None;
+        for &method in compressions {
+            match method.decompress_into(body, limits.max_decompressed_len, scratch) {
+                Ok(()) => {
+                    return PlainBody {
+                        plain: Cow::Borrowed(scratch),
+                        too_large: None,
+                    }
+                }
+                Err(e @ WireError::DecompressedTooLarge { .. }) if method.recognises(body) => {
+                    too_large = Some(e)
+                }
+                Err(_) => continue,
+            }
+        }
+        PlainBody {
+            plain: Cow::Borrowed(body),
+            too_large,
+        }
+    }
+
     /// The plain bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.plain
@@ -413,6 +442,30 @@ mod tests {
             assert_eq!(out[3..], m.encode(method)[..], "{method:?}");
             let back = Message::decode_frame(&out[3..], &Compression::ALL, &Limits::default());
             assert_eq!(back.as_ref(), Ok(&m), "{method:?}");
+        }
+    }
+
+    #[test]
+    fn unpack_in_a_reused_scratch_matches_unpack() {
+        let limits = Limits::default();
+        let small = Limits {
+            max_decompressed_len: 100,
+            ..Limits::default()
+        };
+        let m = msg(&[b"\x00", &[7u8; 500]], 9);
+        let mut scratch = b"left over from an earlier frame".repeat(40);
+        for method in [None].into_iter().chain(Compression::ALL.map(Some)) {
+            let frame = m.encode(method);
+            let body = &frame[4..];
+            for (lim, all) in [
+                (&limits, &Compression::ALL[..]),
+                (&small, &Compression::ALL[..]),
+                (&limits, &[][..]),
+            ] {
+                let fresh = PlainBody::unpack(body, all, lim).decode(lim);
+                let reused = PlainBody::unpack_in(body, all, lim, &mut scratch).decode(lim);
+                assert_eq!(reused, fresh, "{method:?}");
+            }
         }
     }
 

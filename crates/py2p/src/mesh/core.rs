@@ -173,7 +173,12 @@ pub(crate) struct MeshCore {
     lost: HashMap<String, LostPeer>,
     /// Host names peers advertise, looked up off the loop's thread.
     resolver: Resolver,
+    /// Frames are decompressed here, one after the other (no allocation per frame).
+    scratch: Vec<u8>,
 }
+
+/// The decompression buffer is given back when a frame grew it past this.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 /// A peer whose connection broke: where to find it again, and when to try.
 struct LostPeer {
@@ -212,6 +217,7 @@ impl MeshCore {
             request_counter: 0,
             lost: HashMap::new(),
             resolver: Resolver::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -1098,7 +1104,12 @@ impl Service for MeshCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        let plain = py2p_wire::PlainBody::unpack(&body, &peer.compression, &self.limits);
+        let plain = py2p_wire::PlainBody::unpack_in(
+            &body,
+            &peer.compression,
+            &self.limits,
+            &mut self.scratch,
+        );
         // The waterfall brings most broadcasts several times: a copy whose id was seen is
         // dropped before the checksum and the packet copies. (A forged frame claiming a seen
         // id is dropped here too: the genuine message was delivered already.)
@@ -1111,7 +1122,11 @@ impl Service for MeshCore {
                 return;
             }
         }
-        let msg = match plain.decode(&self.limits) {
+        let decoded = plain.decode(&self.limits);
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        let msg = match decoded {
             Ok(m) => m,
             Err(e) => return self.handle_decode_error(net, conn, e),
         };
