@@ -338,8 +338,16 @@ fn machine_description() -> Result<String> {
     )
     .map(|s| s.trim().to_string())
     .unwrap_or_else(|_| "unknown".into());
+    // The benchmarks themselves keep about 2 threads busy: a load well above that means
+    // other work shared the cores, and the timings are noisier and slower than on a quiet
+    // machine.
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "unknown".into());
     Ok(format!(
-        "- date: {}\n- CPU: {cpu}\n- cores (nproc): {nproc}\n- rustc: {rustc}\n",
+        "- date: {}\n- CPU: {cpu}\n- cores (nproc): {nproc}\n- rustc: {rustc}\n\
+         - load average at the end of the run (1, 5, 15 min): {load}\n",
         util::utc_date_today()
     ))
 }
