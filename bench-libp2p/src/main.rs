@@ -55,6 +55,7 @@ impl Proto {
 }
 
 /// One node's behaviour: gossipsub or floodsub.
+#[allow(clippy::large_enum_variant)] // one per node, made once
 enum Node {
     Gossip(Swarm<gossipsub::Behaviour>),
     Flood(Swarm<floodsub::Behaviour>),
