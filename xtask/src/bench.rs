@@ -10,9 +10,11 @@
 //! Sections: `codec` (criterion, below), `codec-size` (encode/decode against
 //! the payload size, [`codec_size`]), `network` (nodes on loopback,
 //! [`network`]) and `scale` (meshes of 2 to 64 nodes, memory against the
-//! number of connections, [`scale`]). The curves are drawn as SVG by [`plot`].
+//! number of connections, [`scale`]), and, when named, `libp2p` (rust-libp2p doing the same
+//! broadcasts, [`libp2p`]). The curves are drawn as SVG by [`plot`].
 
 mod codec_size;
+mod libp2p;
 mod network;
 mod plot;
 mod scale;
@@ -39,14 +41,15 @@ pub struct BenchArgs {
     /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
-    /// Run only these sections (comma-separated: codec, codec-size, network, scale, ssl); the
-    /// report keeps the others from its previous version.
-    #[arg(long, value_delimiter = ',')]
+    /// Run only these sections (comma-separated: codec, codec-size, network, scale, ssl,
+    /// libp2p); the report keeps the others from its previous version. `libp2p`
+    /// (rust-libp2p's broadcast, built from `bench-libp2p/`) runs only when named here.
+    #[arg(long, alias = "section", value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 5] = ["codec", "codec-size", "network", "scale", "ssl"];
+const SECTIONS: [&str; 6] = ["codec", "codec-size", "network", "scale", "ssl", "libp2p"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -87,6 +90,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted("ssl") {
         sections.push(ssl::section(args)?);
+    }
+    // rust-libp2p is large to build: only when asked for by name.
+    if args.only.iter().any(|s| s == "libp2p") {
+        sections.push(libp2p::section(args)?);
     }
 
     let machine = machine_description()?;
@@ -212,9 +219,9 @@ fn codec_section(args: &BenchArgs) -> Result<Section> {
         ));
     }
     md.push_str(
-        "\nNotes: `lzma` encode is not comparable: py2p-wire's xz encoder (lzma-rs) stores \
-         the data uncompressed in a valid xz stream, while py2p runs a real LZMA2 compressor. \
-         `floor` bounds what any implementation can reach for large payloads, where \
+        "\nNotes: `lzma` encodes with liblzma at preset 6 as py2p does (same frame sizes), \
+         with a dictionary no larger than the message (py2p clears preset 6's 94 MiB of \
+         tables for every message); it decodes with lzma-rs. `floor` bounds what any implementation can reach for large payloads, where \
          `none` decode is mostly the checksum.\n",
     );
     Ok(Section {
@@ -334,8 +341,16 @@ fn machine_description() -> Result<String> {
     )
     .map(|s| s.trim().to_string())
     .unwrap_or_else(|_| "unknown".into());
+    // The benchmarks themselves keep about 2 threads busy: a load well above that means
+    // other work shared the cores, and the timings are noisier and slower than on a quiet
+    // machine.
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "unknown".into());
     Ok(format!(
-        "- date: {}\n- CPU: {cpu}\n- cores (nproc): {nproc}\n- rustc: {rustc}\n",
+        "- date: {}\n- CPU: {cpu}\n- cores (nproc): {nproc}\n- rustc: {rustc}\n\
+         - load average at the end of the run (1, 5, 15 min): {load}\n",
         util::utc_date_today()
     ))
 }

@@ -28,6 +28,9 @@ pub struct EventLoop;
 
 struct Shared {
     waker: Waker,
+    /// The waker was fired since the loop last took commands: later commands need not fire
+    /// it again (one system call per burst of commands instead of one per command).
+    woken: AtomicBool,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     local_addr: SocketAddr,
@@ -58,6 +61,9 @@ impl<C: Send + 'static> LoopHandle<C> {
             return Err(NetError::Closed);
         }
         self.tx.send(cmd).map_err(|_| NetError::Closed)?;
+        if self.shared.woken.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         self.shared.waker.wake().map_err(NetError::Io)
     }
 
@@ -130,6 +136,7 @@ impl EventLoop {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             waker,
+            woken: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
             local_addr,
@@ -379,7 +386,10 @@ fn run<S: Service>(mut d: Driver, mut service: S, rx: Receiver<S::Command>, shar
                 }
             }
         }
-        // Commands from the user's threads.
+        // Commands from the user's threads. Clearing `woken` first (a read-modify-write,
+        // which sees every command sent before a `send` found it set) makes the next
+        // command after this drain fire the waker again.
+        shared.woken.swap(false, Ordering::AcqRel);
         while let Ok(cmd) = rx.try_recv() {
             d.endpoint.command(cmd, &mut service);
             d.apply_actions(&mut service);

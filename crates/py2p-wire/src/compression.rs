@@ -79,42 +79,54 @@ impl Compression {
 
     /// Compresses `data` with this method, with the settings py2p uses where they matter.
     ///
-    /// lzma output is a valid `.xz` stream made by lzma-rs, whose encoder stores data rather
-    /// than compressing it; every xz decoder (py2p's included) reads it.
+    /// lzma output is an `.xz` stream as Python's `lzma.compress` makes it (LZMA2 at preset
+    /// 6, CRC64 check), encoded by liblzma; see [`compress_xz`] for the dictionary size.
     pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.compress_into(data, &mut out);
+        out
+    }
+
+    /// Appends the output of [`Compression::compress`] to `out` (a frame being built: no
+    /// copy of the compressed bytes afterwards).
+    pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
         let result = match self {
-            Compression::Snappy => snap::raw::Encoder::new()
-                .compress_vec(data)
-                .map_err(io::Error::other),
+            Compression::Snappy => {
+                out.resize(start + snap::raw::max_compress_len(data.len()), 0);
+                let written = match out.get_mut(start..) {
+                    Some(room) => snap::raw::Encoder::new().compress(data, room),
+                    None => Ok(0),
+                };
+                written
+                    .map(|n| out.truncate(start + n))
+                    .map_err(io::Error::other)
+            }
             Compression::Zlib => {
-                let mut e = flate2::write::ZlibEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 16),
-                    flate2::Compression::default(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 16);
+                let mut e =
+                    flate2::write::ZlibEncoder::new(&mut *out, flate2::Compression::default());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
             Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 32),
-                    flate2::Compression::default(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 32);
+                let mut e =
+                    flate2::write::GzEncoder::new(&mut *out, flate2::Compression::default());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
             Compression::Bz2 => {
-                let mut e = bzip2::write::BzEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 64),
-                    bzip2::Compression::best(),
-                );
-                e.write_all(data).and_then(|()| e.finish())
+                out.reserve(data.len() / 2 + 64);
+                let mut e = bzip2::write::BzEncoder::new(&mut *out, bzip2::Compression::best());
+                e.write_all(data).and_then(|()| e.finish()).map(drop)
             }
-            Compression::Lzma => {
-                let mut out = Vec::with_capacity(data.len() + 128);
-                lzma_rs::xz_compress(&mut &data[..], &mut out).map(|()| out)
-            }
+            Compression::Lzma => compress_xz(data, out),
         };
         // Compressing into memory cannot fail: the writers only fail when their sink does,
-        // and snappy only rejects inputs above 4 GiB, which no frame can hold.
-        result.unwrap_or_default()
+        // and snappy only rejects inputs above 4 GiB, which no frame can hold. Were it to
+        // fail, nothing is appended.
+        if result.is_err() {
+            out.truncate(start);
+        }
     }
 
     /// Decompresses `data`, failing once the output would pass `limit` bytes.
@@ -150,6 +162,44 @@ impl Compression {
             }
             Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
             Compression::Lzma => decompress_lzma(data, limit),
+        }
+    }
+
+    /// [`Compression::decompress`] into `out` (cleared first), whose allocation is reused:
+    /// snappy, what two py2p-rs nodes negotiate, decompresses in place; the other methods
+    /// fill a new buffer that replaces `out`'s.
+    pub fn decompress_into(
+        self,
+        data: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        out.clear();
+        if self != Compression::Snappy {
+            *out = self.decompress(data, limit)?;
+            return Ok(());
+        }
+        let failed = |reason: String| WireError::Decompress {
+            method: self,
+            reason,
+        };
+        let len = snap::raw::decompress_len(data).map_err(|e| failed(e.to_string()))?;
+        if len > limit {
+            return Err(WireError::DecompressedTooLarge {
+                method: self,
+                limit,
+            });
+        }
+        out.resize(len, 0);
+        match snap::raw::Decoder::new().decompress(data, out) {
+            Ok(n) => {
+                out.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                out.clear();
+                Err(failed(e.to_string()))
+            }
         }
     }
 }
@@ -213,6 +263,36 @@ impl Write for LimitedSink {
 }
 
 const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
+
+/// The dictionary of preset 6, the largest [`compress_xz`] uses.
+const XZ_PRESET_6_DICT: u32 = 8 << 20;
+/// liblzma's smallest dictionary.
+const XZ_MIN_DICT: u32 = 4 << 10;
+
+/// An `.xz` stream of `data`: LZMA2 with preset 6's settings and a CRC64 check, as Python's
+/// `lzma.compress(data)` (py2p's lzma) makes it, except that the dictionary is no larger
+/// than the data (rounded up to a power of two, from 4 KiB to preset 6's 8 MiB). A match
+/// cannot reach further back than the data's start, so a larger dictionary compresses no
+/// better; a smaller one spares the encoder preset 6's 94 MiB of tables, most of which it
+/// would clear for every message.
+fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    let dict = u32::try_from(data.len())
+        .unwrap_or(u32::MAX)
+        .checked_next_power_of_two()
+        .unwrap_or(u32::MAX)
+        .clamp(XZ_MIN_DICT, XZ_PRESET_6_DICT);
+    let mut options = liblzma::stream::LzmaOptions::new_preset(6).map_err(io::Error::other)?;
+    options.dict_size(dict);
+    let mut filters = liblzma::stream::Filters::new();
+    filters.lzma2(&options);
+    let stream =
+        liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+            .map_err(io::Error::other)?;
+    out.reserve(data.len() / 2 + 64);
+    let mut e = liblzma::write::XzEncoder::new_stream(&mut *out, stream);
+    e.write_all(data)?;
+    e.finish().map(drop)
+}
 
 fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let method = Compression::Lzma;
@@ -593,5 +673,82 @@ mod tests {
         );
         assert_eq!(negotiate(&[Zlib], &[]), vec![]);
         assert_eq!(negotiate(&[], &[Zlib]), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod lzma_size_tests {
+    //! Our lzma frames against py2p's: Python 3.11.7's `lzma.compress` (what py2p 0.5.607
+    //! calls) on the same plain bodies gave the sizes below (measured 2026-11-29: the bodies
+    //! of `lzma_sample_body` written to files, then `len(lzma.compress(body))` in Python).
+
+    use super::*;
+    use crate::Message;
+
+    /// A deterministic payload of `n` bytes: half words, half pseudo-random bytes.
+    fn lzma_sample(n: usize) -> Vec<u8> {
+        const WORDS: [&str; 8] = [
+            "peer",
+            "mesh",
+            "broadcast",
+            "whisper",
+            "node",
+            "message",
+            "the",
+            "of",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            x
+        };
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n / 2 {
+            out.extend_from_slice(WORDS[(next() >> 33) as usize % WORDS.len()].as_bytes());
+            out.push(b' ');
+        }
+        out.truncate(n / 2);
+        while out.len() < n {
+            out.push((next() >> 56) as u8);
+        }
+        out
+    }
+
+    /// The plain body of a broadcast carrying `lzma_sample(n)`.
+    fn lzma_sample_body(n: usize) -> Vec<u8> {
+        let msg = Message::new(
+            vec![0],
+            b"QmSenderIdOfTheSampleBroadcast".to_vec(),
+            vec![vec![0], lzma_sample(n)],
+            1_700_000_000,
+        );
+        msg.encode(None).split_off(4)
+    }
+
+    #[test]
+    fn lzma_frames_are_within_ten_percent_of_py2p_and_read_back() {
+        // (payload bytes, size of Python's lzma.compress of the body)
+        let python: [(usize, usize); 4] = [
+            (200, 336),
+            (4096, 2608),
+            (65_536, 36_984),
+            (1 << 20, 572_524),
+        ];
+        for (n, py) in python {
+            let body = lzma_sample_body(n);
+            let ours = Compression::Lzma.compress(&body);
+            println!("{n} B payload: ours {} bytes, py2p {py}", ours.len());
+            assert!(
+                ours.len() * 10 <= py * 11,
+                "{n} B payload: ours {} bytes, py2p {py}",
+                ours.len()
+            );
+            assert_eq!(
+                Compression::Lzma.decompress(&ours, body.len()).unwrap(),
+                body
+            );
+        }
     }
 }

@@ -43,5 +43,5 @@ pub use decoder::{FrameDecoder, HEADER_LEN};
 pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
-pub use message::Message;
+pub use message::{Head, Message, PlainBody};
 pub use protocol::{Encryption, Protocol, PROTOCOL_VERSION};

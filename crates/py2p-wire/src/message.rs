@@ -4,6 +4,8 @@
 //! `sender`, `id`, `time_58` and then the payload packets, each as `len32 || bytes`.
 //! The id is base-58 of sha-384 over the payload packets and `time_58`.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha384};
 
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
@@ -120,10 +122,14 @@ impl Message {
             Some(method) => {
                 let mut body = Vec::with_capacity(self.body_len());
                 self.write_body(&mut body);
-                let packed = method.compress(&body);
-                out.reserve(HEADER_LEN + packed.len());
-                out.extend_from_slice(&frame_len(packed.len()));
-                out.extend_from_slice(&packed);
+                // Compressed straight after a placeholder header, which is then filled in.
+                let start = out.len();
+                out.extend_from_slice(&[0; HEADER_LEN]);
+                method.compress_into(&body, out);
+                let packed = out.len() - start - HEADER_LEN;
+                if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
+                    header.copy_from_slice(&frame_len(packed));
+                }
             }
         }
     }
@@ -180,32 +186,7 @@ impl Message {
         compressions: &[Compression],
         limits: &Limits,
     ) -> Result<Message, WireError> {
-        let mut too_large = None;
-        for &method in compressions {
-            match method.decompress(body, limits.max_decompressed_len) {
-                Ok(plain) => return Self::decode_plain(&plain, limits),
-                // Snappy has no magic bytes to recognise it by: a body whose length varint
-                // announces more than the limit is reported as such too, unless it reads as a
-                // plain body (below), so that an oversize snappy message is not blamed on a
-                // packet header.
-                Err(e @ WireError::DecompressedTooLarge { .. })
-                    if method.recognises(body) || method == Compression::Snappy =>
-                {
-                    if too_large.is_none() || method.recognises(body) {
-                        too_large = Some(e);
-                    }
-                }
-                Err(_) => continue,
-            }
-        }
-        // py2p reads the body as it stands when no method decompresses it. A body that one
-        // method recognises as its own and would inflate past the limit is reported as such
-        // if it is not a plain body either; a plain body that merely parses as the start of
-        // a stream (snappy's length, an .lzma header) is judged as a plain body.
-        match (Self::decode_plain(body, limits), too_large) {
-            (Err(_), Some(e)) => Err(e),
-            (result, _) => result,
-        }
+        PlainBody::unpack(body, compressions, limits).decode(limits)
     }
 
     /// Decodes an uncompressed body.
@@ -249,6 +230,145 @@ impl Message {
             time,
             id,
         })
+    }
+}
+
+/// A frame body made plain: decompressed by the first of the connection's methods that
+/// applies, or taken as it stands when none does (as py2p reads it).
+///
+/// Splitting [`Message::decode_body`] in two lets a node look at the claimed id
+/// ([`PlainBody::head`]) before paying for the checksum, the packet copies and the id
+/// check of [`PlainBody::decode`]: a waterfall relay receives most broadcasts several times,
+/// and a copy whose id it has already seen is dropped at that point.
+///
+/// ```
+/// use py2p_wire::{Compression, Limits, Message, PlainBody};
+/// let msg = Message::new(b"\x00".to_vec(), b"me".to_vec(), vec![b"\x00".to_vec(), b"hi".to_vec()], 1_700_000_000);
+/// let frame = msg.encode(Some(Compression::Snappy));
+/// let limits = Limits::default();
+/// let plain = PlainBody::unpack(&frame[4..], &[Compression::Snappy], &limits);
+/// assert_eq!(plain.head().map(|h| h.id), Some(msg.id().as_bytes()));
+/// assert_eq!(plain.decode(&limits)?, msg);
+/// # Ok::<(), py2p_wire::WireError>(())
+/// ```
+#[derive(Debug)]
+pub struct PlainBody<'a> {
+    plain: Cow<'a, [u8]>,
+    /// A method recognised the body as its own but it inflates past the limit: the error
+    /// reported if the body does not parse as it stands either.
+    too_large: Option<WireError>,
+}
+
+/// The first four packets of a plain body as they arrived: nothing is checked yet (the id
+/// may be a lie until [`PlainBody::decode`] has verified it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head<'a> {
+    /// The message type packet.
+    pub msg_type: &'a [u8],
+    /// The sender's id.
+    pub sender: &'a [u8],
+    /// The claimed message id (base-58 text if the message is genuine).
+    pub id: &'a [u8],
+    /// The time in base-58.
+    pub time_58: &'a [u8],
+}
+
+impl<'a> PlainBody<'a> {
+    /// Decompresses `body` with the first of `compressions` that applies; the body as it
+    /// stands when none does. Decompressed output is bounded by `limits.max_decompressed_len`.
+    pub fn unpack(body: &'a [u8], compressions: &[Compression], limits: &Limits) -> PlainBody<'a> {
+        let mut too_large = None;
+        for &method in compressions {
+            match method.decompress(body, limits.max_decompressed_len) {
+                Ok(plain) => {
+                    return PlainBody {
+                        plain: Cow::Owned(plain),
+                        too_large: None,
+                    }
+                }
+                Err(e @ WireError::DecompressedTooLarge { .. }) => {
+                    note_too_large(&mut too_large, e, method, body)
+                }
+                Err(_) => continue,
+            }
+        }
+        PlainBody {
+            plain: Cow::Borrowed(body),
+            too_large,
+        }
+    }
+
+    /// [`PlainBody::unpack`], decompressing into `scratch` (whose allocation a node reuses
+    /// from frame to frame) instead of a new buffer.
+    pub fn unpack_in(
+        body: &'a [u8],
+        compressions: &[Compression],
+        limits: &Limits,
+        scratch: &'a mut Vec<u8>,
+    ) -> PlainBody<'a> {
+        let mut too_large = None;
+        for &method in compressions {
+            match method.decompress_into(body, limits.max_decompressed_len, scratch) {
+                Ok(()) => {
+                    return PlainBody {
+                        plain: Cow::Borrowed(scratch),
+                        too_large: None,
+                    }
+                }
+                Err(e @ WireError::DecompressedTooLarge { .. }) => {
+                    note_too_large(&mut too_large, e, method, body)
+                }
+                Err(_) => continue,
+            }
+        }
+        PlainBody {
+            plain: Cow::Borrowed(body),
+            too_large,
+        }
+    }
+
+    /// The plain bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// The type, sender, id and time packets, unchecked; `None` when the body does not
+    /// start with four whole packets (then [`PlainBody::decode`] fails too).
+    pub fn head(&self) -> Option<Head<'_>> {
+        let mut packets = Packets {
+            rest: &self.plain,
+            index: 0,
+        };
+        let mut next = || packets.next().and_then(Result::ok);
+        Some(Head {
+            msg_type: next()?,
+            sender: next()?,
+            id: next()?,
+            time_58: next()?,
+        })
+    }
+
+    /// Parses the packets and checks the id against the checksum of the payload and time.
+    pub fn decode(self, limits: &Limits) -> Result<Message, WireError> {
+        // py2p reads the body as it stands when no method decompresses it. A body that one
+        // method recognises as its own and would inflate past the limit is reported as such
+        // if it is not a plain body either; a plain body that merely parses as the start of
+        // a stream (snappy's length, an .lzma header) is judged as a plain body.
+        match (Message::decode_plain(&self.plain, limits), self.too_large) {
+            (Err(_), Some(e)) => Err(e),
+            (result, _) => result,
+        }
+    }
+}
+
+/// Keeps the error of a method that would inflate `body` past the limit, when the body is
+/// recognisably that method's. Snappy has no magic bytes to recognise it by: a body whose
+/// length varint announces more than the limit is reported as such too (unless another
+/// method recognises it, or it reads as a plain body), so that an oversize snappy message is
+/// not blamed on a packet header.
+fn note_too_large(slot: &mut Option<WireError>, e: WireError, method: Compression, body: &[u8]) {
+    if method.recognises(body) || (method == Compression::Snappy && slot.is_none()) {
+        *slot = Some(e);
     }
 }
 
@@ -321,6 +441,43 @@ mod tests {
             payload.iter().map(|p| p.to_vec()).collect(),
             time,
         )
+    }
+
+    #[test]
+    fn encode_into_appends_the_frame_after_what_is_there() {
+        let m = msg(&[b"\x00", &[7u8; 500]], 9);
+        for method in [None].into_iter().chain(Compression::ALL.map(Some)) {
+            let mut out = b"xyz".to_vec();
+            m.encode_into(method, &mut out);
+            assert_eq!(&out[..3], b"xyz");
+            assert_eq!(out[3..], m.encode(method)[..], "{method:?}");
+            let back = Message::decode_frame(&out[3..], &Compression::ALL, &Limits::default());
+            assert_eq!(back.as_ref(), Ok(&m), "{method:?}");
+        }
+    }
+
+    #[test]
+    fn unpack_in_a_reused_scratch_matches_unpack() {
+        let limits = Limits::default();
+        let small = Limits {
+            max_decompressed_len: 100,
+            ..Limits::default()
+        };
+        let m = msg(&[b"\x00", &[7u8; 500]], 9);
+        let mut scratch = b"left over from an earlier frame".repeat(40);
+        for method in [None].into_iter().chain(Compression::ALL.map(Some)) {
+            let frame = m.encode(method);
+            let body = &frame[4..];
+            for (lim, all) in [
+                (&limits, &Compression::ALL[..]),
+                (&small, &Compression::ALL[..]),
+                (&limits, &[][..]),
+            ] {
+                let fresh = PlainBody::unpack(body, all, lim).decode(lim);
+                let reused = PlainBody::unpack_in(body, all, lim, &mut scratch).decode(lim);
+                assert_eq!(reused, fresh, "{method:?}");
+            }
+        }
     }
 
     #[test]

@@ -29,10 +29,11 @@
 //! the last line of stdout is one flat JSON object with every result (keys such as
 //! `broadcast.n1000.us_per_msg`), which `cargo xtask bench` reads.
 //!
-//! Usage: `cargo bench -p py2p --bench network -- [--quick] [--cli PATH] [--only NAMES]`
+//! Usage: `cargo bench -p py2p --bench network -- [--quick] [--cli PATH] [--only NAMES] [--sizes N,N]`
 //! where `PATH` is the `py2p` binary (default `target/release/py2p`; the `cli` measure is
 //! skipped when it does not exist) and `NAMES` a comma-separated subset of
-//! `broadcast,cli,latency,memory,sync,mesh,conns`.
+//! `broadcast,cli,latency,memory,sync,mesh,conns`. `--sizes N,N` replaces the broadcast measure's
+//! message counts, `--mesh-sizes N,N` the mesh measure's node counts (to profile one size).
 
 // A benchmark target: a failed unwrap is a failed run (the deny lists are for library code).
 #![allow(
@@ -74,6 +75,11 @@ struct Opts {
     quick: bool,
     cli: PathBuf,
     only: Vec<String>,
+    /// `--sizes N,N`: the broadcast measure's message counts instead of the default ones
+    /// (for profiling one size).
+    sizes: Vec<usize>,
+    /// `--mesh-sizes N,N`: the mesh measure's node counts instead of the default ones.
+    mesh_sizes: Vec<usize>,
 }
 
 impl Opts {
@@ -88,6 +94,8 @@ fn main() {
         quick: false,
         cli: workspace_root().join("target/release/py2p"),
         only: Vec::new(),
+        sizes: Vec::new(),
+        mesh_sizes: Vec::new(),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -99,6 +107,22 @@ fn main() {
                     .unwrap_or_default()
                     .split(',')
                     .map(str::to_owned)
+                    .collect()
+            }
+            "--sizes" => {
+                opts.sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            }
+            "--mesh-sizes" => {
+                opts.mesh_sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
                     .collect()
             }
             "--child-memory" => {
@@ -300,7 +324,9 @@ fn broadcast_run(n: usize) -> Result<(f64, usize, bool)> {
 
 fn broadcast(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
     // 500 and 2000 are the sizes py2p is measured at.
-    let sizes: &[usize] = if opts.quick {
+    let sizes: &[usize] = if !opts.sizes.is_empty() {
+        &opts.sizes
+    } else if opts.quick {
         &[500, 1_000, 2_000, 10_000, 100_000]
     } else {
         &[500, 1_000, 2_000, 10_000, 100_000, 1_000_000]
@@ -1158,7 +1184,12 @@ fn mesh_run(n: usize, m: usize) -> Result<MeshRun> {
 }
 
 fn mesh(opts: &Opts, out: &mut Map<String, Value>) -> Result<()> {
-    let sizes = [2usize, 4, 8, 16, 32, 64];
+    let default_sizes = [2usize, 4, 8, 16, 32, 64];
+    let sizes: &[usize] = if opts.mesh_sizes.is_empty() {
+        &default_sizes
+    } else {
+        &opts.mesh_sizes
+    };
     let m = 10_000;
     let runs = if opts.quick { 1 } else { 3 };
     let mut results: Vec<Vec<MeshRun>> = sizes.iter().map(|_| Vec::new()).collect();

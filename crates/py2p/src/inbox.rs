@@ -82,6 +82,28 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Queues an item like [`Inbox::push_sized`] without waking anyone: the loop queues a
+    /// turn's messages this way and calls [`Inbox::wake_waiters`] once at the end of the
+    /// turn (one wake-up per batch instead of one per message, when a reader keeps up).
+    pub fn push_sized_later(&self, item: T, bytes: usize) {
+        let mut items = self.lock();
+        items.bytes += bytes;
+        items.items.push_back((item, bytes));
+    }
+
+    /// Wakes the readers waiting in `pop`, if any (items were queued with
+    /// [`Inbox::push_sized_later`]).
+    pub fn wake_waiters(&self) {
+        if self.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let items = self.lock();
+        // Read under the lock: a waiter registers itself under it before it sleeps.
+        if !items.items.is_empty() && self.waiting.load(Ordering::Relaxed) > 0 {
+            self.ready.notify_all();
+        }
+    }
+
     pub fn has_room(&self) -> bool {
         self.lock().has_room(self.capacity, self.max_bytes)
     }
@@ -226,6 +248,30 @@ mod tests {
             vec![0, 1, 2, 3, 4]
         );
         assert_eq!(inbox.pop_many(5, None).0, vec![5, 6]);
+    }
+
+    #[test]
+    fn items_queued_later_reach_a_waiting_reader_once_it_is_woken() {
+        let inbox = Arc::new(Inbox::new(16));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let inbox = inbox.clone();
+            std::thread::spawn(move || {
+                ready_tx.send(()).unwrap();
+                let first = inbox.pop(None).0;
+                let second = inbox.pop(Some(Duration::ZERO)).0;
+                (first, second)
+            })
+        };
+        ready_rx.recv().unwrap();
+        // Wait until the reader sleeps in `pop` (the count is taken under the lock).
+        while inbox.waiting.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        inbox.push_sized_later(1, 0);
+        inbox.push_sized_later(2, 0);
+        inbox.wake_waiters();
+        assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
     }
 
     #[test]

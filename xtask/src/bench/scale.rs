@@ -28,6 +28,8 @@ const CHECKED_MESH: u64 = 64;
 const CHECKED_BROADCASTS: f64 = 10_000.0;
 const OURS_COLOR: &str = "#1f77b4";
 const PY2P_COLOR: &str = "#d62728";
+const LIBP2P_COLOR: &str = "#2ca02c";
+const FLOODSUB_COLOR: &str = "#9467bd";
 
 /// Produces the section (running the measures unless `--no-run`).
 pub fn section(args: &BenchArgs) -> Result<Section> {
@@ -322,6 +324,40 @@ fn mesh_chart(ours: &Results, reference: Option<&Results>) -> Chart {
             marker: Marker::Square,
             points: points(r),
         });
+    }
+    // rust-libp2p's last run (`--only libp2p`), where there is one: its 2- and 16-node points.
+    if let Some(anchor) = super::libp2p::last_results() {
+        for (proto, color, dashed) in [
+            ("gossipsub", LIBP2P_COLOR, true),
+            ("floodsub", FLOODSUB_COLOR, true),
+        ] {
+            let points: Vec<Point> = [2u64, 16]
+                .iter()
+                .filter_map(|&n| {
+                    let get = |k: &str| {
+                        anchor
+                            .get(&format!("{proto}.n{n}.{k}"))
+                            .and_then(|v| v.as_f64())
+                    };
+                    let rate = get("msg_per_s")?;
+                    Some(Point {
+                        x: n as f64,
+                        y: rate,
+                        hollow: get("delivered_min") != get("expected")
+                            || get("duplicates") != Some(0.0),
+                    })
+                })
+                .collect();
+            if !points.is_empty() {
+                series.push(Series {
+                    label: format!("rust-libp2p 0.57 {proto}"),
+                    color,
+                    dashed,
+                    marker: Marker::Square,
+                    points,
+                });
+            }
+        }
     }
     Chart {
         title: "Mesh in one process: broadcasts per second until all have all".into(),

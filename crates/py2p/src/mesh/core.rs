@@ -185,7 +185,12 @@ pub(crate) struct MeshCore {
     /// The handles handlers get, by connection: made once per connection (and again after
     /// its handshake), not once per message.
     conn_handles: HashMap<ConnId, Connection>,
+    /// Frames are decompressed here, one after the other (no allocation per frame).
+    scratch: Vec<u8>,
 }
+
+/// The decompression buffer is given back when a frame grew it past this.
+const SCRATCH_KEEP: usize = 64 << 10;
 
 /// A peer whose connection broke: where to find it again, and when to try.
 struct LostPeer {
@@ -229,6 +234,7 @@ impl MeshCore {
             peers_dirty: true,
             published_at: None,
             conn_handles: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -1115,7 +1121,8 @@ impl MeshCore {
             self.counters.hit(Path::Delivered);
             self.counters.received += 1;
             let bytes = message.wire.body_len();
-            self.shared.inbox.push_sized(message, bytes);
+            // Readers are woken once at the end of the loop's turn (`on_backlog`).
+            self.shared.inbox.push_sized_later(message, bytes);
         } else {
             self.counters.hit(Path::Unknown);
             debug!(
@@ -1293,7 +1300,29 @@ impl Service for MeshCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        let msg = match py2p_wire::Message::decode_body(&body, &peer.compression, &self.limits) {
+        let plain = py2p_wire::PlainBody::unpack_in(
+            &body,
+            &peer.compression,
+            &self.limits,
+            &mut self.scratch,
+        );
+        // The waterfall brings most broadcasts several times: a copy whose id was seen is
+        // dropped before the checksum and the packet copies. (A forged frame claiming a seen
+        // id is dropped here too: the genuine message was delivered already.)
+        if let Some(head) = plain.head() {
+            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
+                && self.seen.contains_bytes(head.id)
+            {
+                self.counters.duplicates += 1;
+                self.counters.hit(Path::DuplicateBroadcast);
+                return;
+            }
+        }
+        let decoded = plain.decode(&self.limits);
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        let msg = match decoded {
             Ok(m) => m,
             Err(e) => return self.handle_decode_error(net, conn, e),
         };
@@ -1604,6 +1633,7 @@ impl Service for MeshCore {
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {
+        self.shared.inbox.wake_waiters();
         self.shared.set_backlog(queued_bytes);
         self.publish_status(std::time::Duration::from_millis(10));
     }
@@ -1675,5 +1705,104 @@ fn dropped_note(then: &Then) -> String {
     match then.deferred.len() {
         0 => String::new(),
         n => format!("; {n} whisper(s) dropped"),
+    }
+}
+
+#[cfg(test)]
+mod waterfall_tests {
+    //! The seen-check comes before the checksum: a copy of a seen broadcast costs no sha-384.
+
+    use super::*;
+    use py2p_net::{Frame, NetError};
+
+    /// A network that only records: frames sent, nothing dialled.
+    struct Quiet;
+
+    impl Net for Quiet {
+        fn send(&mut self, _conn: ConnId, _frame: Frame) {}
+        fn dial(&mut self, _addr: SocketAddr) -> Result<ConnId, NetError> {
+            Err(NetError::Closed)
+        }
+        fn close(&mut self, _conn: ConnId) {}
+        fn queued(&self, _conn: ConnId) -> usize {
+            0
+        }
+        fn total_queued(&self) -> usize {
+            0
+        }
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn unix_time(&self) -> u64 {
+            1_700_000_000
+        }
+        fn shutdown(&mut self) {}
+    }
+
+    fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let time = base58::encode_u64(1_700_000_000);
+        let head: [&[u8]; 4] = [&[msg_type], b"sender", id.as_bytes(), time.as_bytes()];
+        for p in head.into_iter().chain(payload.iter().copied()) {
+            out.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    #[test]
+    fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
+        let config = MeshConfig::builder().build();
+        let shared = Arc::new(Shared::new(&config));
+        let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
+        let mut net = Quiet;
+        let conn = ConnId(7);
+        let info = ConnInfo {
+            peer_addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+            outgoing: false,
+            tls_version: None,
+        };
+        core.on_open(&mut net, conn, &info);
+        let genuine = py2p_wire::Message::new(
+            vec![Flag::BROADCAST.0],
+            b"sender".to_vec(),
+            vec![vec![Flag::BROADCAST.0], b"hello".to_vec()],
+            1_700_000_000,
+        );
+        let genuine_body = genuine.encode(None).split_off(4);
+        core.on_frame(&mut net, conn, genuine_body.clone());
+        assert_eq!(core.counters.received, 1);
+        // The same frame again, and one with the genuine id but another payload (its
+        // checksum does not match): both are copies of a seen broadcast, dropped unchecked.
+        core.on_frame(&mut net, conn, genuine_body);
+        let forged = body(
+            Flag::BROADCAST.0,
+            genuine.id(),
+            &[&[Flag::BROADCAST.0], b"bye"],
+        );
+        core.on_frame(&mut net, conn, forged.clone());
+        assert_eq!(
+            (
+                core.counters.received,
+                core.counters.duplicates,
+                core.counters.decode_errors
+            ),
+            (1, 2, 0)
+        );
+        // An unseen id with a bad checksum is still a decode error.
+        let unseen = body(
+            Flag::BROADCAST.0,
+            &base58::encode_be_bytes(&[7u8; 48]),
+            &[&[Flag::BROADCAST.0], b"bye"],
+        );
+        core.on_frame(&mut net, conn, unseen);
+        assert_eq!(core.counters.decode_errors, 1);
+        // A whisper is never taken for a seen broadcast: it is checked and refused.
+        let whisper = body(Flag::WHISPER.0, genuine.id(), &[&[Flag::WHISPER.0], b"bye"]);
+        core.on_frame(&mut net, conn, whisper);
+        assert_eq!(
+            (core.counters.duplicates, core.counters.decode_errors),
+            (2, 2)
+        );
     }
 }

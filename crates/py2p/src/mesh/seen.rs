@@ -12,8 +12,12 @@ use std::collections::{BinaryHeap, HashSet};
 type Key = [u8; 24];
 
 fn key(id: &str) -> Key {
+    key_bytes(id.as_bytes())
+}
+
+fn key_bytes(id: &[u8]) -> Key {
     let mut k = [0u8; 24];
-    for (slot, b) in k.iter_mut().zip(id.bytes()) {
+    for (slot, &b) in k.iter_mut().zip(id) {
         *slot = b;
     }
     k
@@ -60,6 +64,11 @@ impl Seen {
     #[cfg(test)]
     pub fn contains(&self, id: &str) -> bool {
         self.set.contains(&key(id))
+    }
+
+    /// Whether an id, as the bytes of its packet (not yet checked), was remembered.
+    pub fn contains_bytes(&self, id: &[u8]) -> bool {
+        self.set.contains(&key_bytes(id))
     }
 
     /// Forgets ids whose message time is more than `expiry` before `now`: such messages are

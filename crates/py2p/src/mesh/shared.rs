@@ -30,6 +30,9 @@ struct Backlog {
     queued: usize,
     in_flight: usize,
     closed: bool,
+    /// Senders waiting in `reserve`: the loop wakes them only when there are some (a
+    /// condvar's notify is a system call even with no one waiting).
+    waiting: usize,
 }
 
 pub(crate) struct Shared {
@@ -100,11 +103,13 @@ impl Shared {
     pub fn reserve(&self, bytes: usize) -> bool {
         let mut b = self.backlog();
         while !b.closed && b.queued + b.in_flight > self.high_water {
+            b.waiting += 1;
             b = self
                 .drained
                 .wait_timeout(b, Duration::from_millis(100))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            b.waiting -= 1;
         }
         b.in_flight += bytes;
         !b.closed
@@ -126,7 +131,7 @@ impl Shared {
         let mut b = self.backlog();
         b.in_flight = b.in_flight.saturating_sub(done);
         b.queued = queued;
-        if b.queued + b.in_flight <= self.high_water {
+        if b.waiting > 0 && b.queued + b.in_flight <= self.high_water {
             self.drained.notify_all();
         }
     }
