@@ -73,17 +73,19 @@ fn config(
     port: u16,
     subnet: &str,
     encryption: &str,
-    out_addr: (String, u16),
+    out_addr: Option<(String, u16)>,
 ) -> PyResult<MeshConfig> {
     check_encryption(encryption)?;
     let ip: IpAddr = bind_ip
         .parse()
         .map_err(|e| PyValueError::new_err(format!("bad address {bind_ip:?}: {e}")))?;
-    Ok(MeshConfig::builder()
+    let mut builder = MeshConfig::builder()
         .bind(SocketAddr::new(ip, port))
-        .protocol(Protocol::new(subnet, encryption))
-        .out_addr(out_addr.0, out_addr.1)
-        .build())
+        .protocol(Protocol::new(subnet, encryption));
+    if let Some((host, port)) = out_addr {
+        builder = builder.out_addr(host, port);
+    }
+    Ok(builder.build())
 }
 
 impl Node {
@@ -114,7 +116,7 @@ impl Node {
         port: u16,
         subnet: &str,
         encryption: &str,
-        out_addr: (String, u16),
+        out_addr: Option<(String, u16)>,
         server: Py<PyAny>,
     ) -> PyResult<Node> {
         let config = config(bind_ip, port, subnet, encryption, out_addr)?;
@@ -137,7 +139,7 @@ impl Node {
         port: u16,
         subnet: &str,
         encryption: &str,
-        out_addr: (String, u16),
+        out_addr: Option<(String, u16)>,
         server: Py<PyAny>,
         leasing: bool,
     ) -> PyResult<Node> {
