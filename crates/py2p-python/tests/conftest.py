@@ -1,5 +1,6 @@
 """Helpers shared by the py2p_rs tests (not by py2p's own suite, which has its own)."""
 
+import faulthandler
 import socket
 import time
 
@@ -39,3 +40,17 @@ def closing():
             s.close()
         except RuntimeError:
             pass
+
+# The longest a whole pytest run may take (the suite takes about 80 s).
+SESSION_TIMEOUT_SECS = 900
+
+
+def pytest_sessionstart(session):
+    # A deadlock (a socket method holding the GIL while it waits for a handler, say) must
+    # fail the run, not hang CI: past this bound the whole run stops with every thread's
+    # stack printed. The watchdog is a C thread; it needs no GIL.
+    faulthandler.dump_traceback_later(SESSION_TIMEOUT_SECS, exit=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    faulthandler.cancel_dump_traceback_later()

@@ -2,6 +2,7 @@
 cannot pass, each with the reason, as strict expected failures (a test listed here that
 passes fails the run, so the list cannot go stale)."""
 
+import faulthandler
 import os
 
 import pytest
@@ -32,3 +33,17 @@ def pytest_collection_modifyitems(config, items):
         key = item.nodeid.split("/")[-1]
         if key in expected:
             item.add_marker(pytest.mark.xfail(reason=expected[key], strict=True))
+
+# The longest a whole pytest run may take (the suite takes about 80 s).
+SESSION_TIMEOUT_SECS = 900
+
+
+def pytest_sessionstart(session):
+    # A deadlock (a socket method holding the GIL while it waits for a handler, say) must
+    # fail the run, not hang CI: past this bound the whole run stops with every thread's
+    # stack printed. The watchdog is a C thread; it needs no GIL.
+    faulthandler.dump_traceback_later(SESSION_TIMEOUT_SECS, exit=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    faulthandler.cancel_dump_traceback_later()
