@@ -15,6 +15,7 @@
 mod codec_size;
 mod network;
 mod plot;
+mod python;
 mod scale;
 
 use std::fs;
@@ -39,14 +40,14 @@ pub struct BenchArgs {
     /// target/bench-network*.json). The codec section still runs the Python reference.
     #[arg(long)]
     pub no_run: bool,
-    /// Run only these sections (comma-separated: codec, codec-size, network, scale); the
-    /// report keeps the others from its previous version.
-    #[arg(long, value_delimiter = ',')]
+    /// Run only these sections (comma-separated: codec, codec-size, network, scale,
+    /// python); the report keeps the others from its previous version.
+    #[arg(long, alias = "section", value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 4] = ["codec", "codec-size", "network", "scale"];
+const SECTIONS: [&str; 5] = ["codec", "codec-size", "network", "scale", "python"];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -84,6 +85,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted("scale") {
         sections.push(scale::section(args)?);
+    }
+    if wanted("python") {
+        sections.push(python::section(args)?);
     }
 
     let machine = machine_description()?;

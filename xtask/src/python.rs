@@ -52,7 +52,9 @@ impl Counts {
 /// `cargo test` built), `release` for benchmarks.
 pub fn build_wheel(python: &Path, profile: &str) -> Result<PathBuf> {
     let root = util::repo_root();
-    let out = util::target_dir().join("wheels").join(format!("py2p_rs-{profile}"));
+    let out = util::target_dir()
+        .join("wheels")
+        .join(format!("py2p_rs-{profile}"));
     let _ = fs::remove_dir_all(&out);
     let maturin = python.with_file_name("maturin");
     util::run(
@@ -113,7 +115,15 @@ pub fn test(python: &Path) -> Result<Counts> {
     );
     let own = pytest(
         Command::new(python)
-            .args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "-rxXfE", "--tb=native"])
+            .args([
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-rxXfE",
+                "--tb=native",
+            ])
             .arg(&tests)
             .current_dir(&tests),
         &mut counts,

@@ -57,7 +57,9 @@ fn format(py: Python<'_>, err: &PyErr) -> String {
             err.value(py),
             err.traceback(py),
         ))?;
-        PyString::new(py, "").call_method1("join", (lines,))?.extract::<String>()
+        PyString::new(py, "")
+            .call_method1("join", (lines,))?
+            .extract::<String>()
     });
     formatted.unwrap_or_else(|_| err.to_string())
 }

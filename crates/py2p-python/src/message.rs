@@ -2,10 +2,10 @@
 
 use std::sync::Weak;
 
+use py2p_wire::{base58, Flag};
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use py2p_wire::{base58, Flag};
 
 use crate::error;
 use crate::node::Inner;

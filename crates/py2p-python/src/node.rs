@@ -4,10 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use py2p::{MeshConfig, MeshSocket, Protocol, SyncSocket};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use py2p::{MeshConfig, MeshSocket, Protocol, SyncSocket};
 
 use crate::error;
 use crate::handler::{self, Errors};
@@ -120,7 +120,9 @@ impl Node {
         server: Py<PyAny>,
     ) -> PyResult<Node> {
         let config = config(bind_ip, port, subnet, encryption, out_addr)?;
-        let socket = py.detach(|| MeshSocket::bind(config)).map_err(error::to_py)?;
+        let socket = py
+            .detach(|| MeshSocket::bind(config))
+            .map_err(error::to_py)?;
         Ok(Node {
             inner: Arc::new(Inner {
                 kind: Kind::Mesh(socket),
@@ -281,7 +283,12 @@ impl Node {
 
     /// Stores `value` at `key` and tells the network (an empty value deletes); `KeyError`
     /// when another node holds the key's lease.
-    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         not_in_handler("storing a key")?;
         let key = packets::packet(key)?;
         let value = packets::packet(value)?;

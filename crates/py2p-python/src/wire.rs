@@ -1,10 +1,10 @@
 //! The wire format for `py2p_rs.base`: base-58, compression, protocol ids and messages
 //! (py2p's `InternalMessage`), all from `py2p-wire`.
 
+use py2p_wire::{base58, Compression, Limits, Protocol};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use py2p_wire::{base58, Compression, Limits, Protocol};
 
 use crate::error;
 use crate::packets;
