@@ -9,6 +9,13 @@
 //! Python that may wait (connect, close, a sync write, reading the routing table) releases
 //! the GIL while it waits, so the loops and Python handlers keep going.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod error;
 mod handler;
 mod message;
