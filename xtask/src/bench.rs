@@ -17,6 +17,7 @@ mod codec_size;
 mod libp2p;
 mod network;
 mod plot;
+mod python;
 mod scale;
 mod ssl;
 
@@ -42,14 +43,22 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_run: bool,
     /// Run only these sections (comma-separated: codec, codec-size, network, scale, ssl,
-    /// libp2p); the report keeps the others from its previous version. `libp2p`
+    /// python, libp2p); the report keeps the others from its previous version. `libp2p`
     /// (rust-libp2p's broadcast, built from `bench-libp2p/`) runs only when named here.
     #[arg(long, alias = "section", value_delimiter = ',')]
     pub only: Vec<String>,
 }
 
 /// The sections `cargo xtask bench` knows, in report order.
-const SECTIONS: [&str; 6] = ["codec", "codec-size", "network", "scale", "ssl", "libp2p"];
+const SECTIONS: [&str; 7] = [
+    "codec",
+    "codec-size",
+    "network",
+    "scale",
+    "ssl",
+    "python",
+    "libp2p",
+];
 
 /// Where the report goes, relative to the repository root.
 const REPORT: &str = "docs/performance.md";
@@ -90,6 +99,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if wanted("ssl") {
         sections.push(ssl::section(args)?);
+    }
+    if wanted("python") {
+        sections.push(python::section(args)?);
     }
     // rust-libp2p is large to build: only when asked for by name.
     if args.only.iter().any(|s| s == "libp2p") {

@@ -27,6 +27,7 @@
 mod bench;
 mod fuzz;
 mod pipeline;
+mod python;
 mod sim;
 mod soak;
 mod util;
@@ -65,6 +66,8 @@ enum Cmd {
     Sim(sim::SimArgs),
     /// Run real nodes (Rust and py2p) on loopback with traffic and restarts; account for every message.
     Soak(soak::SoakArgs),
+    /// Build the py2p_rs wheel into the venv and run py2p's own suite and the bindings' tests.
+    Python,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(args),
         Cmd::Sim(args) => sim::run(args),
         Cmd::Soak(args) => soak::run(args),
+        Cmd::Python => venv::ensure().and_then(|py| python::test(&py)).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

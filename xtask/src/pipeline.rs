@@ -32,6 +32,8 @@ enum Action {
     Test,
     /// Build the CLI and run `interop/crosscheck.py` with it.
     Crosscheck,
+    /// Build the `py2p_rs` wheel and run py2p's own suite and the bindings' tests on it.
+    Python,
 }
 
 struct Step {
@@ -70,6 +72,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
         });
     }
 
+    steps.push(Step {
+        name: "python bindings (py2p's suite)",
+        action: Action::Python,
+    });
+
     let total = steps.len();
     let mut python: Option<PathBuf> = None;
     let mut tally = Tally::default();
@@ -106,9 +113,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
     if !lint {
         println!("    (lint steps skipped)");
     }
-    // The closing line: the totals of every `cargo test` binary and doctest run.
+    // The closing line: the totals of every `cargo test` binary and doctest run, and of
+    // the Python bindings' pytest runs.
     println!(
-        "cargo-test: {} passed, {} failed, {} skipped",
+        "tests: {} passed, {} failed, {} skipped",
         tally.passed, tally.failed, tally.ignored
     );
     Ok(())
@@ -180,6 +188,13 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) ->
                     .env("PY2P_INTEROP", "required"),
                 |line| tally.add_line(line),
             )
+        }
+        Action::Python => {
+            let counts = crate::python::test(&venv_python()?)?;
+            tally.passed += counts.passed;
+            tally.failed += counts.failed;
+            tally.ignored += counts.skipped;
+            Ok(())
         }
         Action::Crosscheck => {
             let py = venv_python()?;
