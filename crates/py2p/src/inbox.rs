@@ -91,16 +91,19 @@ impl<T> Inbox<T> {
         items.items.push_back((item, bytes));
     }
 
-    /// Wakes the readers waiting in `pop`, if any (items were queued with
-    /// [`Inbox::push_sized_later`]).
+    /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any (items
+    /// were queued with [`Inbox::push_sized_later`]). One lock per loop turn, not per message.
     pub fn wake_waiters(&self) {
-        if self.waiting.load(Ordering::Relaxed) == 0 {
+        let mut items = self.lock();
+        if items.items.is_empty() {
             return;
         }
-        let items = self.lock();
         // Read under the lock: a waiter registers itself under it before it sleeps.
-        if !items.items.is_empty() && self.waiting.load(Ordering::Relaxed) > 0 {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_all();
+        }
+        for waker in items.wakers.drain(..) {
+            waker.wake();
         }
     }
 
@@ -248,6 +251,26 @@ mod tests {
             vec![0, 1, 2, 3, 4]
         );
         assert_eq!(inbox.pop_many(5, None).0, vec![5, 6]);
+    }
+
+    #[test]
+    fn items_queued_later_wake_a_waiting_task() {
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let inbox = Inbox::new(16);
+        assert!(inbox.poll_pop(&mut cx).is_pending());
+        inbox.push_sized_later(7, 0);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "woken before the end of the turn");
+        inbox.wake_waiters();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the task waiting for an item");
+        assert!(matches!(inbox.poll_pop(&mut cx), Poll::Ready((Some(7), _))));
     }
 
     #[test]
