@@ -27,11 +27,25 @@ use crate::Error;
 /// b.wait_for_peers(1, Duration::from_secs(10))?;
 /// a.join()?;
 /// b.join()?;
+/// a.wait_for_ring(1, Duration::from_secs(10))?; // a knows b joined
+/// b.wait_for_ring(1, Duration::from_secs(10))?;
 ///
 /// a.set("colour", "blue")?;
-/// assert_eq!(b.get("colour", Duration::from_secs(10))?, Some(b"blue".to_vec()));
+/// // Sets and deletes are not acknowledged (as in py2p): another node may read the old
+/// // value until the stores land.
+/// let t = Duration::from_secs(10);
+/// let mut value = None;
+/// for _ in 0..100 {
+///     value = b.get("colour", t)?;
+///     if value.is_some() { break; }
+/// }
+/// assert_eq!(value, Some(b"blue".to_vec()));
 /// b.delete("colour")?;
-/// assert_eq!(a.get("colour", Duration::from_secs(10))?, None);
+/// for _ in 0..100 {
+///     value = a.get("colour", t)?;
+///     if value.is_none() { break; }
+/// }
+/// assert_eq!(value, None);
 /// # Ok::<(), py2p::Error>(())
 /// ```
 pub struct ChordSocket {

@@ -690,9 +690,15 @@ impl ChordTable {
     }
 
     fn on_meta(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str, joined: bool) {
-        let Some(peer) = self.peers.get_mut(id) else {
-            return;
-        };
+        // A peer routed without a `Connected` of its own (a second connection that took
+        // over) is known from its first meta.
+        let peer = self
+            .peers
+            .entry(id.to_owned())
+            .or_insert_with(|| ChordPeer {
+                ring: ring_of_id(id),
+                joined: false,
+            });
         if peer.joined == joined {
             return;
         }
