@@ -267,9 +267,17 @@ mod tests {
         let inbox = Inbox::new(16);
         assert!(inbox.poll_pop(&mut cx).is_pending());
         inbox.push_sized_later(7, 0);
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "woken before the end of the turn");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "woken before the end of the turn"
+        );
         inbox.wake_waiters();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the task waiting for an item");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the task waiting for an item"
+        );
         assert!(matches!(inbox.poll_pop(&mut cx), Poll::Ready((Some(7), _))));
     }
 
