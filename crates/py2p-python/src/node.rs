@@ -4,7 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py2p::{ChordConfig, ChordSocket, ConnectError, MeshConfig, MeshSocket, MessageKind, Protocol, SyncSocket};
+use py2p::{
+    ChordConfig, ChordSocket, ConnectError, MeshConfig, MeshSocket, MessageKind, Protocol,
+    SyncSocket,
+};
 use py2p_wire::Flag;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
