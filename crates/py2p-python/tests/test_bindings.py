@@ -250,7 +250,7 @@ def test_connect_with_id_and_inside_a_handler(closing):
     c = mesh.mesh_socket('127.0.0.1', 0)
     closing(c)
     assert c.connect('127.0.0.1', a.out_addr[1], id=a.id) is None
-    assert a.id in c.routing_table
+    wait_for(lambda: a.id in c.routing_table, "a in c's routing table")
     # In a handler the dial starts and the call returns.
     d = mesh.mesh_socket('127.0.0.1', 0)
     closing(d)
