@@ -219,8 +219,10 @@ def test_send_with_any_sub_flag_and_message_type(closing):
     # py2p reserves message types other than broadcast/whisper, and protocol sub-flags.
     with pytest.raises(ValueError):
         b.send('x', flag=base.flags.renegotiate)
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError):
         b.send('x', type=base.flags.handshake)
+    with pytest.raises(ValueError):
+        b.send('x', type=b'two bytes')
 
 
 def test_handler_connection_is_the_real_connection(closing):
