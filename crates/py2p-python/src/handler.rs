@@ -3,8 +3,8 @@
 //! A handler runs on the node's event-loop thread, which attaches to the interpreter (takes
 //! the GIL) for the call alone. A handler that raises has its traceback added to the node's
 //! error list (py2p's `status`) and counts as not having handled the message; the node goes
-//! on. While a handler runs, [`in_handler`] is true on that thread, so that socket methods
-//! which would wait for the loop refuse instead of waiting for themselves.
+//! on. While a handler runs, [`in_handler`] is true on that thread, so that `connect`
+//! starts its dial there instead of waiting for the handshake.
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, Weak};
@@ -72,7 +72,7 @@ pub(crate) fn wrap(
     node: Weak<Inner>,
     errors: Arc<Errors>,
 ) -> impl FnMut(&py2p::Message, &py2p::Connection) -> bool + Send + 'static {
-    move |msg: &py2p::Message, _conn: &py2p::Connection| {
+    move |msg: &py2p::Message, conn: &py2p::Connection| {
         // `try_attach`: during interpreter shutdown the handler is skipped, not run.
         Python::try_attach(|py| {
             IN_HANDLER.with(|f| f.set(true));
@@ -81,7 +81,7 @@ pub(crate) fn wrap(
                     py,
                     Message::new(msg.clone(), server.clone_ref(py), node.clone()),
                 )?;
-                let conn = Bound::new(py, Connection::new(msg.clone(), node.clone()))?;
+                let conn = Bound::new(py, Connection::new(conn.clone()))?;
                 func.bind(py).call1((message, conn))?.is_truthy()
             })();
             IN_HANDLER.with(|f| f.set(false));

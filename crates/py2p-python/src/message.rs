@@ -2,8 +2,8 @@
 
 use std::sync::Weak;
 
-use py2p_wire::{base58, Flag};
-use pyo3::exceptions::PyNotImplementedError;
+use py2p_wire::base58;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
@@ -128,36 +128,47 @@ impl Message {
     }
 }
 
-/// The connection a handler's message came through (py2p's `mesh_connection`), as far as
-/// the `py2p` crate exposes it: `send(msg_type, sub_flag, *packets)` answers the message's
-/// sender.
-///
-/// TODO(issue 13): the crate's handlers will receive a real connection handle; until then a
-/// whisper goes to the sender (through the routing table, so also when the message was
-/// relayed), a broadcast goes to the whole network, and other message types raise
-/// `NotImplementedError`.
+/// The connection a handler's message came through (py2p's `mesh_connection`), wrapping the
+/// `py2p` crate's [`py2p::Connection`]: `id` (the peer's id, `None` before its handshake),
+/// `addr` (its address `[host, port]`), `outgoing`, and `send(msg_type, sub_flag, *packets)`
+/// on this very connection. Never waits: callable from the handler.
 #[pyclass(module = "py2p_rs._core", name = "mesh_connection", frozen)]
 pub struct Connection {
-    msg: py2p::Message,
-    node: Weak<Inner>,
+    conn: py2p::Connection,
 }
 
 impl Connection {
-    pub(crate) fn new(msg: py2p::Message, node: Weak<Inner>) -> Connection {
-        Connection { msg, node }
+    pub(crate) fn new(conn: py2p::Connection) -> Connection {
+        Connection { conn }
     }
 }
 
 #[pymethods]
 impl Connection {
-    /// The peer's id (the message's sender).
+    /// The peer's id, or `None` before its handshake.
     #[getter]
-    fn id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.msg.wire().sender())
+    fn id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.conn
+            .peer_id()
+            .map(|id| PyBytes::new(py, id.as_bytes()))
     }
 
-    /// Sends `[msg_type, *args]`: `(flags.whisper, flags.whisper, ...)` to the peer,
-    /// `(flags.broadcast, flags.broadcast, ...)` to the network.
+    /// The address at the other end: `[host, port]`, as py2p's `conn.addr`.
+    #[getter]
+    fn addr(&self) -> (String, u16) {
+        let addr = self.conn.addr();
+        (addr.ip().to_string(), addr.port())
+    }
+
+    /// Whether this node dialled the connection.
+    #[getter]
+    fn outgoing(&self) -> bool {
+        self.conn.outgoing()
+    }
+
+    /// Sends `[msg_type, *args]` on this connection (py2p's `conn.send(flag, type, *args)`):
+    /// `msg_type` is `flags.broadcast` (the peer relays it to the network) or
+    /// `flags.whisper`; the first of `args` is the sub-flag.
     #[pyo3(signature = (msg_type, *args))]
     fn send(
         &self,
@@ -165,30 +176,24 @@ impl Connection {
         msg_type: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        let msg_type = packets::packet(msg_type)?;
+        let kind = crate::node::message_kind(&packets::packet(msg_type)?)?;
         let mut all = packets::packets(args.as_any())?;
-        let sub = if all.is_empty() {
-            Vec::new()
-        } else {
-            all.remove(0)
-        };
-        let whisper = [Flag::WHISPER.0];
-        let broadcast = [Flag::BROADCAST.0];
-        if msg_type == whisper && sub == whisper {
-            return py
-                .detach(|| reply_to(&self.node, &self.msg, &all))
-                .map_err(error::to_py);
+        if all.is_empty() {
+            return Err(PyValueError::new_err(
+                "send(msg_type, sub_flag, *packets) needs a sub-flag",
+            ));
         }
-        if msg_type == broadcast && sub == broadcast {
-            let node = self
-                .node
-                .upgrade()
-                .ok_or_else(|| error::to_py(py2p::Error::Closed))?;
-            return py.detach(|| node.mesh().send(&all)).map_err(error::to_py);
-        }
-        Err(PyNotImplementedError::new_err(
-            "a connection's send with this message type and sub-flag needs the py2p crate's \
-             connection handle (issue 13)",
-        ))
+        let sub = crate::node::sub_flag(&all.remove(0))?;
+        py.detach(|| self.conn.send(kind, sub, &all))
+            .map_err(error::to_py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "mesh_connection(id={:?}, addr={}, outgoing={})",
+            self.conn.peer_id(),
+            self.conn.addr(),
+            self.conn.outgoing()
+        )
     }
 }

@@ -4,7 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py2p::{MeshConfig, MeshSocket, Protocol, SyncSocket};
+use py2p::{
+    ChordConfig, ChordSocket, ConnectError, MeshConfig, MeshSocket, MessageKind, Protocol,
+    SyncSocket,
+};
+use py2p_wire::Flag;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -18,6 +22,7 @@ use crate::packets;
 enum Kind {
     Mesh(MeshSocket),
     Sync(SyncSocket),
+    Chord(ChordSocket),
 }
 
 /// What a [`Node`] shares with its handlers (which hold it weakly).
@@ -31,6 +36,7 @@ impl Inner {
         match &self.kind {
             Kind::Mesh(m) => m,
             Kind::Sync(s) => s,
+            Kind::Chord(c) => c,
         }
     }
 }
@@ -44,26 +50,44 @@ pub struct Node {
     server: Py<PyAny>,
 }
 
-/// Refuses a call that would wait for the event loop from the loop's own thread.
+/// py2p's message type (`flag=`): `flags.broadcast` or `flags.whisper`; py2p reserves the
+/// others (renegotiate, ping, pong) for itself.
+pub(crate) fn message_kind(flag: &[u8]) -> PyResult<MessageKind> {
+    match flag {
+        [b] if *b == Flag::BROADCAST.0 => Ok(MessageKind::Broadcast),
+        [b] if *b == Flag::WHISPER.0 => Ok(MessageKind::Whisper),
+        _ => Err(PyValueError::new_err(format!(
+            "message type {flag:?}: only flags.broadcast and flags.whisper may be sent"
+        ))),
+    }
+}
+
+/// A sub-flag (`type=`, the first packet): one byte the protocol does not reserve.
+pub(crate) fn sub_flag(packet: &[u8]) -> PyResult<u8> {
+    match packet {
+        [b] => Ok(*b),
+        _ => Err(PyValueError::new_err(format!(
+            "sub-flag {packet:?}: a sub-flag is one byte"
+        ))),
+    }
+}
+
+/// Refuses a chord call that waits for the node's loop from a handler, which that loop
+/// runs: the answer could never come.
 fn not_in_handler(what: &str) -> PyResult<()> {
     if handler::in_handler() {
         return Err(PyRuntimeError::new_err(format!(
-            "{what} cannot be called from a message handler yet: it would wait for the event \
-             loop that runs the handler (needs re-entrant socket methods, issue 13)"
+            "{what} waits for the node's event loop: it cannot be called from a handler"
         )));
     }
     Ok(())
 }
 
-/// The encryptions this build carries. py2p raises `ValueError` for an unknown one.
-///
-/// TODO(issue 11): "SSL" once the crate's typed `Encryption` and TLS transport are merged.
+/// The encryptions py2p accepts, spelt exactly as py2p spells them ("Plaintext", "SSL");
+/// py2p raises `ValueError` for anything else (even another case), and so does this.
 fn check_encryption(encryption: &str) -> PyResult<()> {
     match encryption {
-        "Plaintext" => Ok(()),
-        "SSL" => Err(PyValueError::new_err(
-            "SSL: this build of py2p_rs has no TLS transport yet (issue 11); use 'Plaintext'",
-        )),
+        "Plaintext" | "SSL" => Ok(()),
         _ => Err(PyValueError::new_err("Unkown encryption method")),
     }
 }
@@ -99,7 +123,14 @@ impl Node {
     fn sync(&self) -> PyResult<&SyncSocket> {
         match &self.inner.kind {
             Kind::Sync(s) => Ok(s),
-            Kind::Mesh(_) => Err(PyRuntimeError::new_err("not a sync node")),
+            _ => Err(PyRuntimeError::new_err("not a sync node")),
+        }
+    }
+
+    fn chord(&self) -> PyResult<&ChordSocket> {
+        match &self.inner.kind {
+            Kind::Chord(c) => Ok(c),
+            _ => Err(PyRuntimeError::new_err("not a chord node")),
         }
     }
 
@@ -190,15 +221,71 @@ impl Node {
             .map_err(error::to_py)
     }
 
-    /// Dials `ip:port`; the handshake follows in the background.
-    fn connect(&self, py: Python<'_>, ip: &str, port: u16) -> PyResult<()> {
+    /// Sends `packets` as a message of type `flag` with the sub-flag `sub` first (py2p's
+    /// `send(*packets, flag=, type=)`): a broadcast to the network, a whisper to every
+    /// direct peer.
+    fn send_with(
+        &self,
+        py: Python<'_>,
+        flag: &Bound<'_, PyAny>,
+        sub: &Bound<'_, PyAny>,
+        packets: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let kind = message_kind(&packets::packet(flag)?)?;
+        let sub = sub_flag(&packets::packet(sub)?)?;
+        let packets = packets::packets(packets)?;
+        let mesh = self.mesh();
+        py.detach(|| mesh.send_with(kind, sub, &packets))
+            .map_err(error::to_py)
+    }
+
+    /// Whispers `packets` to the node `target` with the sub-flag `sub` first.
+    fn whisper_with(
+        &self,
+        py: Python<'_>,
+        target: &[u8],
+        sub: &Bound<'_, PyAny>,
+        packets: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let sub = sub_flag(&packets::packet(sub)?)?;
+        let packets = packets::packets(packets)?;
+        let target = String::from_utf8_lossy(target).into_owned();
+        let mesh = self.mesh();
+        py.detach(|| mesh.whisper_with(&target, sub, &packets))
+            .map_err(error::to_py)
+    }
+
+    /// Dials `ip:port` and waits for the handshake (py2p's `connect(addr, port, id)`):
+    /// nothing is dialled when a peer `id` is connected already. In a handler, where it
+    /// cannot wait for the loop running the handler, the dial starts and the call returns.
+    #[pyo3(signature = (ip, port, id=None))]
+    fn connect(&self, py: Python<'_>, ip: &str, port: u16, id: Option<&[u8]>) -> PyResult<()> {
         let ip: IpAddr = ip
             .parse()
             .map_err(|e| PyValueError::new_err(format!("bad address {ip:?}: {e}")))?;
+        let addr = SocketAddr::new(ip, port);
         let mesh = self.mesh();
-        py.detach(|| mesh.connect(SocketAddr::new(ip, port)))
-            .map(|_| ())
-            .map_err(error::to_py)
+        if handler::in_handler() {
+            return mesh.connect_nonblocking(addr).map_err(error::to_py);
+        }
+        let id = id.map(|id| String::from_utf8_lossy(id).into_owned());
+        let result = py.detach(|| match &id {
+            Some(id) => mesh.connect_with_id(addr, id),
+            None => mesh.connect(addr),
+        });
+        match result {
+            Ok(_) => Ok(()),
+            // py2p's handshake failure is silent (its docs: check the routing table); only
+            // the TCP connect raises. The failure is in `status` all the same.
+            Err(py2p::Error::Connect {
+                error:
+                    ConnectError::ProtocolMismatch { .. }
+                    | ConnectError::HandshakeTimeout
+                    | ConnectError::Closed(_),
+                ..
+            }) => Ok(()),
+            Err(e) => Err(error::to_py(e)),
+        }
     }
 
     /// Closes the connection to the peer `id`.
@@ -210,7 +297,6 @@ impl Node {
 
     /// The routing table: `[(id, (host, port), outgoing)]`.
     fn peers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        not_in_handler("the routing table")?;
         let mesh = self.mesh();
         let peers = py.detach(|| mesh.peers()).map_err(error::to_py)?;
         let rows = peers
@@ -221,15 +307,22 @@ impl Node {
 
     /// Connections still waiting for their handshake.
     fn awaiting(&self, py: Python<'_>) -> PyResult<usize> {
-        not_in_handler("awaiting_ids")?;
         let mesh = self.mesh();
         let status = py.detach(|| mesh.status()).map_err(error::to_py)?;
         Ok(status.awaiting_handshake)
     }
 
-    /// Tracebacks of Python handlers that raised (py2p's `status` list).
-    fn errors(&self) -> Vec<String> {
-        self.errors.snapshot()
+    /// py2p's `status` list: tracebacks of Python handlers that raised, then the errors the
+    /// node met (`status().errors` of the crate: bad frames, refused peers, failed dials).
+    fn errors(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let mut errors = self.errors.snapshot();
+        let mesh = self.mesh();
+        match py.detach(|| mesh.status()) {
+            Ok(status) => errors.extend(status.errors),
+            Err(py2p::Error::Closed) => {}
+            Err(e) => return Err(error::to_py(e)),
+        }
+        Ok(errors)
     }
 
     /// Up to `quantity` messages that are waiting; never waits.
@@ -258,7 +351,6 @@ impl Node {
     /// Registers `func(msg, conn)` as a handler; a truthy return keeps the message from
     /// `recv`.
     fn register_handler(&self, py: Python<'_>, func: Py<PyAny>) -> PyResult<()> {
-        not_in_handler("register_handler")?;
         let handler = handler::wrap(
             func,
             self.server.clone_ref(py),
@@ -293,7 +385,6 @@ impl Node {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        not_in_handler("storing a key")?;
         let key = packets::packet(key)?;
         let value = packets::packet(value)?;
         let sync = self.sync()?;
@@ -335,5 +426,80 @@ impl Node {
     /// Number of keys in the table.
     fn table_len(&self) -> PyResult<usize> {
         Ok(self.sync()?.len())
+    }
+
+    // The chord table.
+
+    /// Binds and starts a chord node (leeching until `chord_join`).
+    #[staticmethod]
+    fn chord_node(
+        py: Python<'_>,
+        bind_ip: &str,
+        port: u16,
+        subnet: &str,
+        encryption: &str,
+        out_addr: Option<(String, u16)>,
+        server: Py<PyAny>,
+    ) -> PyResult<Node> {
+        let config = config(bind_ip, port, subnet, encryption, out_addr)?;
+        let socket = py
+            .detach(|| ChordSocket::bind(config, ChordConfig::default()))
+            .map_err(error::to_py)?;
+        Ok(Node {
+            inner: Arc::new(Inner {
+                kind: Kind::Chord(socket),
+            }),
+            errors: Arc::default(),
+            server,
+        })
+    }
+
+    /// Starts holding slots.
+    fn chord_join(&self) -> PyResult<()> {
+        self.chord()?.join().map_err(error::to_py)
+    }
+
+    /// Stops holding slots.
+    fn chord_unjoin(&self) -> PyResult<()> {
+        self.chord()?.unjoin().map_err(error::to_py)
+    }
+
+    /// Stores `value` at `key` in its five slots (an empty value deletes).
+    fn chord_set(&self, py: Python<'_>, key: &[u8], value: &[u8]) -> PyResult<()> {
+        not_in_handler("chord set")?;
+        let chord = self.chord()?;
+        py.detach(|| chord.set(key, value)).map_err(error::to_py)
+    }
+
+    /// The value three of the key's five slots agree on within `timeout` s, or `None`.
+    fn chord_get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &[u8],
+        timeout: f64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        not_in_handler("chord get")?;
+        let timeout = Duration::try_from_secs_f64(timeout.max(0.0))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let chord = self.chord()?;
+        let value = py
+            .detach(|| chord.get(key, timeout))
+            .map_err(error::to_py)?;
+        Ok(value.map(|v| PyBytes::new(py, &v)))
+    }
+
+    /// Deletes `key`; whether this node knew it.
+    fn chord_delete(&self, py: Python<'_>, key: &[u8]) -> PyResult<bool> {
+        not_in_handler("chord delete")?;
+        let chord = self.chord()?;
+        py.detach(|| chord.delete(key)).map_err(error::to_py)
+    }
+
+    /// The user keys this node knows of.
+    fn chord_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        not_in_handler("chord keys")?;
+        let chord = self.chord()?;
+        let keys = py.detach(|| chord.keys()).map_err(error::to_py)?;
+        PyList::new(py, keys.iter().map(|k| PyBytes::new(py, k)))
     }
 }

@@ -9,20 +9,10 @@ import pytest
 
 IMPL = os.environ.get("PY2P_SUITE_IMPL", "py2p_rs")
 
-# test id -> why it fails against py2p_rs.
+# test id -> why it fails against py2p_rs (none now: the SSL tests pass since the Rust
+# TLS transport is bound).
 EXPECTED_FAILURES = {
-    "py2p_rs": {
-        name: "SSL: py2p_rs refuses the 'SSL' encryption (ValueError) until the Rust TLS "
-              "transport (issue 11) is merged and bound"
-        for name in [
-            "test_mesh.py::test_propagation_SSL",
-            "test_mesh.py::test_protocol_rejection_SSL",
-            "test_mesh.py::test_hanlder_registry_SSL",
-            "test_mesh.py::test_reply_SSL",
-            "test_sync.py::test_storage_leasing_SSL",
-            "test_sync.py::test_storage_SSL",
-        ]
-    },
+    "py2p_rs": {},
     "py2p": {},
 }
 

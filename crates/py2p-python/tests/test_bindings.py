@@ -185,12 +185,94 @@ def test_close_releases_the_gil_while_a_handler_finishes(closing):
     setter.join()
 
 
-def test_socket_methods_that_would_wait_for_the_loop_refuse_inside_a_handler(closing):
+def test_socket_methods_answer_inside_a_handler(closing):
+    # The crate's socket methods are re-entrant: the routing table, status, sending and
+    # registering a handler all answer on the loop thread, without waiting for it.
     a, b = pair(closing)
-    a.register_handler(lambda msg, handler: len(a.routing_table))
+    seen = []
+
+    def handler(msg, conn):
+        seen.append((list(a.routing_table), a.status, len(a.awaiting_ids)))
+        a.send('again', type=b'\x31')
+        a.register_handler(lambda m, c: None)
+        return True
+
+    a.register_handler(handler)
     b.send('x')
-    assert recv(a).packets[1] == b'x'
-    assert 'needs re-entrant socket methods' in a.status[0]
+    got = recv(b)
+    assert got.packets == (b'\x31', b'again')
+    assert seen == [([b.id], "Nominal", 0)]
+    assert a.status == "Nominal"
+
+
+def test_send_with_any_sub_flag_and_message_type(closing):
+    a, b = pair(closing)
+    b.send('custom', type=b'\x40')
+    assert recv(a).packets == (b'\x40', b'custom')
+    b.send('w', flag=base.flags.whisper, type=b'\x41')
+    got = recv(a)
+    assert got.packets == (b'\x41', b'w')
+    b.send_to(a.id, 'direct')
+    assert recv(a).packets == (base.flags.whisper, b'direct')
+    b.routing_table[a.id].send(base.flags.whisper, b'\x42', 'via table')
+    assert recv(a).packets == (b'\x42', b'via table')
+    # py2p reserves message types other than broadcast/whisper, and protocol sub-flags.
+    with pytest.raises(ValueError):
+        b.send('x', flag=base.flags.renegotiate)
+    with pytest.raises(ValueError):
+        b.send('x', type=base.flags.handshake)
+    with pytest.raises(ValueError):
+        b.send('x', type=b'two bytes')
+
+
+def test_handler_connection_is_the_real_connection(closing):
+    a, b = pair(closing)
+    seen = []
+
+    def handler(msg, conn):
+        seen.append((conn.id, tuple(conn.addr), conn.outgoing))
+        conn.send(base.flags.whisper, b'\x50', 'on the connection')
+        conn.send(base.flags.broadcast, base.flags.broadcast, 'relayed')
+        return True
+
+    a.register_handler(handler)
+    b.send('hello')
+    first, second = recv(b), recv(b)
+    assert {first.packets, second.packets} == {
+        (b'\x50', b'on the connection'), (base.flags.broadcast, b'relayed')}
+    assert first.sender == second.sender == a.id
+    (conn_id, addr, outgoing), = seen
+    assert conn_id == b.id and addr[0] == '127.0.0.1' and outgoing is False
+
+
+def test_connect_with_id_and_inside_a_handler(closing):
+    a, b = pair(closing)
+    # Already a peer under that id: nothing is dialled.
+    assert b.connect('127.0.0.1', a.out_addr[1], id=a.id) is False
+    c = mesh.mesh_socket('127.0.0.1', 0)
+    closing(c)
+    assert c.connect('127.0.0.1', a.out_addr[1], id=a.id) is None
+    wait_for(lambda: a.id in c.routing_table, "a in c's routing table")
+    # In a handler the dial starts and the call returns.
+    d = mesh.mesh_socket('127.0.0.1', 0)
+    closing(d)
+    b.register_handler(lambda msg, conn: b.connect('127.0.0.1', d.out_addr[1]) or True)
+    a.send('dial d')
+    wait_for(lambda: d.id in b.routing_table, "b's dial to d from its handler")
+
+
+def test_status_lists_the_nodes_errors(closing):
+    a = mesh.mesh_socket('127.0.0.1', 0)
+    closing(a)
+    free = a.out_addr[1]
+    a.close()
+    b = mesh.mesh_socket('127.0.0.1', 0)
+    closing(b)
+    assert b.status == "Nominal"
+    with pytest.raises(OSError):
+        b.connect('127.0.0.1', free)
+    errors = wait_for(lambda: b.status if b.status != "Nominal" else None, "the error")
+    assert any(str(free) in e for e in errors)
 
 
 def test_recv_quantity(closing):
@@ -241,3 +323,29 @@ def test_sync_without_leases_takes_the_newest(closing):
     a.update({'x': '1'})
     wait_for(lambda: b.get('x'), "x at b")
     assert dict(b.items()) == {b'x': b'1'} == b.copy()
+
+
+# chord
+
+
+def test_chord_set_get_delete_across_nodes(closing):
+    from py2p_rs import chord
+    a, b = pair(closing, cls=chord.chord_socket)
+    assert a.protocol.subnet == 'chord'
+    a.join()
+    b.join()
+    a['colour'] = 'blue'
+    wait_for(lambda: b.get('colour', timeout=1) == b'blue', "the value at b")
+    assert b['colour'] == b'blue'
+    assert b.get('missing', 'none', timeout=1) == 'none'
+    with pytest.raises(KeyError):
+        b.__getitem__('missing', timeout=1)
+    wait_for(lambda: b'colour' in set(b.keys()), "b to learn the key")
+    b.update({'x': 1})
+    wait_for(lambda: a.get('x', timeout=1) == b'1', "x at a")
+    del b['colour']
+    wait_for(lambda: a.get('colour', timeout=1) is None, "the delete at a")
+    with pytest.raises(KeyError):
+        del a['never set']
+    a.unjoin()
+    wait_for(lambda: b.get('x', timeout=1) == b'1', "x at b after a unjoined")

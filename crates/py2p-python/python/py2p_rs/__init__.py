@@ -19,4 +19,4 @@ def bootstrap(socket_type, proto, addr, port, *args, **kargs):
     raise NotImplementedError
 
 
-__all__ = ["mesh", "sync", "base", "utils"]
+__all__ = ["mesh", "sync", "chord", "base", "utils"]

@@ -7,6 +7,7 @@ the Rust crate ``py2p-wire``; this module gives it py2p 0.5.607's names and type
 from __future__ import absolute_import
 from __future__ import print_function
 
+import hashlib
 import json
 import struct
 
@@ -143,7 +144,13 @@ class protocol(namedtuple("protocol", ['subnet', 'encryption'])):
     @property
     def id(self):
         """The SHA-256-based ID of the protocol"""
-        return _core.protocol_id(str(self[0]), str(self[1]))
+        if self[1] in ("Plaintext", "SSL"):
+            return _core.protocol_id(str(self[0]), str(self[1]))
+        # py2p names any encryption in a protocol (a node refuses an unknown one): the id
+        # is its formula over the raw strings.
+        digest = hashlib.sha256(''.join(
+            (str(self[0]), str(self[1]), protocol_version)).encode()).hexdigest()
+        return to_base_58(int(digest, 16))
 
 
 default_protocol = protocol('', "Plaintext")

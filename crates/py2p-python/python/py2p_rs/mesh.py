@@ -52,18 +52,15 @@ class peer_connection(object):
         self.outgoing = outgoing
 
     def send(self, msg_type, *args, **kargs):
-        """Sends ``[msg_type, *args]`` to this peer. ``(flags.whisper, flags.whisper, ...)``
-        is a whisper.
-
-        TODO(issue 13): other message types need the py2p crate's send with a message type
-        and sub-flag.
-        """
-        if msg_type == flags.whisper and args and args[0] == flags.whisper:
-            self.server._node.whisper(self.id, args[1:])
-            return None
-        raise NotImplementedError(
-            "sending message type %r with sub-flag %r to one peer needs the py2p crate's send "
-            "with a message type and sub-flag (issue 13)" % (msg_type, args[:1]))
+        """Sends ``[msg_type, *args]`` to this peer: ``args[0]`` is the sub-flag.
+        ``flags.whisper`` whispers to it (directly, as it is a peer); ``flags.broadcast``
+        goes to the whole network, as a broadcast this peer relays would."""
+        if not args:
+            raise ValueError("send(msg_type, sub_flag, *packets) needs a sub-flag")
+        if msg_type == flags.whisper:
+            self.server._node.whisper_with(self.id, args[0], args[1:])
+        else:
+            self.server._node.send_with(msg_type, args[0], args[1:])
 
     def __repr__(self):
         return "mesh_connection(id=%r, addr=%r, outgoing=%r)" % (
@@ -173,22 +170,16 @@ class mesh_socket(object):
     def send(self, *args, **kargs):
         """Sends ``args`` to the network: by default a broadcast every node gets once.
 
-        ``flag=flags.whisper, type=flags.whisper`` whispers ``args`` to every direct peer.
+        ``flag`` is the message type (``flags.broadcast``, or ``flags.whisper``: to every
+        direct peer and no further), ``type`` the sub-flag sent as the first packet: any
+        single byte the protocol does not reserve.
 
-        TODO(issue 13): other ``flag``/``type`` values need the py2p crate's send with a
-        message type and sub-flag; they raise ``NotImplementedError`` here.
+        Raises:
+            ValueError: ``flag`` is another message type, or ``type`` a reserved sub-flag
         """
         send_type = kargs.pop('type', flags.broadcast)
         main_flag = kargs.pop('flag', flags.broadcast)
-        if main_flag == flags.broadcast and send_type == flags.broadcast:
-            self._node.broadcast(args)
-        elif main_flag == flags.whisper and send_type == flags.whisper:
-            for pid, _, _ in self._node.peers():
-                self._node.whisper(pid, args)
-        else:
-            raise NotImplementedError(
-                "send with flag %r and type %r needs the py2p crate's send with a message "
-                "type and sub-flag (issue 13)" % (main_flag, send_type))
+        self._node.send_with(main_flag, send_type, args)
 
     def send_to(self, id, *args):
         """Whispers ``args`` to the node ``id``, directly or through the network."""
@@ -197,18 +188,20 @@ class mesh_socket(object):
         self._node.whisper(id, args)
 
     def connect(self, addr, port, id=None):
-        """Connects to the node at ``(addr, port)``; the handshake follows in the
-        background. Returns ``False`` when that is this node's own address or ``id`` is
-        already a peer.
+        """Connects to the node at ``(addr, port)`` and waits for its handshake (in a
+        handler the dial starts and the call returns). Returns ``False`` when that is this
+        node's own address or ``id`` is already a peer.
 
-        TODO(issue 13): ``id`` (the expected id of the node) needs the crate's
-        ``connect_with_id``; it is only used for the check above.
+        Raises:
+            OSError: nothing listens there, or the node runs another protocol
         """
+        if isinstance(id, str):
+            id = id.encode()
         if (socket.getaddrinfo(addr, port)[0] ==
                 socket.getaddrinfo(*self.out_addr)[0] or
                 (id is not None and id in self.routing_table)):
             return False
-        self._node.connect(_resolve(addr, port), port)
+        self._node.connect(_resolve(addr, port), port, id)
 
     def disconnect(self, handler):
         """Closes the connection to a peer (a ``routing_table`` value)"""
