@@ -20,6 +20,9 @@ pub(crate) struct Inbox<T> {
     /// Threads waiting in `pop`: pushes wake someone only when someone waits (a wake-up is a
     /// system call, and the loop pushes every message).
     waiting: AtomicUsize,
+    /// Async tasks are registered in `Queue::wakers` (set and cleared under the lock), so
+    /// that `wake_waiters` skips the lock only when nobody at all waits.
+    has_wakers: AtomicBool,
 }
 
 /// Items with their sizes, and the sum of the sizes.
@@ -57,6 +60,7 @@ impl<T> Inbox<T> {
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            has_wakers: AtomicBool::new(false),
         }
     }
 
@@ -91,16 +95,23 @@ impl<T> Inbox<T> {
         items.items.push_back((item, bytes));
     }
 
-    /// Wakes the readers waiting in `pop`, if any (items were queued with
-    /// [`Inbox::push_sized_later`]).
+    /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any
+    /// (items were queued with [`Inbox::push_sized_later`]).
     pub fn wake_waiters(&self) {
-        if self.waiting.load(Ordering::Relaxed) == 0 {
+        if self.waiting.load(Ordering::Relaxed) == 0 && !self.has_wakers.load(Ordering::Relaxed) {
             return;
         }
-        let items = self.lock();
+        let mut items = self.lock();
+        if items.items.is_empty() {
+            return;
+        }
         // Read under the lock: a waiter registers itself under it before it sleeps.
-        if !items.items.is_empty() && self.waiting.load(Ordering::Relaxed) > 0 {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_all();
+        }
+        self.has_wakers.store(false, Ordering::Relaxed);
+        for waker in items.wakers.drain(..) {
+            waker.wake();
         }
     }
 
@@ -137,6 +148,7 @@ impl<T> Inbox<T> {
         }
         if !items.wakers.iter().any(|w| w.will_wake(cx.waker())) {
             items.wakers.push(cx.waker().clone());
+            self.has_wakers.store(true, Ordering::Relaxed);
         }
         Poll::Pending
     }
@@ -272,6 +284,36 @@ mod tests {
         inbox.push_sized_later(2, 0);
         inbox.wake_waiters();
         assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
+    }
+
+    /// A task waiting in `poll_pop` is woken by `wake_waiters` after a batch queued with
+    /// `push_sized_later` (the async `recv` and `messages()` stalled without it).
+    #[test]
+    fn wake_waiters_wakes_a_waiting_task() {
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let inbox: Inbox<u32> = Inbox::new(16);
+        assert!(inbox.poll_pop(&mut cx).is_pending());
+        inbox.push_sized_later(7, 0);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "not woken before the batch ends"
+        );
+        inbox.wake_waiters();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "woken at the end of the batch"
+        );
+        assert!(matches!(inbox.poll_pop(&mut cx), Poll::Ready((Some(7), _))));
     }
 
     #[test]
