@@ -15,6 +15,11 @@ gzip bz2 lzma, or `none`) restricts, in the order given, the methods this node a
 and accepts (it rewrites py2p's module globals before the socket is made). `--encryption`
 (Plaintext or SSL, any case; default Plaintext) picks py2p's transport: SSL needs the
 `cryptography` package and Python <= 3.11 (py2p calls `ssl.wrap_socket`).
+With SSL, writes to
+py2p's connections are serialised by one lock (see patch_ssl_writes): py2p writes from the
+caller's thread (join, set, get, send) and from its daemon thread at once, and two threads
+writing one SSL socket break it (ssl.SSLError BAD_LENGTH, the link drops); plaintext
+sockets survive that race, so they are left as shipped.
 
 stdout: one JSON object per line, flushed at once:
   {"event": "ready", "id", "addr": "HOST:PORT", "protocol"}      always the first line
@@ -192,6 +197,22 @@ def patch_get_peer_list():
     py2p.mesh.mesh_socket._get_peer_list = _get_peer_list
 
 
+def patch_ssl_writes():
+    """py2p 0.5.607 writes to a connection from whichever thread sends: the user's (join(),
+    set(), get(), send()) and the daemon's (answers, relays) at the same time. An SSL socket
+    is one OpenSSL object: a second write entering while the first is part-way through fails
+    with ssl.SSLError BAD_LENGTH, py2p records it and drops the connection. Only the
+    interleaving changes here: each message is written whole, one at a time, as py2p does
+    on a single thread; the bytes on the wire are py2p's own."""
+    lock = threading.Lock()
+    send = py2p.base.base_connection.send_InternalMessage
+
+    def send_InternalMessage(self, msg):
+        with lock:
+            return send(self, msg)
+    py2p.base.base_connection.send_InternalMessage = send_InternalMessage
+
+
 def live_peers(sock):
     """{id_text: [host, port]} for handlers that completed the handshake.
 
@@ -280,6 +301,8 @@ def main():
     if port == 0:
         port = free_port(host)
     prot = py2p.base.protocol(args.subnet, args.encryption)
+    if args.encryption == 'SSL':
+        patch_ssl_writes()
     try:
         if args.mode == 'mesh':
             sock = py2p.mesh.mesh_socket(host, port, prot=prot, debug_level=debug)

@@ -2,7 +2,8 @@
 //! `interop/py_node.py chord`): values set on one side read on the other, a mixed ring of
 //! three Python and three Rust nodes where every node reads every key, and a delete from a
 //! Rust node that leaves every link up (py2p's own delete notify would make py2p nodes drop
-//! the deleting node).
+//! the deleting node). The same over SSL (`--encryption ssl` against py2p's `SSL`, which
+//! needs the interop venv's `cryptography`): keys set on each side read on the other.
 //!
 //! Sets are not acknowledged in py2p's chord, and nodes learn who joined the ring by
 //! messages of their own, so reads are repeated until they see the value (bounded by
@@ -140,6 +141,46 @@ fn python_sets_rust_gets_and_the_reverse() {
     }
     assert!(errors(&p).is_empty() && errors(&r).is_empty());
     assert_eq!(disconnects(&p) + disconnects(&r), 0);
+    p.quit();
+    r.quit();
+}
+
+/// Issue 12: "compression and SSL as for the mesh". A py2p SSL chord node and our
+/// `py2p chord --encryption ssl` share a ring over TLS: same protocol id, TLS 1.3, keys set
+/// on either side read on both.
+#[test]
+fn ssl_chord_python_and_rust_read_each_others_keys() {
+    let Some(py) = python() else { return };
+    let mut p = py_chord(&py, "P", &["--encryption", "SSL"]);
+    let mut r = rust_chord("R", &["--encryption", "ssl", "--connect", &p.addr]);
+    assert_eq!(r.protocol, p.protocol, "protocol ids of (chord, SSL)");
+    let plain = rust_chord("plain", &[]);
+    assert_ne!(
+        r.protocol, plain.protocol,
+        "the SSL chord subnet is not the plaintext one"
+    );
+    plain.quit();
+    r.wait_connected(&p);
+    p.wait_connected(&r);
+    let ev = r
+        .lines(|e| e["event"] == "connected" && e["peer"] == p.id.as_str())
+        .remove(0);
+    assert_eq!(ev["tls"], "TLSv1.3", "R: {ev}");
+
+    p.send("/set ssl-python over tls from P");
+    reads(&mut p, "ssl-python", Some("over tls from P"));
+    reads(&mut r, "ssl-python", Some("over tls from P"));
+    r.send("/set ssl-rust over tls from R");
+    reads(&mut r, "ssl-rust", Some("over tls from R"));
+    reads(&mut p, "ssl-rust", Some("over tls from R"));
+    assert_eq!(get(&mut p, "nobody"), None);
+
+    assert!(errors(&p).is_empty(), "P: errors {:?}", errors(&p));
+    assert!(errors(&r).is_empty(), "R: errors {:?}", errors(&r));
+    for n in [&p, &r] {
+        let d = n.lines(|e| e["event"] == "disconnected");
+        assert!(d.is_empty(), "{}: disconnections {d:?}", n.name);
+    }
     p.quit();
     r.quit();
 }

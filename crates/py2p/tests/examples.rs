@@ -11,6 +11,8 @@
 
 #[path = "../examples/chat.rs"]
 mod chat;
+#[path = "../examples/chord_store.rs"]
+mod chord_store;
 #[path = "../examples/config_store.rs"]
 mod config_store;
 #[path = "../examples/request_response.rs"]
@@ -32,6 +34,11 @@ fn request_response_runs() {
 #[test]
 fn config_store_runs() {
     config_store::main().unwrap();
+}
+
+#[test]
+fn chord_store_runs() {
+    chord_store::main().unwrap();
 }
 
 #[cfg(feature = "tokio")]
