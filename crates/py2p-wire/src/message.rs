@@ -277,24 +277,16 @@ impl<'a> PlainBody<'a> {
     /// Decompresses `body` with the first of `compressions` that applies; the body as it
     /// stands when none does. Decompressed output is bounded by `limits.max_decompressed_len`.
     pub fn unpack(body: &'a [u8], compressions: &[Compression], limits: &Limits) -> PlainBody<'a> {
-        let mut too_large = None;
-        for &method in compressions {
-            match method.decompress(body, limits.max_decompressed_len) {
-                Ok(plain) => {
-                    return PlainBody {
-                        plain: Cow::Owned(plain),
-                        too_large: None,
-                    }
-                }
-                Err(e @ WireError::DecompressedTooLarge { .. }) => {
-                    note_too_large(&mut too_large, e, method, body)
-                }
-                Err(_) => continue,
-            }
-        }
-        PlainBody {
-            plain: Cow::Borrowed(body),
-            too_large,
+        let max = limits.max_decompressed_len;
+        match first_that_decompresses(body, compressions, |m| m.decompress(body, max)) {
+            Ok(plain) => PlainBody {
+                plain: Cow::Owned(plain),
+                too_large: None,
+            },
+            Err(too_large) => PlainBody {
+                plain: Cow::Borrowed(body),
+                too_large,
+            },
         }
     }
 
@@ -306,24 +298,20 @@ impl<'a> PlainBody<'a> {
         limits: &Limits,
         scratch: &'a mut Vec<u8>,
     ) -> PlainBody<'a> {
-        let mut too_large = None;
-        for &method in compressions {
-            match method.decompress_into(body, limits.max_decompressed_len, scratch) {
-                Ok(()) => {
-                    return PlainBody {
-                        plain: Cow::Borrowed(scratch),
-                        too_large: None,
-                    }
-                }
-                Err(e @ WireError::DecompressedTooLarge { .. }) => {
-                    note_too_large(&mut too_large, e, method, body)
-                }
-                Err(_) => continue,
-            }
-        }
-        PlainBody {
-            plain: Cow::Borrowed(body),
-            too_large,
+        let max = limits.max_decompressed_len;
+        let found = first_that_decompresses(body, compressions, |m| {
+            m.decompress_into(body, max, &mut *scratch)
+        });
+        let scratch: &'a Vec<u8> = scratch;
+        match found {
+            Ok(()) => PlainBody {
+                plain: Cow::Borrowed(scratch),
+                too_large: None,
+            },
+            Err(too_large) => PlainBody {
+                plain: Cow::Borrowed(body),
+                too_large,
+            },
         }
     }
 
@@ -359,6 +347,27 @@ impl<'a> PlainBody<'a> {
             (result, _) => result,
         }
     }
+}
+
+/// Runs `decompress` with each of `compressions` in turn and returns the first success; when
+/// none succeeds, the error to report if the body is not a plain body either (see
+/// [`note_too_large`]).
+fn first_that_decompresses<R>(
+    body: &[u8],
+    compressions: &[Compression],
+    mut decompress: impl FnMut(Compression) -> Result<R, WireError>,
+) -> Result<R, Option<WireError>> {
+    let mut too_large = None;
+    for &method in compressions {
+        match decompress(method) {
+            Ok(r) => return Ok(r),
+            Err(e @ WireError::DecompressedTooLarge { .. }) => {
+                note_too_large(&mut too_large, e, method, body)
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(too_large)
 }
 
 /// Keeps the error of a method that would inflate `body` past the limit, when the body is
