@@ -284,6 +284,17 @@ impl MeshCore {
         if let Err(e) = &result {
             self.note_error(format!("connect to {addr}: {e}"));
         }
+        self.answer_connect(addr, reply, result);
+    }
+
+    /// Tells whoever waits on a `connect` to `addr` how it ended: the waiting thread or the
+    /// callback either way, the event stream only of a failure.
+    fn answer_connect(
+        &self,
+        addr: SocketAddr,
+        reply: ConnectReply,
+        result: Result<String, ConnectError>,
+    ) {
         match (reply, result) {
             (ConnectReply::Wait(tx), result) => {
                 let _ = tx.send(result);
@@ -308,28 +319,12 @@ impl MeshCore {
             .as_ref()
             .filter(|id| self.routing.contains_key(*id))
         {
-            match reply {
-                ConnectReply::Wait(tx) => {
-                    let _ = tx.send(Ok(id.clone()));
-                }
-                ConnectReply::Notify(tell) => tell(Ok(id.clone())),
-                ConnectReply::Event | ConnectReply::None => {}
-            }
+            self.answer_connect(addr, reply, Ok(id.clone()));
             return;
         }
         let host = addr.ip().to_string();
         if self.is_self_addr(&host, addr.port()) {
-            let error = ConnectError::SelfConnection;
-            match reply {
-                ConnectReply::Wait(tx) => {
-                    let _ = tx.send(Err(error));
-                }
-                ConnectReply::Notify(tell) => tell(Err(error)),
-                ConnectReply::Event => self
-                    .shared
-                    .push_event(PeerEvent::ConnectFailed { addr, error }),
-                ConnectReply::None => {}
-            }
+            self.answer_connect(addr, reply, Err(ConnectError::SelfConnection));
             return;
         }
         match self.dial(net, addr, expected_id, Vec::new()) {
@@ -339,16 +334,7 @@ impl MeshCore {
             Err(text) => {
                 let error = ConnectError::Io(std::io::ErrorKind::Other, text);
                 self.note_error(format!("connect to {addr}: {error}"));
-                match reply {
-                    ConnectReply::Wait(tx) => {
-                        let _ = tx.send(Err(error));
-                    }
-                    ConnectReply::Notify(tell) => tell(Err(error)),
-                    ConnectReply::Event => self
-                        .shared
-                        .push_event(PeerEvent::ConnectFailed { addr, error }),
-                    ConnectReply::None => {}
-                }
+                self.answer_connect(addr, reply, Err(error));
             }
         }
     }
