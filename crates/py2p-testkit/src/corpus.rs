@@ -53,6 +53,19 @@ pub fn seed_faults(seeds: &[SeedFile], targets: &[&str], max_len: usize) -> Vec<
     faults
 }
 
+/// The ignored `regenerate_seed_corpus` tests: when `PY2P_REGENERATE_FUZZ_CORPUS` is set (to
+/// any value; `cargo xtask fuzz --seed-corpus` sets it to the corpus path), rewrites the seed
+/// files of `targets` with [`rewrite_seeds`] and says how many; otherwise writes nothing.
+pub fn regenerate_seeds_if_asked(targets: &[&str], seeds: &[SeedFile]) -> io::Result<()> {
+    if std::env::var_os("PY2P_REGENERATE_FUZZ_CORPUS").is_none() {
+        eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
+        return Ok(());
+    }
+    let written = rewrite_seeds(targets, seeds)?;
+    eprintln!("wrote {written} seed files under {}", root().display());
+    Ok(())
+}
+
 /// Replaces the generated files (`seed-*`) of `targets` by `seeds`, keeping the inputs
 /// the fuzzer found; returns how many were written.
 pub fn rewrite_seeds(targets: &[&str], seeds: &[SeedFile]) -> io::Result<usize> {

@@ -105,15 +105,7 @@ fn seed_corpus_is_sane() {
 #[test]
 #[ignore = "writes into fuzz/corpus; run via `cargo xtask fuzz --seed-corpus`"]
 fn regenerate_seed_corpus() {
-    if std::env::var_os("PY2P_REGENERATE_FUZZ_CORPUS").is_none() {
-        eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
-        return;
-    }
-    let written = corpus::rewrite_seeds(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
-    eprintln!(
-        "wrote {written} seed files under {}",
-        corpus::root().display()
-    );
+    corpus::regenerate_seeds_if_asked(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
 }
 
 /// The seed check finds each kind of fault (so the corpus tests that rely on it check something).

@@ -128,15 +128,7 @@ fn seed_corpus_is_sane() {
 #[test]
 #[ignore = "writes into fuzz/corpus; run via `cargo xtask fuzz --seed-corpus`"]
 fn regenerate_seed_corpus() {
-    if std::env::var_os("PY2P_REGENERATE_FUZZ_CORPUS").is_none() {
-        eprintln!("PY2P_REGENERATE_FUZZ_CORPUS is not set: nothing written");
-        return;
-    }
-    let written = corpus::rewrite_seeds(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
-    eprintln!(
-        "wrote {written} seed files under {}",
-        corpus::root().display()
-    );
+    corpus::regenerate_seeds_if_asked(&TARGETS, &seed_corpus()).expect("rewrite the seed files");
 }
 
 /// Runs one input file (`PY2P_FUZZ_INPUT=path`, target `PY2P_FUZZ_TARGET`, default
