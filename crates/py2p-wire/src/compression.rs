@@ -34,8 +34,8 @@ use crate::WireError;
 
 // The type alone, in a module that imports nothing of this crate: the error type names it,
 // and this module's methods return the error type.
-mod method;
-pub use method::Compression;
+pub(crate) mod method;
+pub(crate) use method::Compression;
 
 impl Compression {
     /// py2p 0.5.607's preference order (with python-snappy installed).

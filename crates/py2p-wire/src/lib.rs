@@ -38,7 +38,7 @@ mod limits;
 mod message;
 mod protocol;
 
-pub use compression::Compression;
+pub use compression::method::Compression;
 pub use decoder::{FrameDecoder, HEADER_LEN};
 pub use error::WireError;
 pub use flag::Flag;

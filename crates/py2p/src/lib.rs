@@ -44,20 +44,22 @@ mod connection;
 mod error;
 mod id;
 mod inbox;
-pub mod mesh;
+mod mesh;
 mod message;
 pub mod sim;
-pub mod sync;
+mod sync;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-pub use chord::{ChordConfig, ChordInfo, ChordSocket};
+pub use chord::config::ChordConfig;
+pub use chord::socket::ChordSocket;
+pub use chord::table::ChordInfo;
 pub use config::{MeshConfig, MeshConfigBuilder};
 pub use connection::{ConnectError, Connection};
 pub use error::Error;
-pub use mesh::{Handler, MeshSocket, Status};
+pub use mesh::{Events, Handler, MeshSocket, Messages, Status};
 pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
-pub use sync::{Entry, SyncEvent, SyncSocket};
+pub use sync::{Entry, SyncEvent, SyncSocket, LEASE_SECS};
 
 pub use py2p_net::NetConfig;
 pub use py2p_wire::{Compression, Encryption, Limits, Protocol};

@@ -81,7 +81,7 @@ fn two_nodes_set_delete_and_events() {
     match b.set("k", "mine") {
         Err(Error::Leased { owner, until, .. }) => {
             assert_eq!(owner, a.id());
-            assert!(until >= e.time + py2p::sync::LEASE_SECS);
+            assert!(until >= e.time + py2p::LEASE_SECS);
         }
         other => panic!("expected a lease error, got {other:?}"),
     }

@@ -9,18 +9,17 @@
 //! - `store`: the slots a node holds, within `max_table_bytes`;
 //! - `wire`: the chord messages;
 //! - `table`: the node's chord state and what each message does;
-//! - `socket`: [`ChordSocket`], what users hold.
+//! - `socket`: [`ChordSocket`](crate::ChordSocket), what users hold.
 
-mod config;
+pub(crate) mod config;
 mod key;
-mod socket;
+pub(crate) mod socket;
 mod store;
-mod table;
+pub(crate) mod table;
 mod wire;
 
-pub use self::config::ChordConfig;
+pub(crate) use self::config::ChordConfig;
 pub use self::key::{hashes, responsible, Key, Method};
-pub use self::socket::ChordSocket;
-pub use self::table::ChordInfo;
+pub(crate) use self::table::ChordInfo;
 pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};
 pub(crate) use self::wire::is_chord;
