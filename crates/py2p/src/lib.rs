@@ -57,7 +57,7 @@ pub use chord::table::ChordInfo;
 pub use config::{MeshConfig, MeshConfigBuilder};
 pub use connection::{ConnectError, Connection};
 pub use error::Error;
-pub use mesh::{Events, Handler, MeshSocket, Messages, Status};
+pub use mesh::{Events, MeshSocket, Messages, Status};
 pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
 pub use sync::{Entry, SyncEvent, SyncSocket, LEASE_SECS};
 

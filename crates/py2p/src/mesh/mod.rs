@@ -25,7 +25,7 @@ use crate::message::{Message, MessageKind, PeerInfo};
 /// A message handler: runs on the event-loop thread for every message that the protocol does
 /// not consume itself, with the [`Connection`] it came on (py2p's `handler(msg, conn)`);
 /// returning `true` stops the message there (it is not queued for `recv`).
-pub type Handler = Box<dyn FnMut(&Message, &Connection) -> bool + Send>;
+pub(crate) type Handler = Box<dyn FnMut(&Message, &Connection) -> bool + Send>;
 
 /// Who hears how a user's `connect` ends.
 pub(crate) enum ConnectReply {

@@ -3,7 +3,7 @@
 mod socket;
 mod table;
 
-pub use self::socket::{SyncEvents, SyncSocket};
+pub use self::socket::SyncSocket;
 pub use self::table::LEASE_SECS;
 pub(crate) use self::table::{StoreOutcome, SyncCommand, SyncTable};
 

@@ -259,6 +259,3 @@ impl Deref for SyncSocket {
         &self.mesh
     }
 }
-
-/// Iterator of table changes (see [`SyncSocket::changes`]).
-pub type SyncEvents<'a> = Box<dyn Iterator<Item = SyncEvent> + 'a>;
