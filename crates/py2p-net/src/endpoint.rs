@@ -461,7 +461,7 @@ impl Endpoint {
     }
 
     fn new_id(&mut self) -> ConnId {
-        let id = ConnId(self.next_id);
+        let id = ConnId::from_raw(self.next_id);
         self.next_id += 1;
         id
     }

@@ -176,11 +176,11 @@ struct Socket {
 }
 
 fn token(c: ConnId) -> Token {
-    Token(c.0 as usize)
+    Token(c.to_raw() as usize)
 }
 
 fn conn_id(t: Token) -> ConnId {
-    ConnId(t.0 as u64)
+    ConnId::from_raw(t.0 as u64)
 }
 
 impl Driver {

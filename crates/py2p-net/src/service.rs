@@ -8,9 +8,26 @@ use py2p_wire::WireError;
 
 use crate::Frame;
 
-/// A connection's handle: unique for the life of an event loop, never reused.
+/// A connection's handle: unique for the life of an event loop, never reused. Opaque: the
+/// loop hands them out; `Display` shows `conn#N` for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// The handle numbered `n`. Only a driver of an [`Endpoint`](crate::Endpoint) (the
+    /// simulator) and tests that stand in for one make handles; users get theirs from the loop.
+    #[doc(hidden)]
+    pub const fn from_raw(n: u64) -> ConnId {
+        ConnId(n)
+    }
+
+    /// The number inside: for traces and for picks that must replay from a seed (the
+    /// simulator). Not a stable meaning: only the loop's order of handing out.
+    #[doc(hidden)]
+    pub const fn to_raw(self) -> u64 {
+        self.0
+    }
+}
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -65,8 +65,8 @@ impl Service for Gate {
     fn on_command(&mut self, net: &mut dyn Net, cmd: Cmd) {
         let body = match cmd {
             Cmd::Broadcast(body) => body,
-            Cmd::CountOpen(tx) => {
-                let _ = tx.send(self.order.len());
+            Cmd::Open(tx) => {
+                let _ = tx.send(self.order.clone());
                 return;
             }
         };
@@ -88,8 +88,8 @@ impl Service for Gate {
 enum Cmd {
     /// Send this body to every open connection.
     Broadcast(Vec<u8>),
-    /// Report how many connections are open.
-    CountOpen(mpsc::Sender<usize>),
+    /// Report the open connections, oldest first.
+    Open(mpsc::Sender<Vec<ConnId>>),
 }
 
 /// A driver that moves bytes through memory: every connection's output goes into a pipe
@@ -213,10 +213,12 @@ fn cap_with_half_open_connections_then_an_honest_peer_over_sockets() {
     let handle = EventLoop::spawn("127.0.0.1:0".parse().unwrap(), cap_config(), service).unwrap();
     let addr = handle.local_addr();
     let mut silent = Vec::new();
+    let mut first = None;
     for i in 0..4 {
         silent.push(TcpStream::connect(addr).unwrap());
         // One at a time, so that "oldest" means the first.
-        wait_open(&handle, i + 1);
+        let open = wait_open(&handle, i + 1);
+        first = first.or(open.first().copied());
     }
     let mut honest = TcpStream::connect(addr).unwrap();
     honest.write_all(&frame(b"hello")).unwrap();
@@ -237,7 +239,7 @@ fn cap_with_half_open_connections_then_an_honest_peer_over_sockets() {
         honest_echoed: echo == frame(b"hello"),
     };
     assert_eq!(outcome, cap_outcome_expected());
-    assert_eq!(victim, ConnId(2), "the first connection accepted");
+    assert_eq!(victim, first.unwrap(), "the first connection accepted");
     assert!(closed.try_recv().is_err(), "nobody else was closed");
     handle.shutdown();
 }
@@ -249,14 +251,15 @@ fn cap_outcome_expected() -> CapOutcome {
     }
 }
 
-/// Waits until the service holds `n` open connections.
-fn wait_open(handle: &py2p_net::LoopHandle<Cmd>, n: usize) {
+/// Waits until the service holds `n` open connections, and returns them oldest first.
+fn wait_open(handle: &py2p_net::LoopHandle<Cmd>, n: usize) -> Vec<ConnId> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (tx, rx) = mpsc::channel();
-        handle.send(Cmd::CountOpen(tx)).unwrap();
-        if rx.recv_timeout(Duration::from_secs(30)).unwrap() == n {
-            return;
+        handle.send(Cmd::Open(tx)).unwrap();
+        let open = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        if open.len() == n {
+            return open;
         }
         assert!(Instant::now() < deadline, "{n} connections never opened");
         std::thread::yield_now();

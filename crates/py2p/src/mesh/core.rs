@@ -548,7 +548,7 @@ impl MeshCore {
         let n = entries.len();
         let take = n.min(self.config.max_peer_list);
         let start = if n > take {
-            (conn.0 as usize).wrapping_mul(7919) % n
+            (conn.to_raw() as usize).wrapping_mul(7919) % n
         } else {
             0
         };
@@ -1742,7 +1742,7 @@ mod waterfall_tests {
         let shared = Arc::new(Shared::new(&config));
         let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
         let mut net = Quiet;
-        let conn = ConnId(7);
+        let conn = ConnId::from_raw(7);
         let info = ConnInfo {
             peer_addr: SocketAddr::from(([127, 0, 0, 1], 9)),
             outgoing: false,

@@ -140,7 +140,7 @@ impl Sim {
                         }
                         network
                             .trace
-                            .record(network.now, "closed", node, conn.0, &[]);
+                            .record(network.now, "closed", node, conn.to_raw(), &[]);
                         network.remove_end(conn, None);
                     }
                 }
@@ -289,11 +289,13 @@ impl Sim {
                     end.connecting = false;
                     self.network
                         .trace
-                        .record(now, "connected", node, conn.0, &[]);
+                        .record(now, "connected", node, conn.to_raw(), &[]);
                     self.turn(node, |ep, actor, _| ep.connected(conn, remote, actor));
                 }
                 Segment::Data(bytes) => {
-                    self.network.trace.record(now, "read", node, conn.0, &bytes);
+                    self.network
+                        .trace
+                        .record(now, "read", node, conn.to_raw(), &bytes);
                     self.turn(node, |ep, actor, _| ep.received(conn, &bytes, actor));
                     // The kernel's buffer has room again: the writer may go on.
                     if let Some(peer) = peer {
@@ -364,7 +366,7 @@ impl Sim {
             );
             return;
         }
-        let port = 32_768 + (dialer.0 % 28_000) as u16;
+        let port = 32_768 + (dialer.to_raw() % 28_000) as u16;
         let remote = SocketAddr::new(node_addr(from).ip(), port);
         let Some((endpoint, actor, network)) = self.parts(to) else {
             network_refuse(&mut self.network, dialer);
@@ -390,7 +392,9 @@ impl Sim {
                     d.peer_node = to;
                 }
                 network.push_segment(dialer, Segment::Open);
-                network.trace.record(now, "accepted", to, acceptor.0, &[]);
+                network
+                    .trace
+                    .record(now, "accepted", to, acceptor.to_raw(), &[]);
             }
         }
         self.after_turn(to);

@@ -38,7 +38,7 @@ impl Write for Wire<'_> {
         if network.config.break_rate > 0.0 && network.rng.chance(network.config.break_rate) {
             network
                 .trace
-                .record(network.now, "link breaks", node, self.conn.0, &[]);
+                .record(network.now, "link breaks", node, self.conn.to_raw(), &[]);
             network.faults.push(network.now);
             network.reset(self.conn, "connection reset by peer");
             return Err(io::Error::new(

@@ -141,7 +141,7 @@ impl Network {
             },
         );
         self.trace
-            .record(self.now, &format!("dial {addr}"), node, conn.0, &[]);
+            .record(self.now, &format!("dial {addr}"), node, conn.to_raw(), &[]);
     }
 
     /// Removes an end; its peer reads an end of stream after what is in flight (or a reset,

@@ -88,18 +88,18 @@ mod tests {
     fn time_then_insertion_order() {
         let mut q = EventQueue::default();
         let t = |ms| Duration::from_millis(ms);
-        q.push(t(5), Event::Wake(ConnId(1)));
-        q.push(t(1), Event::Wake(ConnId(2)));
-        q.push(t(5), Event::Wake(ConnId(3)));
-        q.push(t(1), Event::Wake(ConnId(4)));
+        q.push(t(5), Event::Wake(ConnId::from_raw(1)));
+        q.push(t(1), Event::Wake(ConnId::from_raw(2)));
+        q.push(t(5), Event::Wake(ConnId::from_raw(3)));
+        q.push(t(1), Event::Wake(ConnId::from_raw(4)));
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(
             order,
             vec![
-                (t(1), Event::Wake(ConnId(2))),
-                (t(1), Event::Wake(ConnId(4))),
-                (t(5), Event::Wake(ConnId(1))),
-                (t(5), Event::Wake(ConnId(3))),
+                (t(1), Event::Wake(ConnId::from_raw(2))),
+                (t(1), Event::Wake(ConnId::from_raw(4))),
+                (t(5), Event::Wake(ConnId::from_raw(1))),
+                (t(5), Event::Wake(ConnId::from_raw(3))),
             ]
         );
     }
