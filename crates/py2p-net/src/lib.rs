@@ -49,4 +49,3 @@ pub use event_loop::{EventLoop, LoopHandle};
 pub use frame::Frame;
 pub use service::{CloseReason, ConnId, ConnInfo, Net, Service};
 pub use tls::TlsConfig;
-pub use write_queue::WriteQueue;

@@ -9,7 +9,7 @@ use crate::Frame;
 /// skipped. Frames are never interleaved or cut: the queue only ever appends whole frames
 /// and writes from the front.
 #[derive(Debug, Default)]
-pub struct WriteQueue {
+pub(crate) struct WriteQueue {
     frames: VecDeque<Frame>,
     /// Bytes of the front frame already written.
     offset: usize,
@@ -19,7 +19,7 @@ pub struct WriteQueue {
 
 impl WriteQueue {
     /// Appends a whole frame.
-    pub fn push(&mut self, frame: Frame) {
+    pub(crate) fn push(&mut self, frame: Frame) {
         if frame.is_empty() {
             return;
         }
@@ -28,18 +28,18 @@ impl WriteQueue {
     }
 
     /// Bytes waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.bytes
     }
 
     /// Whether nothing is waiting.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bytes == 0
     }
 
     /// Writes as much as `w` takes, gathering up to 64 frames per call, until the queue is
     /// empty or `w` would block. Returns the bytes written.
-    pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
+    pub(crate) fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let written = {
