@@ -16,8 +16,6 @@
 //! assert!(base58::decode_u64("0OIl").is_err());
 //! ```
 
-use num_bigint::BigUint;
-
 use crate::WireError;
 
 /// py2p's alphabet, in digit order.
@@ -360,19 +358,10 @@ pub fn decode_be_bytes_raw(text: &[u8]) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-/// Encodes a big integer as py2p does.
-pub fn encode_biguint(n: &BigUint) -> String {
-    encode_be_bytes(&n.to_bytes_be())
-}
-
-/// Decodes py2p base-58 text into a big integer.
-pub fn decode_biguint(text: &str) -> Result<BigUint, WireError> {
-    Ok(BigUint::from_bytes_be(&decode_be_bytes(text)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use num_bigint::BigUint;
     use proptest::prelude::*;
 
     /// The straightforward big-integer algorithm, as py2p writes it, to check the fast one.
@@ -488,7 +477,6 @@ mod tests {
             let back = decode_be_bytes(&s).unwrap();
             let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
             prop_assert_eq!(&back[..], &bytes[start..]);
-            prop_assert_eq!(decode_biguint(&s).unwrap(), BigUint::from_bytes_be(&bytes));
         }
 
         #[test]
