@@ -53,8 +53,8 @@ impl Node {
     fn mesh(&self) -> &MeshSocket {
         match self {
             Node::Mesh(m) => m,
-            Node::Sync(s) => s,
-            Node::Chord(c, _) => c,
+            Node::Sync(s) => s.mesh(),
+            Node::Chord(c, _) => c.mesh(),
         }
     }
 }

@@ -35,8 +35,8 @@ impl Inner {
     pub(crate) fn mesh(&self) -> &MeshSocket {
         match &self.kind {
             Kind::Mesh(m) => m,
-            Kind::Sync(s) => s,
-            Kind::Chord(c) => c,
+            Kind::Sync(s) => s.mesh(),
+            Kind::Chord(c) => c.mesh(),
         }
     }
 }

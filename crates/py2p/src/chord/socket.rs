@@ -1,6 +1,5 @@
 //! `ChordSocket`: the handle users hold on a chord node.
 
-use std::ops::Deref;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use crate::Error;
 
 /// A node of a distributed hash table, wire-compatible with py2p 0.5.607's `chord_socket`.
 ///
-/// It is a mesh node underneath (it dereferences to [`MeshSocket`]) on py2p's chord subnet,
+/// It is a mesh node underneath (its mesh methods are its own; [`ChordSocket::mesh`] gives the [`MeshSocket`]) on py2p's chord subnet,
 /// `"chord"`. A node starts leeching: it can set and get, and holds no slots until
 /// [`join`](ChordSocket::join). Each key lives in five slots on the joined nodes; a get
 /// returns a value when three slots agree.
@@ -173,9 +172,8 @@ impl ChordSocket {
     }
 }
 
-impl Deref for ChordSocket {
-    type Target = MeshSocket;
-    fn deref(&self) -> &MeshSocket {
-        &self.mesh
-    }
+/// The mesh methods a ChordSocket user calls, stated here instead of a `Deref` to
+/// [`MeshSocket`]; [`ChordSocket::mesh`] gives the rest.
+impl ChordSocket {
+    crate::mesh::mesh_methods!();
 }

@@ -1,7 +1,6 @@
 //! `SyncSocket`: the handle users hold on a sync-table node.
 
 use std::collections::HashMap;
-use std::ops::Deref;
 use std::sync::{mpsc, Arc, RwLock};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::Error;
 /// A dictionary kept equal across every node of a network, wire-compatible with py2p
 /// 0.5.607's `sync_socket`, leases included.
 ///
-/// It is a mesh node underneath (it dereferences to [`MeshSocket`]), on a network of its
+/// It is a mesh node underneath (its mesh methods are its own; [`SyncSocket::mesh`] gives the [`MeshSocket`]), on a network of its
 /// own: the subnet gets py2p's leasing digit appended (`sync1` with leases, `sync0` without),
 /// so leasing and non-leasing tables never mix. Reads are local and cheap; writes go through
 /// the event loop, which checks the lease and broadcasts the change.
@@ -253,9 +252,8 @@ impl SyncSocket {
     }
 }
 
-impl Deref for SyncSocket {
-    type Target = MeshSocket;
-    fn deref(&self) -> &MeshSocket {
-        &self.mesh
-    }
+/// The mesh methods a SyncSocket user calls, stated here instead of a `Deref` to
+/// [`MeshSocket`]; [`SyncSocket::mesh`] gives the rest.
+impl SyncSocket {
+    crate::mesh::mesh_methods!();
 }
