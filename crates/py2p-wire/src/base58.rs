@@ -276,7 +276,7 @@ fn push_chunks(chunks: &[u64], text: &mut [u8], out: &mut String) {
 /// Whether `text` is the canonical encoding of the big-endian integer `bytes`, i.e. whether
 /// `encode_be_bytes(bytes) == text`, found by decoding `text` (multiplications only), which
 /// is several times cheaper than encoding `bytes` (divisions).
-pub fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
+pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     let bytes = bytes.get(start..).unwrap_or_default();
     if bytes.is_empty() {

@@ -80,7 +80,7 @@ impl Compression {
     /// Compresses `data` with this method, with the settings py2p uses where they matter.
     ///
     /// lzma output is an `.xz` stream as Python's `lzma.compress` makes it (LZMA2 at preset
-    /// 6, CRC64 check), encoded by liblzma; see [`compress_xz`] for the dictionary size.
+    /// 6, CRC64 check), encoded by liblzma; see `compress_xz` for the dictionary size.
     pub fn compress(self, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         self.compress_into(data, &mut out);
