@@ -45,6 +45,7 @@ mod error;
 mod id;
 mod inbox;
 mod mesh;
+mod mesh_methods;
 mod message;
 pub mod sim;
 mod sync;

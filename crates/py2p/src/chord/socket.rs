@@ -175,5 +175,5 @@ impl ChordSocket {
 /// The mesh methods a ChordSocket user calls, stated here instead of a `Deref` to
 /// [`MeshSocket`]; [`ChordSocket::mesh`] gives the rest.
 impl ChordSocket {
-    crate::mesh::mesh_methods!();
+    crate::mesh_methods::mesh_methods!();
 }

@@ -6,7 +6,6 @@
 //! loop's thread.
 
 mod core;
-mod delegate;
 mod peer;
 mod resolver;
 mod seen;
@@ -17,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 pub(crate) use self::core::MeshCore;
-pub(crate) use self::delegate::mesh_methods;
 pub(crate) use self::shared::Shared;
 pub use self::socket::{Events, MeshSocket, Messages};
 

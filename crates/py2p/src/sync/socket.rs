@@ -255,5 +255,5 @@ impl SyncSocket {
 /// The mesh methods a SyncSocket user calls, stated here instead of a `Deref` to
 /// [`MeshSocket`]; [`SyncSocket::mesh`] gives the rest.
 impl SyncSocket {
-    crate::mesh::mesh_methods!();
+    crate::mesh_methods::mesh_methods!();
 }
