@@ -71,7 +71,18 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none needs escaping (the usual text).
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -81,7 +92,10 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => &[],
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
@@ -91,10 +105,21 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(escape);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the
+/// has-less-than and has-zero-byte word tricks: exact as a yes/no).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let has_control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    has_control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// Appends the `message` line of `m` (with its newline): the keys in the order the line
@@ -477,6 +502,8 @@ mod tests {
             "é ☃ 𝄞 \u{2028}\u{7f}",
             "\"\\\"",
             "end\\",
+            "0123456789abcdef\"0123456\\789abcdef\u{1}01234567\u{7f}é\u{1f}x\n",
+            "no escape needed in these thirty-two bytes, none at all",
         ] {
             let mut out = Vec::new();
             push_json_str(&mut out, s);
@@ -484,6 +511,33 @@ mod tests {
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(s).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn the_word_check_finds_every_byte_that_needs_escaping() {
+        let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        for filler in [b'a', b' ', 0x7f, 0x80, 0xc3, 0xff] {
+            for pos in 0..8 {
+                for b in 0..=255u8 {
+                    let mut w = [filler; 8];
+                    w[pos] = b;
+                    assert_eq!(
+                        word_needs_escape(u64::from_le_bytes(w)),
+                        needs(b) || needs(filler),
+                        "{w:?}"
+                    );
+                }
+            }
+        }
+        // Pseudo-random words against the byte-by-byte answer.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let want = x.to_le_bytes().iter().any(|&b| needs(b));
+            assert_eq!(word_needs_escape(x), want, "{x:#x}");
         }
     }
 
