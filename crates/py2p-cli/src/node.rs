@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn message_lines_are_byte_for_byte_the_value_lines() {
-        let packets = vec![
+        let packets = [
             b"hello \"world\"\n".to_vec(),
             vec![0xff, 0xfe, b'a', 0x01],
             Vec::new(),
