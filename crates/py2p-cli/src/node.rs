@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
 
@@ -63,16 +63,137 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn message_json(m: &Message) -> Value {
-    json!({
-        "event": "message",
-        "kind": m.kind().as_str(),
-        "sub_flag": m.sub_flag(),
-        "sender": m.sender(),
-        "id": m.id(),
-        "time": m.time(),
-        "packets": m.packets().iter().map(|p| text(p)).collect::<Vec<_>>(),
-    })
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it (`"`, `\\` and
+/// the control characters; everything else, non-ASCII included, as is), so that the message
+/// lines are byte for byte what a `serde_json::Value` printed before.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none needs escaping (the usual text).
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => &[],
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the
+/// has-less-than and has-zero-byte word tricks: exact as a yes/no).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let has_control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
+    has_control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+/// Appends the `message` line of `m` (with its newline): the keys in the order the line
+/// has always had, written straight into `out` (the hot path of the CLI: no
+/// `serde_json::Value`, no `String` per field).
+fn push_message_line(out: &mut Vec<u8>, m: &Message) {
+    push_message_fields(
+        out,
+        MessageFields {
+            kind: m.kind().as_str(),
+            sub_flag: m.sub_flag(),
+            sender: m.wire().sender(),
+            id: m.id(),
+            time: m.time(),
+            packets: m.packets(),
+        },
+    );
+}
+
+/// What a `message` line shows.
+struct MessageFields<'a> {
+    kind: &'a str,
+    sub_flag: Option<u8>,
+    sender: &'a [u8],
+    id: &'a str,
+    time: u64,
+    packets: &'a [Vec<u8>],
+}
+
+fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
+    let mut digits = [0u8; 20];
+    out.extend_from_slice(b"{\"event\":\"message\",\"kind\":");
+    push_json_str(out, m.kind);
+    out.extend_from_slice(b",\"sub_flag\":");
+    match m.sub_flag {
+        Some(f) => out.extend_from_slice(decimal(u64::from(f), &mut digits)),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"sender\":");
+    push_json_str(out, &lossy(m.sender));
+    out.extend_from_slice(b",\"id\":");
+    push_json_str(out, m.id);
+    out.extend_from_slice(b",\"time\":");
+    out.extend_from_slice(decimal(m.time, &mut digits));
+    out.extend_from_slice(b",\"packets\":[");
+    for (i, p) in m.packets.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, &lossy(p));
+    }
+    out.extend_from_slice(b"]}\n");
+}
+
+/// `b` as text, invalid UTF-8 replaced as `String::from_utf8_lossy` does; valid text (the
+/// usual case) takes `str::from_utf8`'s faster check and no copy.
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+/// `n` in decimal, in the tail of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 fn sync_event_json(e: &SyncEvent) -> Value {
@@ -88,19 +209,34 @@ fn error_json(message: impl std::fmt::Display) -> Value {
     json!({"event": "error", "message": message.to_string()})
 }
 
-/// Writes lines as they come, flushing whenever nothing more is waiting.
-fn writer(rx: Receiver<Value>) {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    while let Ok(v) = rx.recv() {
-        let mut next = Some(v);
-        while let Some(v) = next.take() {
-            if writeln!(out, "{v}").is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
+/// Prints `bytes` (whole lines) to stdout in one locked write, so that lines of different
+/// threads never interleave; stdout's line buffer passes whole lines straight through.
+/// False once stdout is gone.
+fn print_bytes(bytes: &[u8]) -> bool {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).is_ok()
+}
+
+/// Prints one JSON line (the rare lines: ready, peer events, replies, errors).
+fn print_line(v: &Value) -> bool {
+    let mut line = v.to_string().into_bytes();
+    line.push(b'\n');
+    print_bytes(&line)
+}
+
+/// Prints the node's messages until it closes: waits for one, takes every other message
+/// already waiting, and writes the lines of the whole batch at once.
+fn print_messages(mesh: &MeshSocket) {
+    /// Messages printed in one write at most.
+    const BATCH: usize = 1024;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while let Some(first) = mesh.recv() {
+        buf.clear();
+        push_message_line(&mut buf, &first);
+        for m in mesh.try_recv_many(BATCH - 1) {
+            push_message_line(&mut buf, &m);
         }
-        if out.flush().is_err() {
+        if !print_bytes(&buf) {
             return;
         }
     }
@@ -113,11 +249,6 @@ fn tls_version(mesh: &MeshSocket, id: &str) -> Option<&'static str> {
         .into_iter()
         .find(|p| p.id == id)
         .and_then(|p| p.tls_version)
-}
-
-enum Control {
-    Line(String),
-    Quit,
 }
 
 /// Outgoing connections a chord node makes from peer lists: the ring routes a slot to the
@@ -155,38 +286,32 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
             Node::Sync(SyncSocket::bind(config, leasing).map_err(|e| e.to_string())?)
         }
     });
-    let (out_tx, out_rx) = mpsc::channel::<Value>();
-    let writer = thread::spawn(move || writer(out_rx));
     let mesh = node.mesh();
     let addr = mesh.local_addr();
-    let _ = out_tx.send(json!({
+    print_line(&json!({
         "event": "ready",
         "id": mesh.id(),
         "addr": format!("{}:{}", addr.ip(), addr.port()),
         "protocol": mesh.protocol_id(),
     }));
 
-    // Messages, peer events and table changes each have a thread that turns them into lines.
+    // Messages, peer events and table changes each have a thread that prints them; each
+    // writes whole lines under stdout's lock.
+    let mut printers = Vec::new();
     {
-        let (node, tx) = (node.clone(), out_tx.clone());
-        thread::spawn(move || {
-            while let Some(m) = node.mesh().recv() {
-                if tx.send(message_json(&m)).is_err() {
-                    break;
-                }
-            }
-        });
+        let node = node.clone();
+        printers.push(thread::spawn(move || print_messages(node.mesh())));
     }
     {
-        let (node, tx) = (node.clone(), out_tx.clone());
-        thread::spawn(move || {
+        let node = node.clone();
+        printers.push(thread::spawn(move || {
             for e in node.mesh().events() {
                 let v = match e {
                     PeerEvent::Connected { id, addr } => {
                         // A chord node joins the ring once it has a peer (join is idempotent).
                         if let (Node::Chord(c, _), true) = (&*node, join) {
                             if let Err(e) = c.join() {
-                                let _ = tx.send(error_json(format!("cannot join: {e}")));
+                                print_line(&error_json(format!("cannot join: {e}")));
                             }
                         }
                         let mut v =
@@ -203,72 +328,83 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
                     // Events added later are not printed.
                     _ => continue,
                 };
-                if tx.send(v).is_err() {
+                if !print_line(&v) {
                     break;
                 }
             }
-        });
+        }));
     }
     if let Node::Sync(_) = &*node {
-        let (node, tx) = (node.clone(), out_tx.clone());
-        thread::spawn(move || {
+        let node = node.clone();
+        printers.push(thread::spawn(move || {
             if let Node::Sync(s) = &*node {
                 for e in s.changes() {
-                    if tx.send(sync_event_json(&e)).is_err() {
+                    if !print_line(&sync_event_json(&e)) {
                         break;
                     }
                 }
             }
-        });
+        }));
     }
 
     // Dials go out together; one that fails is an `error` event (from the events thread).
     for target in &opts.connect {
         if let Err(e) = mesh.connect_nonblocking(target.as_str()) {
-            let _ = out_tx.send(error_json(format!("cannot connect to {target}: {e}")));
+            print_line(&error_json(format!("cannot connect to {target}: {e}")));
         }
     }
 
-    let (ctl_tx, ctl_rx) = mpsc::channel::<Control>();
+    // The stdin thread carries out the commands itself (no hop through this thread); this
+    // thread waits for `/quit` from it or for a signal.
+    let (quit_tx, quit_rx) = mpsc::channel::<()>();
     {
-        let ctl = ctl_tx.clone();
+        let quit = quit_tx.clone();
         let _ = ctrlc::set_handler(move || {
-            let _ = ctl.send(Control::Quit);
+            let _ = quit.send(());
         });
     }
-    thread::spawn(move || stdin_reader(ctl_tx));
-
-    while let Ok(ctl) = ctl_rx.recv() {
-        match ctl {
-            Control::Quit => break,
-            Control::Line(line) => {
-                if line == "/quit" {
-                    break;
-                }
-                if let Some(v) = command(&node, &line) {
-                    let _ = out_tx.send(v);
-                }
-            }
-        }
+    {
+        let node = node.clone();
+        thread::spawn(move || stdin_commands(&node, &quit_tx));
     }
+    let _ = quit_rx.recv();
     node.mesh().close();
-    drop(out_tx);
-    // The printing threads end when the node's queues close; the writer when they are gone.
-    let _ = writer.join();
+    // The printing threads end when the node's queues close.
+    for p in printers {
+        let _ = p.join();
+    }
     Ok(())
 }
 
-fn stdin_reader(ctl: Sender<Control>) {
+/// Reads stdin's lines and carries each out, until `/quit` (which it passes on) or the node
+/// closes. At the end of input the node keeps running until `/quit` or a signal.
+fn stdin_commands(node: &Node, quit: &Sender<()>) {
     let stdin = io::stdin();
-    for line in stdin.lock().split(b'\n') {
-        let Ok(line) = line else { break };
-        let line = String::from_utf8_lossy(&line);
-        let line = line.strip_suffix('\r').unwrap_or(&line).to_owned();
-        if ctl.send(Control::Line(line)).is_err() {
+    let mut input = stdin.lock();
+    let mut raw = Vec::with_capacity(1024);
+    loop {
+        raw.clear();
+        match input.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let line = lossy(bytes);
+        if line == "/quit" {
+            let _ = quit.send(());
             return;
         }
+        if node.mesh().is_closed() {
+            return;
+        }
+        if let Some(v) = command(node, &line) {
+            if node.mesh().is_closed() {
+                return;
+            }
+            print_line(&v);
+        }
     }
-    // End of input: the node keeps running until /quit or a signal.
 }
 
 /// Carries out one input line; returns a line to print, if any.
@@ -331,5 +467,105 @@ fn command(node: &Node, line: &str) -> Option<Value> {
     match result {
         Ok(v) => v,
         Err(e) => Some(error_json(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line as the CLI printed it before the hand-written form: a `serde_json::Value`
+    /// (keys in insertion order).
+    fn value_line(m: &MessageFields<'_>) -> String {
+        let v = json!({
+            "event": "message",
+            "kind": m.kind,
+            "sub_flag": m.sub_flag,
+            "sender": text(m.sender),
+            "id": m.id,
+            "time": m.time,
+            "packets": m.packets.iter().map(|p| text(p)).collect::<Vec<_>>(),
+        });
+        format!("{v}\n")
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every_ascii = String::new();
+        for c in 0u8..=0x7f {
+            every_ascii.push(char::from(c));
+        }
+        for s in [
+            "",
+            "plain",
+            every_ascii.as_str(),
+            "é ☃ 𝄞 \u{2028}\u{7f}",
+            "\"\\\"",
+            "end\\",
+            "0123456789abcdef\"0123456\\789abcdef\u{1}01234567\u{7f}é\u{1f}x\n",
+            "no escape needed in these thirty-two bytes, none at all",
+        ] {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn the_word_check_finds_every_byte_that_needs_escaping() {
+        let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        for filler in [b'a', b' ', 0x7f, 0x80, 0xc3, 0xff] {
+            for pos in 0..8 {
+                for b in 0..=255u8 {
+                    let mut w = [filler; 8];
+                    w[pos] = b;
+                    assert_eq!(
+                        word_needs_escape(u64::from_le_bytes(w)),
+                        needs(b) || needs(filler),
+                        "{w:?}"
+                    );
+                }
+            }
+        }
+        // Pseudo-random words against the byte-by-byte answer.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let want = x.to_le_bytes().iter().any(|&b| needs(b));
+            assert_eq!(word_needs_escape(x), want, "{x:#x}");
+        }
+    }
+
+    #[test]
+    fn message_lines_are_byte_for_byte_the_value_lines() {
+        let packets = [
+            b"hello \"world\"\n".to_vec(),
+            vec![0xff, 0xfe, b'a', 0x01],
+            Vec::new(),
+        ];
+        for (kind, sub_flag, time, packets) in [
+            ("broadcast", Some(0u8), 1_700_000_000u64, &packets[..]),
+            ("whisper", Some(2), 0, &packets[..1]),
+            ("broadcast", Some(255), u64::MAX, &[][..]),
+            ("broadcast", None, 9, &packets[1..]),
+        ] {
+            let fields = MessageFields {
+                kind,
+                sub_flag,
+                sender: b"6Jh3gSuk\xc3(xyz",
+                id: "3Tx7pBvUqZ",
+                time,
+                packets,
+            };
+            let want = value_line(&fields);
+            let mut out = Vec::new();
+            push_message_fields(&mut out, fields);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 }

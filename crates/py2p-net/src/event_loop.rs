@@ -5,8 +5,8 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::warn;
@@ -33,6 +33,9 @@ struct Shared {
     woken: AtomicBool,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The loop thread's id, set by the thread itself before it runs anything: every
+    /// `send` asks whether it is on the loop thread, and this answers without the mutex.
+    thread_id: OnceLock<ThreadId>,
     local_addr: SocketAddr,
 }
 
@@ -84,10 +87,10 @@ impl<C: Send + 'static> LoopHandle<C> {
 
     /// Whether the calling thread is the loop's own thread.
     pub fn is_loop_thread(&self) -> bool {
-        let guard = self.shared.thread.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .is_some_and(|t| t.thread().id() == thread::current().id())
+        self.shared
+            .thread_id
+            .get()
+            .is_some_and(|&id| id == thread::current().id())
     }
 
     /// Stops the loop: every connection is closed, then the thread is joined. Idempotent;
@@ -139,6 +142,7 @@ impl EventLoop {
             woken: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
+            thread_id: OnceLock::new(),
             local_addr,
         });
         let driver = Driver {
@@ -152,7 +156,10 @@ impl EventLoop {
         let loop_shared = shared.clone();
         let thread = thread::Builder::new()
             .name(format!("py2p-loop-{}", local_addr.port()))
-            .spawn(move || run(driver, service, rx, loop_shared))?;
+            .spawn(move || {
+                let _ = loop_shared.thread_id.set(thread::current().id());
+                run(driver, service, rx, loop_shared)
+            })?;
         *shared.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
         Ok(LoopHandle { tx, shared })
     }
