@@ -134,6 +134,20 @@ impl Node {
         }
     }
 
+    /// Binds a socket with the GIL released and wraps it in a node for `server`.
+    fn start(
+        py: Python<'_>,
+        server: Py<PyAny>,
+        bind: impl Send + FnOnce() -> Result<Kind, py2p::Error>,
+    ) -> PyResult<Node> {
+        let kind = py.detach(bind).map_err(error::to_py)?;
+        Ok(Node {
+            inner: Arc::new(Inner { kind }),
+            errors: Arc::default(),
+            server,
+        })
+    }
+
     fn message(&self, py: Python<'_>, msg: py2p::Message) -> Message {
         Message::new(msg, self.server.clone_ref(py), Arc::downgrade(&self.inner))
     }
@@ -154,16 +168,7 @@ impl Node {
         server: Py<PyAny>,
     ) -> PyResult<Node> {
         let config = config(bind_ip, port, subnet, encryption, out_addr)?;
-        let socket = py
-            .detach(|| MeshSocket::bind(config))
-            .map_err(error::to_py)?;
-        Ok(Node {
-            inner: Arc::new(Inner {
-                kind: Kind::Mesh(socket),
-            }),
-            errors: Arc::default(),
-            server,
-        })
+        Node::start(py, server, || MeshSocket::bind(config).map(Kind::Mesh))
     }
 
     /// Binds and starts a sync node (py2p appends the leasing digit to the subnet).
@@ -180,15 +185,8 @@ impl Node {
         leasing: bool,
     ) -> PyResult<Node> {
         let config = config(bind_ip, port, subnet, encryption, out_addr)?;
-        let socket = py
-            .detach(|| SyncSocket::bind(config, leasing))
-            .map_err(error::to_py)?;
-        Ok(Node {
-            inner: Arc::new(Inner {
-                kind: Kind::Sync(socket),
-            }),
-            errors: Arc::default(),
-            server,
+        Node::start(py, server, || {
+            SyncSocket::bind(config, leasing).map(Kind::Sync)
         })
     }
 
@@ -442,15 +440,8 @@ impl Node {
         server: Py<PyAny>,
     ) -> PyResult<Node> {
         let config = config(bind_ip, port, subnet, encryption, out_addr)?;
-        let socket = py
-            .detach(|| ChordSocket::bind(config, ChordConfig::default()))
-            .map_err(error::to_py)?;
-        Ok(Node {
-            inner: Arc::new(Inner {
-                kind: Kind::Chord(socket),
-            }),
-            errors: Arc::default(),
-            server,
+        Node::start(py, server, || {
+            ChordSocket::bind(config, ChordConfig::default()).map(Kind::Chord)
         })
     }
 
