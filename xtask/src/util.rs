@@ -226,6 +226,15 @@ pub fn fnv1a64(data: &[u8]) -> u64 {
     hash
 }
 
+/// The CPU's model name from `/proc/cpuinfo`, for the reports of bench and soak.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
 /// Today's UTC date as `YYYY-MM-DD` (from the system clock, no time zone data).
 pub fn utc_date_today() -> String {
     let secs = std::time::SystemTime::now()

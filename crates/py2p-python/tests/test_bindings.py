@@ -323,6 +323,12 @@ def test_sync_without_leases_takes_the_newest(closing):
     a.update({'x': '1'})
     wait_for(lambda: b.get('x'), "x at b")
     assert dict(b.items()) == {b'x': b'1'} == b.copy()
+    # pop: the value, then the key is gone everywhere; a default for a missing key, else KeyError.
+    assert b.pop('x') == b'1'
+    assert 'x' not in b.copy() and b.pop('x', 'none') == 'none'
+    wait_for(lambda: a.get('x') is None, "the pop at a")
+    with pytest.raises(KeyError):
+        b.pop('x')
 
 
 # chord
@@ -347,5 +353,10 @@ def test_chord_set_get_delete_across_nodes(closing):
     wait_for(lambda: a.get('colour', timeout=1) is None, "the delete at a")
     with pytest.raises(KeyError):
         del a['never set']
+    b.update({'popped': 'p'})
+    wait_for(lambda: a.get('popped', timeout=1) == b'p', "popped at a")
+    assert a.pop('popped') == b'p'
+    wait_for(lambda: b.get('popped', timeout=1) is None, "the pop at b")
+    assert a.pop('popped', 'gone') == 'gone'
     a.unjoin()
     wait_for(lambda: b.get('x', timeout=1) == b'1', "x at b after a unjoined")

@@ -172,15 +172,7 @@ pub(super) fn utc_now() -> String {
 }
 
 pub(super) fn machine() -> String {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = util::cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} cores (shared with other work)")
 }

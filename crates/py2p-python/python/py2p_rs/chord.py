@@ -9,6 +9,7 @@ import weakref
 from . import _core
 from .base import protocol
 from .mesh import mesh_socket
+from .utils import _pop_key
 
 default_protocol = protocol('chord', "Plaintext")
 
@@ -100,14 +101,7 @@ class chord_socket(mesh_socket):
     def pop(self, key, *args):
         """The value at ``key``, which is then deleted; ``args[0]`` when it has none
         (else ``KeyError``)."""
-        if args:
-            ret = self.get(key, args[0])
-            if ret != args[0]:
-                del self[key]
-        else:
-            ret = self[key]
-            del self[key]
-        return ret
+        return _pop_key(self, key, args)
 
     def copy(self):
         """A ``dict`` of the table (a lookup per key)"""

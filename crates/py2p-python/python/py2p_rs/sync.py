@@ -10,7 +10,7 @@ from collections import namedtuple
 from . import _core
 from .base import flags, protocol, to_base_58, from_base_58
 from .mesh import mesh_socket
-from .utils import getUTC, sanitize_packet
+from .utils import _pop_key, getUTC, sanitize_packet
 
 default_protocol = protocol('sync', "Plaintext")
 
@@ -107,14 +107,7 @@ class sync_socket(mesh_socket):
 
     def pop(self, key, *args):
         """The value at ``key``, deleting it; ``args[0]`` (else ``KeyError``) if none"""
-        if len(args):
-            ret = self.get(key, args[0])
-            if ret != args[0]:
-                del self[key]
-        else:
-            ret = self[key]
-            del self[key]
-        return ret
+        return _pop_key(self, key, args)
 
     def popitem(self):
         """Some ``(key, value)`` pair, deleting it"""

@@ -12,6 +12,19 @@ def inherit_doc(function):
     return lambda x: x
 
 
+def _pop_key(table, key, args):
+    """``table.pop(key, *args)`` for the dict-like tables (sync, chord): the value at ``key``,
+    which is then deleted; ``args[0]`` when it has none (else ``KeyError``)."""
+    if args:
+        ret = table.get(key, args[0])
+        if ret != args[0]:
+            del table[key]
+    else:
+        ret = table[key]
+        del table[key]
+    return ret
+
+
 def sanitize_packet(packet):
     """A packet as bytes: ``str`` as UTF-8, ``bytes``/``bytearray`` as they are, anything
     else through ``encode('raw_unicode_escape')``."""
