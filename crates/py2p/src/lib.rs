@@ -53,8 +53,8 @@ pub mod tokio;
 
 pub use chord::{ChordConfig, ChordInfo, ChordSocket};
 pub use config::{MeshConfig, MeshConfigBuilder};
-pub use connection::{ConnectError, Connection};
-pub use error::Error;
+pub use connection::Connection;
+pub use error::{ConnectError, Error};
 pub use mesh::{Handler, MeshSocket, Status};
 pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
 pub use sync::{Entry, SyncEvent, SyncSocket};

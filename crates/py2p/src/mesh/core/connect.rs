@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use py2p_net::{ConnId, Net};
 
-use super::MeshCore;
-use crate::connection::ConnectError;
+use super::state::MeshCore;
+use crate::error::ConnectError;
 use crate::mesh::ConnectReply;
 use crate::message::PeerEvent;
 

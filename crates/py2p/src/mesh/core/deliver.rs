@@ -7,7 +7,8 @@ use log::{debug, error};
 use py2p_net::ConnId;
 use py2p_wire::Flag;
 
-use super::{MeshCore, Path};
+use super::path::Path;
+use super::state::MeshCore;
 use crate::connection::{is_user_sub_flag, Connection};
 use crate::message::{Message, MessageKind};
 

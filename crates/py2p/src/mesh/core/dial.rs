@@ -6,7 +6,7 @@ use log::{debug, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
-use super::{Dial, MeshCore};
+use super::state::{Dial, MeshCore};
 use crate::mesh::resolver::{Resolution, Sink, Then};
 use crate::mesh::Command;
 

@@ -5,8 +5,9 @@ use log::{debug, info, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{compression, Flag};
 
-use super::{MeshCore, Path};
-use crate::connection::ConnectError;
+use super::path::Path;
+use super::state::MeshCore;
+use crate::error::ConnectError;
 use crate::id::id_cmp;
 use crate::mesh::peer::{self};
 use crate::message::PeerEvent;

@@ -1,7 +1,5 @@
 //! The ways a frame can go through a node, and the counters `status` shows.
 
-use super::MeshCore;
-
 /// The ways a frame from a peer can go through a node's handlers, counted per node
 /// ([`Counters::paths`]) so that the fuzz targets can show that their corpus reaches each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,15 +113,5 @@ impl Counters {
         if let Some(n) = self.paths.get_mut(path as usize) {
             *n += 1;
         }
-    }
-}
-
-impl MeshCore {
-    /// How many frames went each way through the handlers (see [`Path`]).
-    pub(crate) fn paths(&self) -> Vec<(Path, u64)> {
-        Path::ALL
-            .iter()
-            .map(|&p| (p, self.counters.paths.get(p as usize).copied().unwrap_or(0)))
-            .collect()
     }
 }

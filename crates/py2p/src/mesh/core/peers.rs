@@ -6,7 +6,9 @@ use log::debug;
 use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
-use super::{MeshCore, Path, Purpose};
+use super::dial::Purpose;
+use super::path::Path;
+use super::state::MeshCore;
 use crate::mesh::peer::{self};
 use crate::mesh::resolver::Then;
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::MeshCore;
+use super::state::MeshCore;
 use crate::mesh::Status;
 use crate::message::PeerInfo;
 

@@ -5,7 +5,8 @@ use std::time::Instant;
 use log::debug;
 use py2p_net::Net;
 
-use super::{MeshCore, Purpose};
+use super::dial::Purpose;
+use super::state::MeshCore;
 use crate::mesh::resolver::Then;
 
 impl MeshCore {

@@ -4,7 +4,8 @@ use log::{debug, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{compression, Flag, WireError};
 
-use super::{MeshCore, Path};
+use super::path::Path;
+use super::state::MeshCore;
 
 impl MeshCore {
     pub(super) fn handle_decode_error(&mut self, net: &mut dyn Net, conn: ConnId, e: WireError) {

@@ -5,7 +5,9 @@ use py2p_net::{ConnId, Net};
 use py2p_wire::{base58, Flag};
 use sha2::{Digest, Sha384};
 
-use super::{MeshCore, Path, PendingRequest, Purpose};
+use super::dial::Purpose;
+use super::path::Path;
+use super::state::{MeshCore, PendingRequest};
 use crate::mesh::peer::{self};
 use crate::mesh::resolver::Then;
 

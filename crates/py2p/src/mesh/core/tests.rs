@@ -1,8 +1,15 @@
 //! The seen-check comes before the checksum: a copy of a seen broadcast costs no sha-384.
 
-use super::*;
-use py2p_net::{Frame, NetError};
-use py2p_wire::base58;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError, Service};
+use py2p_wire::{base58, Flag};
+
+use super::MeshCore;
+use crate::config::MeshConfig;
+use crate::mesh::Shared;
 
 /// A network that only records: frames sent, nothing dialled.
 struct Quiet;

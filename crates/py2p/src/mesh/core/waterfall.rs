@@ -5,7 +5,8 @@ use log::debug;
 use py2p_net::{ConnId, Frame, Net};
 use py2p_wire::{Compression, Flag};
 
-use super::{MeshCore, Path};
+use super::path::Path;
+use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
 
 impl MeshCore {
