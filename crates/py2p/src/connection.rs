@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use py2p_net::ConnId;
 use py2p_wire::Flag;
 
-use crate::mesh::Command;
 use crate::message::MessageKind;
 use crate::Error;
 
@@ -26,7 +26,14 @@ pub struct Connection {
     pub(crate) limits: py2p_wire::Limits,
     pub(crate) sender_id_len: usize,
     /// The node's loop (absent when the node logic runs without one, in the simulator).
-    pub(crate) handle: Option<py2p_net::LoopHandle<Command>>,
+    pub(crate) handle: Option<Arc<dyn SendOn>>,
+}
+
+/// Where a [`Connection`]'s messages go: the event loop of the node it belongs to (which
+/// implements this for its handle), so that this module needs nothing of the mesh's.
+pub(crate) trait SendOn: Send + Sync {
+    /// Queues `payload` as a message of type `kind` on the connection `conn`.
+    fn send_on(&self, conn: ConnId, kind: MessageKind, payload: Vec<Vec<u8>>) -> Result<(), Error>;
 }
 
 impl Connection {
@@ -69,12 +76,7 @@ impl Connection {
         self.handle
             .as_ref()
             .ok_or(Error::Closed)?
-            .send(Command::SendOn {
-                conn: self.conn,
-                kind,
-                payload,
-            })
-            .map_err(Error::from)
+            .send_on(self.conn, kind, payload)
     }
 
     /// Sends `packets` back on this connection as a whisper with the whisper sub-flag: what

@@ -6,8 +6,9 @@ use std::sync::mpsc;
 
 use super::resolver;
 use super::status::Status;
-use crate::connection::Connection;
+use crate::connection::{Connection, SendOn};
 use crate::error::ConnectError;
+use crate::error::Error;
 use crate::message::{Message, MessageKind, PeerInfo};
 
 /// A message handler: runs on the event-loop thread for every message that the protocol does
@@ -77,4 +78,21 @@ pub(crate) enum Command {
     Chord(crate::chord::ChordCommand),
     /// The answer to a host name lookup (from the resolver's thread).
     Resolved((resolver::Lookup, super::core::Purpose)),
+}
+
+/// A handler's [`Connection`] sends through the loop's handle.
+impl SendOn for py2p_net::LoopHandle<Command> {
+    fn send_on(
+        &self,
+        conn: py2p_net::ConnId,
+        kind: MessageKind,
+        payload: Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        self.send(Command::SendOn {
+            conn,
+            kind,
+            payload,
+        })
+        .map_err(Error::from)
+    }
 }

@@ -8,6 +8,7 @@
 mod command;
 mod core;
 mod link;
+mod node;
 mod peer;
 mod resolver;
 mod seen;
@@ -15,8 +16,8 @@ mod shared;
 mod socket;
 mod status;
 
-pub(crate) use self::core::MeshCore;
 pub(crate) use self::link::MeshLink;
+pub(crate) use self::node::MeshNode;
 pub(crate) use self::shared::Shared;
 pub use self::socket::{Events, MeshSocket, Messages};
 

@@ -1,4 +1,5 @@
-//! The nodes of a simulation: real mesh nodes ([`MeshCore`]) and misbehaving peers, each
+//! The nodes of a simulation: real mesh nodes (the [`MeshNode`](crate::mesh::MeshNode) a
+//! `MeshSocket` runs) and misbehaving peers, each
 //! with what its user saw.
 
 use std::sync::{mpsc, Arc, Mutex};
@@ -9,7 +10,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
 use crate::inbox::Inbox;
-use crate::mesh::{Command, MeshCore, Shared, Status};
+use crate::mesh::{Command, Shared, Status};
 use crate::message::{Message, PeerEvent, PeerInfo};
 use crate::sync::{SyncEvent, SyncTable};
 use crate::MeshConfig;
@@ -42,7 +43,8 @@ pub struct SeenEvent {
 
 /// A real mesh node and the state it shares with its (simulated) user.
 pub(super) struct MeshNode {
-    pub core: MeshCore,
+    /// The node as a `MeshSocket`'s event loop runs it: core, table, handlers, inbox.
+    pub core: crate::mesh::MeshNode,
     pub shared: Arc<Shared>,
     pub id: String,
     /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
@@ -66,7 +68,8 @@ impl MeshNode {
         let table = leasing
             .zip(sync_events.clone())
             .map(|(leasing, events)| SyncTable::new(leasing, config.max_table_bytes, events));
-        let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), table);
+        let mut core =
+            crate::mesh::MeshNode::new(config, id.clone(), out_addr, shared.clone(), table);
         let delivered: Arc<Mutex<Vec<Message>>> = Arc::default();
         let notes = delivered.clone();
         core.on_command(

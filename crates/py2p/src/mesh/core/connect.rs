@@ -1,74 +1,68 @@
 //! The user's `connect`: a dial, and the answer once the peer's handshake is in (or not).
+//! The core tracks which connections answer a `connect`; who waits for the answer (a
+//! thread, a callback, the event stream) is the node's business ([`Effect::ConnectDone`]).
 
 use std::net::SocketAddr;
 
-use py2p_net::{ConnId, Net};
+use py2p_net::{ConnId, Net, NetError};
 
+use super::effect::Effect;
 use super::state::MeshCore;
 use crate::error::ConnectError;
-use crate::mesh::ConnectReply;
-use crate::message::PeerEvent;
+
+/// How a user's `connect` goes on.
+#[derive(Debug)]
+pub(crate) enum Connecting {
+    /// Answered at once: the peer was routed already, or the address is ours, or the dial
+    /// failed.
+    Done(Result<String, ConnectError>),
+    /// A dial on this connection: answered later by an [`Effect::ConnectDone`].
+    Dialling(ConnId),
+}
 
 impl MeshCore {
-    /// Tells a waiting `connect` how it ended.
+    /// Ends a user's `connect` on `conn`, if there is one.
     pub(super) fn finish_connect(&mut self, conn: ConnId, result: Result<String, ConnectError>) {
-        let Some((addr, reply)) = self.waiters.remove(&conn) else {
+        let Some(addr) = self.waiters.remove(&conn) else {
             return;
         };
         if let Err(e) = &result {
             self.note_error(format!("connect to {addr}: {e}"));
         }
-        self.answer_connect(addr, reply, result);
-    }
-
-    /// Tells whoever waits on a `connect` to `addr` how it ended: the waiting thread or the
-    /// callback either way, the event stream only of a failure.
-    pub(super) fn answer_connect(
-        &self,
-        addr: SocketAddr,
-        reply: ConnectReply,
-        result: Result<String, ConnectError>,
-    ) {
-        match (reply, result) {
-            (ConnectReply::Wait(tx), result) => {
-                let _ = tx.send(result);
-            }
-            (ConnectReply::Notify(tell), result) => tell(result),
-            (ConnectReply::Event, Err(error)) => self
-                .shared
-                .push_event(PeerEvent::ConnectFailed { addr, error }),
-            _ => {}
-        }
+        self.effects
+            .push_back(Effect::ConnectDone { conn, addr, result });
     }
 
     /// The user's `connect`: a dial, answered once the peer's handshake is in.
-    pub(super) fn user_connect(
+    pub(crate) fn connect(
         &mut self,
         net: &mut dyn Net,
         addr: SocketAddr,
         expected_id: Option<String>,
-        reply: ConnectReply,
-    ) {
+    ) -> Connecting {
         if let Some(id) = expected_id
             .as_ref()
             .filter(|id| self.routing.contains_key(*id))
         {
-            self.answer_connect(addr, reply, Ok(id.clone()));
-            return;
+            return Connecting::Done(Ok(id.clone()));
         }
         let host = addr.ip().to_string();
         if self.is_self_addr(&host, addr.port()) {
-            self.answer_connect(addr, reply, Err(ConnectError::SelfConnection));
-            return;
+            return Connecting::Done(Err(ConnectError::SelfConnection));
         }
         match self.dial(net, addr, expected_id, Vec::new()) {
             Ok(conn) => {
-                self.waiters.insert(conn, (addr, reply));
+                self.waiters.insert(conn, addr);
+                Connecting::Dialling(conn)
             }
-            Err(text) => {
-                let error = ConnectError::Io(std::io::ErrorKind::Other, text);
+            Err(e) => {
+                let kind = match &e {
+                    NetError::Io(io) => io.kind(),
+                    _ => std::io::ErrorKind::Other,
+                };
+                let error = ConnectError::Io(kind, e.to_string());
                 self.note_error(format!("connect to {addr}: {error}"));
-                self.answer_connect(addr, reply, Err(error));
+                Connecting::Done(Err(error))
             }
         }
     }

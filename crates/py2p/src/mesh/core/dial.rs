@@ -1,23 +1,26 @@
 //! Dialling: addresses we are given or peers advertise (looked up off the loop's thread).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use log::{debug, warn};
-use py2p_net::{ConnId, Net};
+use py2p_net::{ConnId, Net, NetError};
 use py2p_wire::Flag;
 
+use super::effect::{Effect, Purpose};
 use super::state::{Dial, MeshCore};
-use crate::mesh::resolver::{Resolution, Sink, Then};
-use crate::mesh::Command;
+use crate::mesh::resolver::Then;
 
 impl MeshCore {
+    /// Dials `addr`, expecting `expected_id` there and sending `deferred` whispers once the
+    /// connection is up; a dial the network refuses (the connection cap, say) is logged and
+    /// noted for `status()`.
     pub(crate) fn dial(
         &mut self,
         net: &mut dyn Net,
         addr: SocketAddr,
         expected_id: Option<String>,
         deferred: Vec<Vec<Vec<u8>>>,
-    ) -> Result<ConnId, String> {
+    ) -> Result<ConnId, NetError> {
         match net.dial(addr) {
             Ok(conn) => {
                 self.dials.insert(
@@ -33,13 +36,13 @@ impl MeshCore {
             Err(e) => {
                 warn!("cannot dial {addr}: {e}");
                 self.note_error(format!("cannot dial {addr}: {e}"));
-                Err(e.to_string())
+                Err(e)
             }
         }
     }
 
     /// Dials an address a peer advertised (`then` says whom we expect and what to send),
-    /// looking a host name up on the resolver's thread rather than here.
+    /// a host name once the node has looked it up (off the loop's thread).
     pub(super) fn dial_advertised(
         &mut self,
         net: &mut dyn Net,
@@ -48,27 +51,20 @@ impl MeshCore {
         then: Then,
         purpose: Purpose,
     ) {
-        let handle = self.shared.handle.get().cloned();
-        let sink = move || -> Option<Sink> {
-            let handle = handle?;
-            Some(Box::new(move |lookup| {
-                handle.send(Command::Resolved((lookup, purpose))).is_ok()
-            }))
-        };
-        match self.resolver.resolve(host, port, then, sink) {
-            Resolution::Now(addr, then) => self.dial_resolved(net, addr, then, purpose),
-            Resolution::Later => debug!("looking up {host}:{port} ({purpose:?})"),
-            Resolution::Refused(then) => warn!(
-                "cannot look up {host}:{port} now ({} lookups waiting; {purpose:?}){}",
-                self.resolver.pending(),
-                dropped_note(&then)
-            ),
+        match host.parse::<IpAddr>() {
+            Ok(ip) => self.dial_resolved(net, SocketAddr::new(ip, port), then, purpose),
+            Err(_) => self.effects.push_back(Effect::Resolve {
+                host: host.to_owned(),
+                port,
+                then,
+                purpose,
+            }),
         }
     }
 
     /// Dials an address found for [`MeshCore::dial_advertised`], unless the peer was reached
     /// meanwhile (then deferred whispers go over that connection).
-    pub(super) fn dial_resolved(
+    pub(crate) fn dial_resolved(
         &mut self,
         net: &mut dyn Net,
         addr: SocketAddr,
@@ -99,19 +95,8 @@ impl MeshCore {
     }
 }
 
-/// Why an advertised address is dialled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Purpose {
-    /// A peer from a peers list (counts against `max_outgoing`).
-    PeersList,
-    /// The target of a request/response, to deliver whispers.
-    Response,
-    /// A lost peer, dialled again.
-    Redial,
-}
-
 /// What is lost with a request that cannot go ahead, for log lines.
-pub(super) fn dropped_note(then: &Then) -> String {
+pub(crate) fn dropped_note(then: &Then) -> String {
     match then.deferred.len() {
         0 => String::new(),
         n => format!("; {n} whisper(s) dropped"),

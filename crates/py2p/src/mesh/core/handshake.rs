@@ -2,15 +2,17 @@
 //! connections to one node).
 
 use log::{debug, info, warn};
+use std::time::Instant;
+
 use py2p_net::{ConnId, Net};
 use py2p_wire::{compression, Flag};
 
+use super::effect::Effect;
 use super::path::Path;
 use super::state::MeshCore;
 use crate::error::ConnectError;
 use crate::id::id_cmp;
 use crate::mesh::peer::{self};
-use crate::message::PeerEvent;
 
 impl MeshCore {
     pub(super) fn handshake_payload(&self) -> Vec<Vec<u8>> {
@@ -29,8 +31,6 @@ impl MeshCore {
         conn: ConnId,
         payload: &[Vec<u8>],
     ) {
-        // The handlers' handle names the peer: made again after this.
-        self.conn_handles.remove(&conn);
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
@@ -158,16 +158,46 @@ impl MeshCore {
             Flag::WHISPER,
             vec![vec![Flag::PEERS.0], list.into_bytes()],
         );
-        if let Some(sync) = self.sync.take() {
-            sync.send_all_keys(self, net, conn);
-            self.sync = Some(sync);
-        }
         // `peers()` shows the peer before anyone hears of it.
         self.publish_peers();
         self.finish_connect(conn, Ok(id.clone()));
-        if newly_routed {
-            self.with_chord(|chord, core| chord.on_peer_up(core, net, &id));
-            self.shared.push_event(PeerEvent::Connected { id, addr });
+        self.effects.push_back(Effect::PeerUp {
+            conn,
+            id,
+            addr,
+            newly_routed,
+        });
+    }
+
+    /// Closes connections that sent no handshake within `handshake_timeout`, and those not
+    /// kept after a conflict once `conflict_grace` is over.
+    pub(super) fn close_stale(&mut self, net: &mut dyn Net, now: Instant) {
+        let deadline = self.config.handshake_timeout;
+        let mut stale: Vec<ConnId> = self
+            .peers
+            .values()
+            .filter(|p| p.id.is_none() && now.duration_since(p.opened) > deadline)
+            .map(|p| p.conn)
+            .collect();
+        stale.sort_unstable();
+        for conn in stale {
+            if let Some(p) = self.peers.get(&conn) {
+                warn!("{}: no handshake within {:?}; closing", p.label(), deadline);
+            }
+            self.finish_connect(conn, Err(ConnectError::HandshakeTimeout));
+            net.close(conn);
+        }
+        let grace = self.config.conflict_grace;
+        let mut superseded: Vec<ConnId> = self
+            .peers
+            .values()
+            .filter(|p| p.superseded.is_some_and(|t| now.duration_since(t) >= grace))
+            .map(|p| p.conn)
+            .collect();
+        superseded.sort_unstable();
+        for conn in superseded {
+            debug!("{conn}: closing the connection not kept after a conflict");
+            net.close(conn);
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The mesh node as a state machine: py2p's mesh.py behaviour, driven by the event loop (or
-//! by a test) through [`py2p_net::Service`], with no sockets of its own.
+//! The mesh node's logic as a state machine: py2p's mesh.py rules with no sockets, threads or
+//! locks. Input comes in as calls (connections, frames, time, the user's requests), frames
+//! leave through [`py2p_net::Net`], and the rest leaves as [`Effect`] values that the node
+//! around it (`crate::mesh::node`) carries out.
 
 mod connect;
 mod deliver;
 mod dial;
+mod effect;
 mod handshake;
+mod input;
 mod link;
 mod path;
 mod peers;
@@ -12,11 +16,14 @@ mod publish;
 mod redial;
 mod renegotiate;
 mod request;
-mod service;
 mod state;
 #[cfg(test)]
 mod tests;
+mod user;
 mod waterfall;
 
-pub(crate) use self::dial::Purpose;
+pub(crate) use self::connect::Connecting;
+pub(crate) use self::dial::dropped_note;
+pub(crate) use self::effect::{Effect, Purpose, Tables};
+pub(crate) use self::path::Path;
 pub(crate) use self::state::MeshCore;

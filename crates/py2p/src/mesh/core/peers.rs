@@ -6,7 +6,7 @@ use log::debug;
 use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
-use super::dial::Purpose;
+use super::effect::Purpose;
 use super::path::Path;
 use super::state::MeshCore;
 use crate::mesh::peer::{self};
@@ -35,7 +35,7 @@ impl MeshCore {
         peer::peer_list_json((0..take).filter_map(|i| entries.get((start + i) % n).copied()))
     }
 
-    pub(super) fn request_peers(&mut self, net: &mut dyn Net) {
+    pub(crate) fn request_peers(&mut self, net: &mut dyn Net) {
         let mut conns: Vec<ConnId> = self.routing.values().copied().collect();
         conns.sort_unstable();
         for conn in conns {

@@ -1,50 +1,32 @@
-//! What the user's threads see of the node: the routing table and status published in
-//! `Shared`, the errors noted for `status()`.
+//! What the user's threads see of the node: the routing table and status (which the node
+//! publishes in `Shared`), the errors noted for `status()`.
 
-use std::time::Instant;
-
+use super::effect::Effect;
 use super::state::MeshCore;
 use crate::mesh::Status;
 use crate::message::PeerInfo;
 
 impl MeshCore {
-    /// Publishes the routing table for `peers()` (before any peer event that changes it).
+    /// The routing table changed in a way peer events depend on: the node publishes it for
+    /// `peers()` now, before any peer event that follows.
     pub(super) fn publish_peers(&mut self) {
         self.peers_dirty = false;
-        // The status copy counts the peers too: it is made again at the next chance.
-        self.published_at = None;
-        let peers = self.peer_infos();
-        self.shared.published().peers = peers;
+        self.effects.push_back(Effect::PeersChanged);
     }
 
-    /// Publishes the status for `status()` calls made while the loop is busy in a handler.
-    /// Unless the published copy is younger than `max_age` and the routing table did not
-    /// change since: a loop turning fast (a flood of small messages) spends its time on them,
-    /// not on copies of the status.
-    pub(super) fn publish_status(&mut self, max_age: std::time::Duration) {
-        let routing_changed = self.peers_dirty || self.published_at.is_none();
-        if self.peers_dirty {
-            self.publish_peers();
-        }
-        let now = Instant::now();
-        if !routing_changed
-            && self
-                .published_at
-                .is_some_and(|t| now.duration_since(t) < max_age)
-        {
-            return;
-        }
-        self.published_at = Some(now);
-        let status = self.status();
-        self.shared.published().status = Some(status);
+    /// Whether the routing table changed (a compression renegotiated, a spare connection took
+    /// over) since the node last published it; clears the mark.
+    pub(crate) fn take_peers_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.peers_dirty)
     }
 
     /// An error for `status()`, with the log line it came with.
-    pub(super) fn note_error(&self, text: String) {
-        self.shared.note_error(text);
+    pub(super) fn note_error(&mut self, text: String) {
+        self.effects.push_back(Effect::Error(text));
     }
 
-    pub(super) fn status(&self) -> Status {
+    /// The node's status as the core knows it (the node fills in its inbox).
+    pub(crate) fn status(&self) -> Status {
         Status {
             id: self.id.clone(),
             protocol_id: self.protocol_id.clone(),
@@ -62,13 +44,14 @@ impl MeshCore {
             seen_ids: self.seen.len(),
             pending_requests: self.requests.len(),
             lost_peers: self.lost.len(),
-            inbox: self.shared.inbox.len(),
+            inbox: 0,
             errors: Vec::new(),
             errors_total: 0,
         }
     }
 
-    pub(super) fn peer_infos(&self) -> Vec<PeerInfo> {
+    /// The routing table, sorted by id.
+    pub(crate) fn peer_infos(&self) -> Vec<PeerInfo> {
         let mut out: Vec<PeerInfo> = self
             .routing
             .iter()

@@ -5,7 +5,7 @@ use std::time::Instant;
 use log::debug;
 use py2p_net::Net;
 
-use super::dial::Purpose;
+use super::effect::Purpose;
 use super::state::MeshCore;
 use crate::mesh::resolver::Then;
 

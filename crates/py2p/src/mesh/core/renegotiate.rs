@@ -4,6 +4,7 @@ use log::{debug, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{compression, Flag, WireError};
 
+use super::effect::Effect;
 use super::path::Path;
 use super::state::MeshCore;
 
@@ -18,7 +19,7 @@ impl MeshCore {
         peer.decode_errors += 1;
         let text = format!("{}: undecodable frame: {e}", peer.label());
         warn!("{text}");
-        self.shared.note_error(text);
+        self.effects.push_back(Effect::Error(text));
         let fatal = matches!(
             e,
             WireError::DecompressedTooLarge { .. } | WireError::TooManyPackets { .. }

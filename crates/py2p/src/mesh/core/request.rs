@@ -1,11 +1,14 @@
 //! Whispers to nodes we have no connection to: py2p's request/response for a route.
 
+use std::time::Instant;
+
 use log::{debug, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{base58, Flag};
 use sha2::{Digest, Sha384};
 
-use super::dial::Purpose;
+use super::effect::Effect;
+use super::effect::Purpose;
 use super::path::Path;
 use super::state::{MeshCore, PendingRequest};
 use crate::mesh::peer::{self};
@@ -176,5 +179,24 @@ impl MeshCore {
             deferred: pending.messages,
         };
         self.dial_advertised(net, &host, port, then, Purpose::Response);
+    }
+
+    /// Drops the whispers that found no route within `request_timeout`.
+    pub(super) fn expire_requests(&mut self, now: Instant) {
+        let timeout = self.config.request_timeout;
+        let effects = &mut self.effects;
+        self.requests.retain(|rid, r| {
+            let keep = now.duration_since(r.created) <= timeout;
+            if !keep {
+                let text = format!(
+                    "no route to {} within {timeout:?} (request {rid}): {} whisper(s) dropped",
+                    r.target,
+                    r.messages.len()
+                );
+                warn!("{text}");
+                effects.push_back(Effect::Error(text));
+            }
+            keep
+        });
     }
 }

@@ -1,23 +1,17 @@
 //! The state of one mesh node ([`MeshCore`]) and what it keeps per dial, request and lost peer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use py2p_net::ConnId;
 use py2p_wire::Limits;
 
-use crate::config::MeshConfig;
-use crate::connection::Connection;
-use crate::mesh::peer::Peer;
-use crate::mesh::resolver::Resolver;
-use crate::mesh::seen::Seen;
-use crate::mesh::shared::Shared;
-use crate::mesh::{ConnectReply, Handler};
-use crate::sync::SyncTable;
-
+use super::effect::Effect;
 use super::path::Counters;
+use crate::config::MeshConfig;
+use crate::mesh::peer::Peer;
+use crate::mesh::seen::Seen;
 
 /// A dial in progress: who we expect, and whispers to deliver once connected.
 pub(super) struct Dial {
@@ -33,7 +27,10 @@ pub(super) struct PendingRequest {
     pub(super) created: Instant,
 }
 
-/// The state of one mesh node.
+/// The state of one mesh node: py2p's mesh rules with no I/O, no thread, no lock. Input
+/// comes in as calls (`on_open`, `on_frame`, `on_close`, `on_tick`, and the user's requests),
+/// frames, dials and closes go out through `py2p_net::Net`, and everything else is queued as
+/// an [`Effect`] for the node around it (`poll_effect`).
 pub(crate) struct MeshCore {
     pub(crate) config: MeshConfig,
     pub(crate) id: String,
@@ -45,28 +42,19 @@ pub(crate) struct MeshCore {
     pub(super) dials: HashMap<ConnId, Dial>,
     pub(super) seen: Seen,
     pub(super) requests: HashMap<String, PendingRequest>,
-    pub(super) handlers: Vec<Handler>,
-    pub(crate) shared: Arc<Shared>,
     pub(super) counters: Counters,
-    pub(crate) sync: Option<SyncTable>,
-    /// The chord table of a chord node (see `crate::chord`).
-    pub(crate) chord: Option<crate::chord::ChordTable>,
     pub(super) request_counter: u64,
     /// Peers lost without our doing, redialled now and then (see `MeshConfig::reconnect_for`).
     pub(super) lost: HashMap<String, LostPeer>,
-    /// Host names peers advertise, looked up off the loop's thread.
-    pub(super) resolver: Resolver,
-    /// The user's `connect`s in progress, by connection: told when the handshake is in.
-    pub(super) waiters: HashMap<ConnId, (SocketAddr, ConnectReply)>,
+    /// The user's `connect`s in progress, by connection (and the address dialled): answered
+    /// when the handshake is in.
+    pub(super) waiters: HashMap<ConnId, SocketAddr>,
     /// The routing table changed since it was last published for `peers()`.
     pub(super) peers_dirty: bool,
-    /// When the status was last published.
-    pub(super) published_at: Option<Instant>,
-    /// The handles handlers get, by connection: made once per connection (and again after
-    /// its handshake), not once per message.
-    pub(super) conn_handles: HashMap<ConnId, Connection>,
     /// Frames are decompressed here, one after the other (no allocation per frame).
     pub(super) scratch: Vec<u8>,
+    /// Outputs for the node, oldest first (see [`Effect`]).
+    pub(super) effects: VecDeque<Effect>,
 }
 
 /// The decompression buffer is given back when a frame grew it past this.
@@ -81,13 +69,8 @@ pub(super) struct LostPeer {
 }
 
 impl MeshCore {
-    pub fn new(
-        config: MeshConfig,
-        id: String,
-        out_addr: (String, u16),
-        shared: Arc<Shared>,
-        sync: Option<SyncTable>,
-    ) -> Self {
+    /// A node with id `id` that advertises `out_addr`.
+    pub fn new(config: MeshConfig, id: String, out_addr: (String, u16)) -> Self {
         let limits = config.net.limits;
         let protocol_id = config.protocol.id();
         let seen = Seen::new(config.seen_capacity, config.message_expiry.as_secs());
@@ -102,19 +85,20 @@ impl MeshCore {
             dials: HashMap::new(),
             seen,
             requests: HashMap::new(),
-            handlers: Vec::new(),
-            shared,
             counters: Counters::default(),
-            sync,
-            chord: None,
             request_counter: 0,
             lost: HashMap::new(),
-            resolver: Resolver::new(),
             waiters: HashMap::new(),
             peers_dirty: true,
-            published_at: None,
-            conn_handles: HashMap::new(),
             scratch: Vec::new(),
+            effects: VecDeque::new(),
         }
+    }
+}
+
+impl MeshCore {
+    /// The oldest output not yet carried out.
+    pub(crate) fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
     }
 }

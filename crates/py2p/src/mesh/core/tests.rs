@@ -1,15 +1,13 @@
 //! The seen-check comes before the checksum: a copy of a seen broadcast costs no sha-384.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError, Service};
+use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError};
 use py2p_wire::{base58, Flag};
 
-use super::MeshCore;
+use super::{Effect, MeshCore, Tables};
 use crate::config::MeshConfig;
-use crate::mesh::Shared;
 
 /// A network that only records: frames sent, nothing dialled.
 struct Quiet;
@@ -46,11 +44,17 @@ fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// How many messages the core handed to the node for delivery since the last call.
+fn deliveries(core: &mut MeshCore) -> usize {
+    std::iter::from_fn(|| core.poll_effect())
+        .filter(|e| matches!(e, Effect::Deliver { .. }))
+        .count()
+}
+
 #[test]
 fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
     let config = MeshConfig::builder().build();
-    let shared = Arc::new(Shared::new(&config));
-    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
+    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
     let mut net = Quiet;
     let conn = ConnId(7);
     let info = ConnInfo {
@@ -66,24 +70,24 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         1_700_000_000,
     );
     let genuine_body = genuine.encode(None).split_off(4);
-    core.on_frame(&mut net, conn, genuine_body.clone());
-    assert_eq!(core.counters.received, 1);
+    core.on_frame(&mut net, conn, genuine_body.clone(), Tables::default());
+    assert_eq!(deliveries(&mut core), 1);
     // The same frame again, and one with the genuine id but another payload (its
     // checksum does not match): both are copies of a seen broadcast, dropped unchecked.
-    core.on_frame(&mut net, conn, genuine_body);
+    core.on_frame(&mut net, conn, genuine_body, Tables::default());
     let forged = body(
         Flag::BROADCAST.0,
         genuine.id(),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, forged.clone());
+    core.on_frame(&mut net, conn, forged.clone(), Tables::default());
     assert_eq!(
         (
-            core.counters.received,
+            deliveries(&mut core),
             core.counters.duplicates,
             core.counters.decode_errors
         ),
-        (1, 2, 0)
+        (0, 2, 0)
     );
     // An unseen id with a bad checksum is still a decode error.
     let unseen = body(
@@ -91,13 +95,80 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         &base58::encode_be_bytes(&[7u8; 48]),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, unseen);
+    core.on_frame(&mut net, conn, unseen, Tables::default());
     assert_eq!(core.counters.decode_errors, 1);
     // A whisper is never taken for a seen broadcast: it is checked and refused.
     let whisper = body(Flag::WHISPER.0, genuine.id(), &[&[Flag::WHISPER.0], b"bye"]);
-    core.on_frame(&mut net, conn, whisper);
+    core.on_frame(&mut net, conn, whisper, Tables::default());
     assert_eq!(
         (core.counters.duplicates, core.counters.decode_errors),
         (2, 2)
     );
+}
+
+#[test]
+fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_is_an_effect() {
+    let config = MeshConfig::builder().build();
+    let mut core = MeshCore::new(config.clone(), "me".into(), ("127.0.0.1".into(), 1));
+    let mut net = Quiet;
+    let conn = ConnId(3);
+    let info = ConnInfo {
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+        outgoing: false,
+        tls_version: None,
+    };
+    core.on_open(&mut net, conn, &info);
+    let handshake = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        b"them".to_vec(),
+        vec![
+            vec![Flag::HANDSHAKE.0],
+            b"them".to_vec(),
+            config.protocol.id().into_bytes(),
+            br#"["127.0.0.1", 9]"#.to_vec(),
+            b"[]".to_vec(),
+        ],
+        1_700_000_000,
+    );
+    core.on_frame(
+        &mut net,
+        conn,
+        handshake.encode(None).split_off(4),
+        Tables::default(),
+    );
+    let effects: Vec<Effect> = std::iter::from_fn(|| core.poll_effect()).collect();
+    let names: Vec<&str> = effects
+        .iter()
+        .map(|e| match e {
+            Effect::PeersChanged => "peers-changed",
+            Effect::PeerUp {
+                newly_routed: true, ..
+            } => "peer-up",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(names, ["peers-changed", "peer-up"]);
+    // A user's whisper is not kept anywhere in the core: it leaves as an effect.
+    let whisper = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        b"them".to_vec(),
+        vec![vec![Flag::WHISPER.0], b"hi".to_vec()],
+        1_700_000_000,
+    );
+    core.on_frame(
+        &mut net,
+        conn,
+        whisper.encode(None).split_off(4),
+        Tables::default(),
+    );
+    match core.poll_effect() {
+        Some(Effect::Deliver { conn: c, msg }) => {
+            assert_eq!(
+                (c, msg.payload().get(1).map(Vec::as_slice)),
+                (conn, Some(&b"hi"[..]))
+            );
+        }
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+    assert!(core.poll_effect().is_none());
 }

@@ -1,7 +1,7 @@
 //! Sending and the waterfall: our own messages, frames per compression, broadcasts to
 //! every routed peer, and the expiry rule.
 
-use log::debug;
+use log::{debug, warn};
 use py2p_net::{ConnId, Frame, Net};
 use py2p_wire::{Compression, Flag};
 
@@ -133,5 +133,48 @@ impl MeshCore {
             );
         }
         old
+    }
+
+    /// A broadcast from `conn`: dropped when too old, stamped too far ahead or seen, else
+    /// relayed to every routed peer but the one it came from and its sender. Whether it goes
+    /// on to the handlers.
+    pub(super) fn relay(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        msg: &py2p_wire::Message,
+    ) -> bool {
+        let now = net.unix_time();
+        if self.too_old(msg, now) {
+            return false;
+        }
+        // Stamped further ahead than the expiry: a clock that is badly wrong, or a
+        // lie. py2p takes these; here they would have to be remembered until their
+        // time comes, so they are refused like the old ones.
+        if msg.time() > now.saturating_add(self.config.message_expiry.as_secs()) {
+            self.counters.expired += 1;
+            self.counters.hit(Path::Expired);
+            warn!(
+                "dropping broadcast {} from {}: stamped {} s in the future",
+                msg.id(),
+                String::from_utf8_lossy(msg.sender()),
+                msg.time() - now
+            );
+            return false;
+        }
+        if !self.seen.insert(msg.id(), msg.time()) {
+            self.counters.duplicates += 1;
+            self.counters.hit(Path::DuplicateBroadcast);
+            return false;
+        }
+        self.counters.hit(Path::Broadcast);
+        let origin = std::str::from_utf8(msg.sender())
+            .ok()
+            .and_then(|s| self.routing.get(s))
+            .copied();
+        let except: Vec<ConnId> = std::iter::once(conn).chain(origin).collect();
+        let n = self.send_all(net, msg, &except);
+        self.counters.relayed += n as u64;
+        true
     }
 }
