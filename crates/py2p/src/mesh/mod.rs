@@ -16,6 +16,7 @@ mod shared;
 mod socket;
 mod status;
 
+pub(crate) use self::core::Path;
 pub(crate) use self::link::MeshLink;
 pub(crate) use self::node::MeshNode;
 pub(crate) use self::shared::Shared;

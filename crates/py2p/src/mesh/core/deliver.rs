@@ -34,13 +34,13 @@ impl MeshCore {
 
     /// A delivered message went to the inbox.
     pub(crate) fn count_queued(&mut self) {
-        self.counters.hit(Path::Delivered);
+        self.hit(Path::Delivered);
         self.counters.received += 1;
     }
 
     /// A delivered message had a sub-flag users do not get, and no handler took it.
     pub(crate) fn count_unknown(&mut self) {
-        self.counters.hit(Path::Unknown);
+        self.hit(Path::Unknown);
     }
 
     /// A handler panicked.

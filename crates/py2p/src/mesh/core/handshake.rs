@@ -44,20 +44,20 @@ impl MeshCore {
             warn!("{label}: peer runs another protocol ({theirs}); closing");
             self.note_error(format!("{label}: peer runs another protocol ({theirs})"));
             self.finish_connect(conn, Err(ConnectError::ProtocolMismatch { theirs }));
-            self.counters.hit(Path::RefusedHandshake);
+            self.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         }
         let Ok(id) = String::from_utf8(id.clone()) else {
             warn!("{label}: handshake id is not text; closing");
-            self.counters.hit(Path::RefusedHandshake);
+            self.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         };
         if id == self.id {
             debug!("{label}: connected to ourselves; closing");
             self.finish_connect(conn, Err(ConnectError::SelfConnection));
-            self.counters.hit(Path::RefusedHandshake);
+            self.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         }
@@ -67,7 +67,7 @@ impl MeshCore {
                 // One connection, one node: a peer that changes its id is not believed (each
                 // new id would otherwise stay in the routing table for good).
                 warn!("{label}: handshake with a new id {id}; closing");
-                self.counters.hit(Path::RefusedHandshake);
+                self.hit(Path::RefusedHandshake);
                 net.close(conn);
                 return;
             }
@@ -82,7 +82,7 @@ impl MeshCore {
                     }
                 }
                 debug!("{label}: repeated handshake");
-                self.counters.hit(Path::RepeatedHandshake);
+                self.hit(Path::RepeatedHandshake);
                 return;
             }
             None => {}
@@ -93,7 +93,7 @@ impl MeshCore {
         let theirs = compression::from_json(&String::from_utf8_lossy(methods));
         let (Some(addr), Ok(theirs)) = (addr, theirs) else {
             warn!("{label}: malformed handshake (address or compression list); closing");
-            self.counters.hit(Path::RefusedHandshake);
+            self.hit(Path::RefusedHandshake);
             net.close(conn);
             return;
         };
@@ -137,7 +137,7 @@ impl MeshCore {
         peer.theirs = theirs;
         if peer.superseded.is_some() {
             // Frames still arriving on it are read as the peer's; nothing more is sent.
-            self.counters.hit(Path::RefusedHandshake);
+            self.hit(Path::RefusedHandshake);
             self.finish_connect(conn, Ok(id));
             return;
         }
@@ -148,7 +148,7 @@ impl MeshCore {
             addr.1,
             peer.compression.first()
         );
-        self.counters.hit(Path::Handshake);
+        self.hit(Path::Handshake);
         self.lost.remove(&id);
         let newly_routed = self.routing.insert(id.clone(), conn).is_none() && !replaced;
         let list = self.peer_list(conn);

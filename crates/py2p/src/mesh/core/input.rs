@@ -53,7 +53,7 @@ impl MeshCore {
                 && self.seen.contains_bytes(head.id)
             {
                 self.counters.duplicates += 1;
-                self.counters.hit(Path::DuplicateBroadcast);
+                self.hit(Path::DuplicateBroadcast);
                 return;
             }
         }
@@ -87,7 +87,7 @@ impl MeshCore {
             }
             Some(Flag::PEERS) if whisper => self.handle_peers(net, conn, msg.payload()),
             Some(Flag::HANDSHAKE | Flag::PEERS) => {
-                self.counters.hit(Path::IgnoredHandshakeOrPeers);
+                self.hit(Path::IgnoredHandshakeOrPeers);
                 debug!(
                     "ignoring a handshake or peers list sent as a broadcast by {}",
                     String::from_utf8_lossy(msg.sender())
@@ -96,7 +96,7 @@ impl MeshCore {
             Some(Flag::RESPONSE) => self.handle_response(net, msg.payload()),
             Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
             Some(Flag::STORE) if tables.sync => {
-                self.counters.hit(Path::Store);
+                self.hit(Path::Store);
                 self.effects.push_back(Effect::Store { conn, msg });
             }
             _ => {

@@ -1,7 +1,8 @@
 //! The ways a frame can go through a node, and the counters `status` shows.
 
-/// The ways a frame from a peer can go through a node's handlers, counted per node
-/// ([`Counters::paths`]) so that the fuzz targets can show that their corpus reaches each.
+/// The ways a frame from a peer can go through a node's handlers. The core tells a
+/// [`PathObserver`], when the harness gives it one, so that the fuzz targets can show that
+/// their corpus reaches each; users' nodes have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Path {
     /// The frame did not decode.
@@ -104,14 +105,7 @@ pub(crate) struct Counters {
     pub decode_errors: u64,
     pub refused_subnet: u64,
     pub handler_panics: u64,
-    /// Frames by the way they went (indexed by `Path as usize`).
-    pub paths: [u64; Path::ALL.len()],
 }
 
-impl Counters {
-    pub(super) fn hit(&mut self, path: Path) {
-        if let Some(n) = self.paths.get_mut(path as usize) {
-            *n += 1;
-        }
-    }
-}
+/// Told of each [`Path`] a frame takes (the fuzz harness counts them).
+pub(crate) type PathObserver = Box<dyn FnMut(Path) + Send>;

@@ -11,7 +11,7 @@ use super::state::MeshCore;
 impl MeshCore {
     pub(super) fn handle_decode_error(&mut self, net: &mut dyn Net, conn: ConnId, e: WireError) {
         self.counters.decode_errors += 1;
-        self.counters.hit(Path::Undecodable);
+        self.hit(Path::Undecodable);
         let max = self.config.max_decode_errors;
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
@@ -50,15 +50,18 @@ impl MeshCore {
         payload: &[Vec<u8>],
     ) {
         let ours = self.config.compressions.clone();
-        let Some(peer) = self.peers.get_mut(&conn) else {
+        if !self.peers.contains_key(&conn) {
             return;
-        };
+        }
         let flag = payload.first().and_then(|f| Flag::from_packet(f));
-        self.counters.hit(match flag {
+        self.hit(match flag {
             Some(Flag::COMPRESSION) => Path::RenegotiateCompression,
             Some(Flag::RESEND) => Path::RenegotiateResend,
             _ => Path::RenegotiateOther,
         });
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
         match flag {
             Some(Flag::COMPRESSION) => {
                 let list = payload

@@ -94,7 +94,7 @@ impl MeshCore {
     pub(super) fn handle_request(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
         match payload {
             [_, star] if star.as_slice() == b"*" => {
-                self.counters.hit(Path::RequestPeers);
+                self.hit(Path::RequestPeers);
                 let list = self.peer_list(conn);
                 self.send_to(
                     net,
@@ -104,7 +104,7 @@ impl MeshCore {
                 );
             }
             [_, request_id, target, ..] => {
-                self.counters.hit(Path::RequestRoute);
+                self.hit(Path::RequestRoute);
                 let Ok(target) = std::str::from_utf8(target) else {
                     return;
                 };
@@ -136,7 +136,7 @@ impl MeshCore {
     }
 
     pub(super) fn handle_response(&mut self, net: &mut dyn Net, payload: &[Vec<u8>]) {
-        self.counters.hit(Path::Response);
+        self.hit(Path::Response);
         let [_, request_id, answer, ..] = payload else {
             return;
         };
@@ -146,7 +146,7 @@ impl MeshCore {
         let Some(pending) = self.requests.remove(request_id) else {
             return;
         };
-        self.counters.hit(Path::ResponseMatched);
+        self.hit(Path::ResponseMatched);
         let parsed: Option<((String, u16), String)> =
             serde_json::from_slice::<serde_json::Value>(answer)
                 .ok()

@@ -8,7 +8,7 @@ use py2p_net::ConnId;
 use py2p_wire::Limits;
 
 use super::effect::Effect;
-use super::path::Counters;
+use super::path::{Counters, Path, PathObserver};
 use crate::config::MeshConfig;
 use crate::mesh::peer::Peer;
 use crate::mesh::seen::Seen;
@@ -55,6 +55,8 @@ pub(crate) struct MeshCore {
     pub(super) scratch: Vec<u8>,
     /// Outputs for the node, oldest first (see [`Effect`]).
     pub(super) effects: VecDeque<Effect>,
+    /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
+    pub(super) observer: Option<PathObserver>,
 }
 
 /// The decompression buffer is given back when a frame grew it past this.
@@ -92,6 +94,7 @@ impl MeshCore {
             peers_dirty: true,
             scratch: Vec::new(),
             effects: VecDeque::new(),
+            observer: None,
         }
     }
 }
@@ -100,5 +103,19 @@ impl MeshCore {
     /// The oldest output not yet carried out.
     pub(crate) fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
+    }
+}
+
+impl MeshCore {
+    /// Tells the observer, if any, that a frame took `path`.
+    pub(super) fn hit(&mut self, path: Path) {
+        if let Some(observe) = &mut self.observer {
+            observe(path);
+        }
+    }
+
+    /// Has `observer` told of every path a frame takes from now on.
+    pub(crate) fn observe_paths(&mut self, observer: PathObserver) {
+        self.observer = Some(observer);
     }
 }

@@ -4,7 +4,6 @@
 use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
-use super::path::Path;
 use super::state::MeshCore;
 use crate::message::MessageKind;
 
@@ -54,13 +53,5 @@ impl MeshCore {
         if let Some(&conn) = self.routing.get(id) {
             net.close(conn);
         }
-    }
-
-    /// How many frames went each way (see [`Path`]).
-    pub(crate) fn paths(&self) -> Vec<(Path, u64)> {
-        Path::ALL
-            .iter()
-            .map(|&p| (p, self.counters.paths.get(p as usize).copied().unwrap_or(0)))
-            .collect()
     }
 }

@@ -124,7 +124,7 @@ impl MeshCore {
             < now;
         if old {
             self.counters.expired += 1;
-            self.counters.hit(Path::Expired);
+            self.hit(Path::Expired);
             debug!(
                 "dropping message {} from {}: {} s old",
                 msg.id(),
@@ -153,7 +153,7 @@ impl MeshCore {
         // time comes, so they are refused like the old ones.
         if msg.time() > now.saturating_add(self.config.message_expiry.as_secs()) {
             self.counters.expired += 1;
-            self.counters.hit(Path::Expired);
+            self.hit(Path::Expired);
             warn!(
                 "dropping broadcast {} from {}: stamped {} s in the future",
                 msg.id(),
@@ -164,10 +164,10 @@ impl MeshCore {
         }
         if !self.seen.insert(msg.id(), msg.time()) {
             self.counters.duplicates += 1;
-            self.counters.hit(Path::DuplicateBroadcast);
+            self.hit(Path::DuplicateBroadcast);
             return false;
         }
-        self.counters.hit(Path::Broadcast);
+        self.hit(Path::Broadcast);
         let origin = std::str::from_utf8(msg.sender())
             .ok()
             .and_then(|s| self.routing.get(s))
