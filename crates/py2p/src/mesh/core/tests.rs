@@ -8,6 +8,7 @@ use py2p_wire::{base58, Flag};
 
 use super::{Effect, MeshCore, Tables};
 use crate::config::MeshConfig;
+use crate::error::ConnectError;
 
 /// A network that only records: frames sent, nothing dialled.
 struct Quiet;
@@ -171,4 +172,36 @@ fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_i
         other => panic!("expected a delivery, got {other:?}"),
     }
     assert!(core.poll_effect().is_none());
+}
+
+#[test]
+fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_noted() {
+    let mut core = MeshCore::new(
+        MeshConfig::builder().build(),
+        "me".into(),
+        ("127.0.0.1".into(), 1),
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+    // `Quiet` refuses every dial as a stopped loop would.
+    assert!(matches!(
+        core.dial(&mut Quiet, addr, None, Vec::new()),
+        Err(NetError::Closed)
+    ));
+    let errors = std::iter::from_fn(|| core.poll_effect())
+        .filter(|e| matches!(e, Effect::Error(_)))
+        .count();
+    assert_eq!(errors, 1, "a refused dial is noted for status()");
+    match core.connect(&mut Quiet, addr, None) {
+        super::Connecting::Done(Err(ConnectError::Io(kind, text))) => {
+            assert_eq!(kind, std::io::ErrorKind::Other);
+            assert_eq!(text, NetError::Closed.to_string());
+        }
+        other => panic!("expected an immediate I/O error, got {other:?}"),
+    }
+    // Our own address is refused without a dial.
+    let own = SocketAddr::from(([127, 0, 0, 1], 1));
+    assert!(matches!(
+        core.connect(&mut Quiet, own, None),
+        super::Connecting::Done(Err(ConnectError::SelfConnection))
+    ));
 }
