@@ -7,7 +7,7 @@ use py2p_wire::Flag;
 
 use super::effect::{Effect, Tables};
 use super::path::Path;
-use super::state::{LostPeer, MeshCore, SCRATCH_KEEP};
+use super::state::{MeshCore, SCRATCH_KEEP};
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
 
@@ -154,21 +154,9 @@ impl MeshCore {
             }
             self.routing.remove(&id);
             self.publish_peers();
-            if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_))
-                && !self.config.reconnect_for.is_zero()
-            {
+            if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_)) {
                 if let Some(addr) = peer.addr.clone() {
-                    let now = net.now();
-                    self.forget_lost_beyond(self.config.max_lost_peers.saturating_sub(1));
-                    self.lost.insert(
-                        id.clone(),
-                        LostPeer {
-                            addr,
-                            since: now,
-                            next_try: now + self.config.reconnect_interval,
-                            attempts: 0,
-                        },
-                    );
+                    self.remember_lost(&id, addr, net.now());
                 }
             }
             info!("{}: disconnected: {reason}", peer.label());

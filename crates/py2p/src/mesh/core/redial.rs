@@ -6,7 +6,7 @@ use log::debug;
 use py2p_net::Net;
 
 use super::effect::Purpose;
-use super::state::MeshCore;
+use super::state::{LostPeer, MeshCore};
 use crate::mesh::resolver::Then;
 
 impl MeshCore {
@@ -83,5 +83,23 @@ impl MeshCore {
             debug!("forgetting lost peer {oldest}: too many lost peers remembered");
             self.lost.remove(&oldest);
         }
+    }
+
+    /// Remembers a peer lost without our doing (its connection broke), to redial it at `addr`
+    /// for `reconnect_for`; the oldest are forgotten past `max_lost_peers`.
+    pub(super) fn remember_lost(&mut self, id: &str, addr: (String, u16), now: Instant) {
+        if self.config.reconnect_for.is_zero() {
+            return;
+        }
+        self.forget_lost_beyond(self.config.max_lost_peers.saturating_sub(1));
+        self.lost.insert(
+            id.to_owned(),
+            LostPeer {
+                addr,
+                since: now,
+                next_try: now + self.config.reconnect_interval,
+                attempts: 0,
+            },
+        );
     }
 }
