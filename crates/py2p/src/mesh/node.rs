@@ -117,6 +117,7 @@ impl MeshNode {
                     chord.on_peer_down(&mut self.core, net, &id);
                 }
                 self.shared.push_event(PeerEvent::Disconnected { id });
+                self.core.after_peer_down(net);
             }
             Effect::ConnectDone { conn, addr, result } => {
                 if let Some(reply) = self.replies.remove(&conn) {

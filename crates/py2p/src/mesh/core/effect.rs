@@ -31,7 +31,8 @@ pub(crate) enum Effect {
         /// Whether the routing table did not hold it before.
         newly_routed: bool,
     },
-    /// A routed peer is gone (no spare connection took over).
+    /// A routed peer is gone (no spare connection took over): the chord table and the
+    /// user's peer events hear of it, then the node calls `MeshCore::after_peer_down`.
     PeerDown {
         /// Its id.
         id: String,

@@ -160,9 +160,9 @@ impl MeshCore {
                 }
             }
             info!("{}: disconnected: {reason}", peer.label());
+            // The node tells the tables, then calls `after_peer_down` (which asks the
+            // remaining peers for theirs).
             self.effects.push_back(Effect::PeerDown { id });
-            // py2p asks its remaining peers for theirs after a loss.
-            self.request_peers(net);
         }
     }
 

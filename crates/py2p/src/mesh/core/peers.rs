@@ -101,6 +101,14 @@ impl MeshCore {
                 .values()
                 .any(|d| d.expected_id.as_deref() == Some(id))
     }
+
+    /// After a routed peer is lost and the tables have heard of it ([`Effect::PeerDown`]):
+    /// py2p asks its remaining peers for theirs.
+    ///
+    /// [`Effect::PeerDown`]: super::effect::Effect::PeerDown
+    pub(crate) fn after_peer_down(&mut self, net: &mut dyn Net) {
+        self.request_peers(net);
+    }
 }
 
 pub(super) fn is_loopback(host: &str) -> bool {
