@@ -32,13 +32,13 @@ use crate::sync::SyncTable;
 /// A mesh node: the core and everything around it that is not py2p's rules.
 pub(crate) struct MeshNode {
     /// The protocol logic.
-    pub(crate) core: MeshCore,
+    core: MeshCore,
     /// The sync table of a sync node.
     pub(crate) sync: Option<SyncTable>,
     /// The chord table of a chord node.
     pub(crate) chord: Option<ChordTable>,
     /// What users' threads share with the loop.
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
     handlers: Vec<Handler>,
     /// Host names peers advertise, looked up off the loop's thread.
     resolver: Resolver,
@@ -73,8 +73,8 @@ impl MeshNode {
         }
     }
 
-    /// Has `observer` told of every path a frame takes through this node (see [`Path`]):
-    /// the fuzz harness counts them; users' nodes have no observer.
+    /// Has `observer` told of every path a frame takes through this node (see
+    /// [`Path`](super::core::Path)): the fuzz harness counts them; users' nodes have none.
     pub(crate) fn observe_paths(&mut self, observer: PathObserver) {
         self.core.observe_paths(observer);
     }
