@@ -1,13 +1,12 @@
 //! The connection a message came on, as handlers see it, and why a `connect` failed.
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use py2p_net::{CloseReason, ConnId};
+use py2p_net::ConnId;
 use py2p_wire::Flag;
 
-use crate::mesh::Command;
 use crate::message::MessageKind;
 use crate::Error;
 
@@ -27,7 +26,14 @@ pub struct Connection {
     pub(crate) limits: py2p_wire::Limits,
     pub(crate) sender_id_len: usize,
     /// The node's loop (absent when the node logic runs without one, in the simulator).
-    pub(crate) handle: Option<py2p_net::LoopHandle<Command>>,
+    pub(crate) handle: Option<Arc<dyn SendOn>>,
+}
+
+/// Where a [`Connection`]'s messages go: the event loop of the node it belongs to (which
+/// implements this for its handle), so that this module needs nothing of the mesh's.
+pub(crate) trait SendOn: Send + Sync {
+    /// Queues `payload` as a message of type `kind` on the connection `conn`.
+    fn send_on(&self, conn: ConnId, kind: MessageKind, payload: Vec<Vec<u8>>) -> Result<(), Error>;
 }
 
 impl Connection {
@@ -70,12 +76,7 @@ impl Connection {
         self.handle
             .as_ref()
             .ok_or(Error::Closed)?
-            .send(Command::SendOn {
-                conn: self.conn,
-                kind,
-                payload,
-            })
-            .map_err(Error::from)
+            .send_on(self.conn, kind, payload)
     }
 
     /// Sends `packets` back on this connection as a whisper with the whisper sub-flag: what
@@ -157,90 +158,12 @@ pub(crate) fn check_size(
     Ok(())
 }
 
-/// Why a `connect` failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// Nothing listens there (the peer refused the TCP connection).
-    Refused,
-    /// The TCP connection was not established within `NetConfig::connect_timeout`.
-    TimedOut,
-    /// The connection was up but the peer sent no handshake within
-    /// `MeshConfig::handshake_timeout`.
-    HandshakeTimeout,
-    /// The peer runs another protocol (subnet or encryption): its protocol id.
-    ProtocolMismatch {
-        /// The protocol id the peer announced.
-        theirs: String,
-    },
-    /// The address is this node's own.
-    SelfConnection,
-    /// The connection closed before the handshake completed.
-    Closed(String),
-    /// Another socket error.
-    Io(io::ErrorKind, String),
-}
-
-impl ConnectError {
-    /// The error for a connection that closed before its handshake, for `reason`.
-    pub(crate) fn from_close(reason: &CloseReason) -> ConnectError {
-        match reason {
-            CloseReason::ConnectFailed(text) => {
-                if text == "timed out" {
-                    return ConnectError::TimedOut;
-                }
-                // The event loop keeps only the text of the `io::Error`: its OS code is
-                // read back from it ("... (os error 111)").
-                let kind = text
-                    .rsplit_once("(os error ")
-                    .and_then(|(_, code)| code.trim_end_matches(')').parse::<i32>().ok())
-                    .map(|code| io::Error::from_raw_os_error(code).kind());
-                match kind {
-                    Some(io::ErrorKind::ConnectionRefused) => ConnectError::Refused,
-                    Some(io::ErrorKind::TimedOut) => ConnectError::TimedOut,
-                    Some(kind) => ConnectError::Io(kind, text.clone()),
-                    None => ConnectError::Io(io::ErrorKind::Other, text.clone()),
-                }
-            }
-            other => ConnectError::Closed(other.to_string()),
-        }
-    }
-
-    /// The `io::ErrorKind` closest to this error.
-    pub fn kind(&self) -> io::ErrorKind {
-        match self {
-            ConnectError::Refused => io::ErrorKind::ConnectionRefused,
-            ConnectError::TimedOut | ConnectError::HandshakeTimeout => io::ErrorKind::TimedOut,
-            ConnectError::ProtocolMismatch { .. } | ConnectError::SelfConnection => {
-                io::ErrorKind::InvalidData
-            }
-            ConnectError::Closed(_) => io::ErrorKind::ConnectionAborted,
-            ConnectError::Io(kind, _) => *kind,
-        }
-    }
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Refused => f.write_str("connection refused"),
-            ConnectError::TimedOut => f.write_str("timed out"),
-            ConnectError::HandshakeTimeout => f.write_str("no handshake from the peer in time"),
-            ConnectError::ProtocolMismatch { theirs } => {
-                write!(f, "the peer runs another protocol ({theirs})")
-            }
-            ConnectError::SelfConnection => f.write_str("that address is this node's own"),
-            ConnectError::Closed(why) => write!(f, "closed before the handshake: {why}"),
-            ConnectError::Io(_, text) => f.write_str(text),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ConnectError;
+    use py2p_net::CloseReason;
+    use std::io;
 
     #[test]
     fn os_codes_in_the_loops_text_become_kinds() {

@@ -2,6 +2,8 @@
 
 use std::{fmt, io};
 
+use py2p_net::CloseReason;
+
 /// What can go wrong using a py2p socket.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -39,7 +41,7 @@ pub enum Error {
         /// The address dialled.
         addr: std::net::SocketAddr,
         /// Why.
-        error: crate::ConnectError,
+        error: ConnectError,
     },
     /// The call would wait for the event loop, and it was made on the event-loop thread (from
     /// a handler), where waiting would freeze the node. The name is the method's; see its
@@ -118,3 +120,84 @@ impl From<py2p_net::NetError> for Error {
         }
     }
 }
+
+/// Why a `connect` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Nothing listens there (the peer refused the TCP connection).
+    Refused,
+    /// The TCP connection was not established within `NetConfig::connect_timeout`.
+    TimedOut,
+    /// The connection was up but the peer sent no handshake within
+    /// `MeshConfig::handshake_timeout`.
+    HandshakeTimeout,
+    /// The peer runs another protocol (subnet or encryption): its protocol id.
+    ProtocolMismatch {
+        /// The protocol id the peer announced.
+        theirs: String,
+    },
+    /// The address is this node's own.
+    SelfConnection,
+    /// The connection closed before the handshake completed.
+    Closed(String),
+    /// Another socket error.
+    Io(io::ErrorKind, String),
+}
+
+impl ConnectError {
+    /// The error for a connection that closed before its handshake, for `reason`.
+    pub(crate) fn from_close(reason: &CloseReason) -> ConnectError {
+        match reason {
+            CloseReason::ConnectFailed(text) => {
+                if text == "timed out" {
+                    return ConnectError::TimedOut;
+                }
+                // The event loop keeps only the text of the `io::Error`: its OS code is
+                // read back from it ("... (os error 111)").
+                let kind = text
+                    .rsplit_once("(os error ")
+                    .and_then(|(_, code)| code.trim_end_matches(')').parse::<i32>().ok())
+                    .map(|code| io::Error::from_raw_os_error(code).kind());
+                match kind {
+                    Some(io::ErrorKind::ConnectionRefused) => ConnectError::Refused,
+                    Some(io::ErrorKind::TimedOut) => ConnectError::TimedOut,
+                    Some(kind) => ConnectError::Io(kind, text.clone()),
+                    None => ConnectError::Io(io::ErrorKind::Other, text.clone()),
+                }
+            }
+            other => ConnectError::Closed(other.to_string()),
+        }
+    }
+
+    /// The `io::ErrorKind` closest to this error.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            ConnectError::Refused => io::ErrorKind::ConnectionRefused,
+            ConnectError::TimedOut | ConnectError::HandshakeTimeout => io::ErrorKind::TimedOut,
+            ConnectError::ProtocolMismatch { .. } | ConnectError::SelfConnection => {
+                io::ErrorKind::InvalidData
+            }
+            ConnectError::Closed(_) => io::ErrorKind::ConnectionAborted,
+            ConnectError::Io(kind, _) => *kind,
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Refused => f.write_str("connection refused"),
+            ConnectError::TimedOut => f.write_str("timed out"),
+            ConnectError::HandshakeTimeout => f.write_str("no handshake from the peer in time"),
+            ConnectError::ProtocolMismatch { theirs } => {
+                write!(f, "the peer runs another protocol ({theirs})")
+            }
+            ConnectError::SelfConnection => f.write_str("that address is this node's own"),
+            ConnectError::Closed(why) => write!(f, "closed before the handshake: {why}"),
+            ConnectError::Io(_, text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}

@@ -134,7 +134,7 @@ pub enum PeerEvent {
         /// The address dialled.
         addr: std::net::SocketAddr,
         /// Why.
-        error: crate::ConnectError,
+        error: crate::error::ConnectError,
     },
 }
 

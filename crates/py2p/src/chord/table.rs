@@ -13,7 +13,7 @@ use super::config::ChordConfig;
 use super::key::{distance, hashes, ring_of_id, Key, Method, Ring};
 use super::store::{Full, SlotStore};
 use super::wire::{self, ChordMsg};
-use crate::mesh::MeshCore;
+use crate::mesh::MeshLink;
 use crate::Error;
 
 /// The value sent before an empty store (a delete) to a node that may be py2p: py2p's
@@ -266,7 +266,7 @@ impl ChordTable {
 
     /// The node whose id most closely precedes `key` among this node (when joined) and the
     /// joined peers; `None` when nobody holds slots.
-    fn find(&self, key: &Key, core: &MeshCore) -> Option<Holder> {
+    fn find(&self, key: &Key, core: &dyn MeshLink) -> Option<Holder> {
         let at = key.ring();
         let mut best: Option<(Ring, Holder)> = self
             .joined
@@ -287,17 +287,17 @@ impl ChordTable {
     }
 
     /// Where a slot goes: nobody else holding slots means here.
-    fn holder(&self, key: &Key, core: &MeshCore) -> Holder {
+    fn holder(&self, key: &Key, core: &dyn MeshLink) -> Holder {
         self.find(key, core).unwrap_or(Holder::Local)
     }
 
-    fn send(&self, core: &mut MeshCore, net: &mut dyn Net, id: &str, payload: Vec<Vec<u8>>) {
+    fn send(&self, core: &mut dyn MeshLink, net: &mut dyn Net, id: &str, payload: Vec<Vec<u8>>) {
         if let Some(conn) = core.routed_conn(id) {
             core.send_to(net, conn, Flag::WHISPER, payload);
         }
     }
 
-    fn send_meta(&self, core: &mut MeshCore, net: &mut dyn Net, id: &str) {
+    fn send_meta(&self, core: &mut dyn MeshLink, net: &mut dyn Net, id: &str) {
         self.send(core, net, id, wire::meta(self.joined));
         for key in &self.keys {
             self.send(core, net, id, wire::notify(key));
@@ -307,7 +307,7 @@ impl ChordTable {
     /// Sends a slot to a peer; a delete goes as the placeholder then the empty value.
     fn send_store(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         id: &str,
         method: Method,
@@ -346,7 +346,7 @@ impl ChordTable {
     /// is never sent back to it (views that disagree must not bounce it between them).
     fn store_slot(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         method: Method,
         key: Key,
@@ -365,7 +365,7 @@ impl ChordTable {
     /// Stores (or, empty, deletes) a slot this node holds, and its copy at the predecessor.
     fn put_local(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         method: Method,
         key: Key,
@@ -384,7 +384,7 @@ impl ChordTable {
 
     /// The joined peer that most closely precedes this node: it holds this node's slots
     /// when this node is gone.
-    fn predecessor(&self, core: &MeshCore) -> Option<String> {
+    fn predecessor(&self, core: &dyn MeshLink) -> Option<String> {
         self.peers
             .iter()
             .filter(|(id, p)| p.joined && core.routed_conn(id).is_some())
@@ -395,7 +395,7 @@ impl ChordTable {
 
     fn back_up(
         &self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         method: Method,
         key: &Key,
@@ -410,7 +410,7 @@ impl ChordTable {
     }
 
     /// Copies of every slot held here go to the predecessor (after the ring changed).
-    fn back_up_all(&self, core: &mut MeshCore, net: &mut dyn Net) {
+    fn back_up_all(&self, core: &mut dyn MeshLink, net: &mut dyn Net) {
         let Some(p) = self.predecessor(core).filter(|_| self.joined) else {
             return;
         };
@@ -424,7 +424,7 @@ impl ChordTable {
     // ----- peers -----
 
     /// A peer completed its handshake: it hears our meta and keys.
-    pub fn on_peer_up(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str) {
+    pub fn on_peer_up(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, id: &str) {
         self.peers.insert(
             id.to_owned(),
             ChordPeer {
@@ -436,7 +436,7 @@ impl ChordTable {
     }
 
     /// A peer is gone: the slots it held are stored again from the copies that survive.
-    pub fn on_peer_down(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str) {
+    pub fn on_peer_down(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, id: &str) {
         let Some(peer) = self.peers.remove(id) else {
             return;
         };
@@ -482,7 +482,7 @@ impl ChordTable {
 
     /// For each key with a slot here, the slots the lost nodes held are stored at their
     /// new holders, with the value held here.
-    fn repair(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
+    fn repair(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net) {
         let lost = std::mem::take(&mut self.lost);
         // Copies of slots this node now holds become its own.
         let mut promoted = 0usize;
@@ -556,7 +556,7 @@ impl ChordTable {
     }
 
     /// Every slot held here that another node now holds goes to it (and leaves here).
-    fn rebalance(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
+    fn rebalance(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net) {
         let mut moved = 0usize;
         for (method, key) in self.store.entries() {
             if let Holder::Peer(id) = self.holder(&key, core) {
@@ -576,7 +576,7 @@ impl ChordTable {
     /// A chord message (see [`wire::is_chord`]) from the peer on `conn`.
     pub fn on_message(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         conn: ConnId,
         payload: &[Vec<u8>],
@@ -668,7 +668,7 @@ impl ChordTable {
         }
     }
 
-    fn on_notify(&mut self, core: &MeshCore, conn: ConnId, key: &[u8], delete: bool) {
+    fn on_notify(&mut self, core: &dyn MeshLink, conn: ConnId, key: &[u8], delete: bool) {
         if delete {
             self.keys.remove(key);
         } else if key.is_empty() || key.len() > self.config.max_key_len {
@@ -689,7 +689,7 @@ impl ChordTable {
         }
     }
 
-    fn on_meta(&mut self, core: &mut MeshCore, net: &mut dyn Net, id: &str, joined: bool) {
+    fn on_meta(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, id: &str, joined: bool) {
         // A peer routed without a `Connected` of its own (a second connection that took
         // over) is known from its first meta.
         let peer = self
@@ -721,7 +721,7 @@ impl ChordTable {
 
     fn on_retrieve(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         conn: ConnId,
         from: &str,
@@ -779,7 +779,7 @@ impl ChordTable {
 
     fn on_retrieved(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         method: Method,
         key: Key,
@@ -800,7 +800,7 @@ impl ChordTable {
     /// Gives an answer (empty: missing) to those waiting for it.
     fn answer(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         method: Method,
         key: &Key,
@@ -843,7 +843,7 @@ impl ChordTable {
 
     // ----- the user's commands -----
 
-    pub fn on_command(&mut self, core: &mut MeshCore, net: &mut dyn Net, cmd: ChordCommand) {
+    pub fn on_command(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, cmd: ChordCommand) {
         match cmd {
             ChordCommand::Join => self.set_joined(core, net, true),
             ChordCommand::Unjoin => self.set_joined(core, net, false),
@@ -880,7 +880,7 @@ impl ChordTable {
         }
     }
 
-    fn set_joined(&mut self, core: &mut MeshCore, net: &mut dyn Net, joined: bool) {
+    fn set_joined(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, joined: bool) {
         if self.joined == joined {
             return;
         }
@@ -921,7 +921,7 @@ impl ChordTable {
 
     fn set(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         key: Vec<u8>,
         value: Vec<u8>,
@@ -955,7 +955,7 @@ impl ChordTable {
 
     fn delete(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         key: Vec<u8>,
     ) -> Result<bool, Error> {
@@ -970,7 +970,7 @@ impl ChordTable {
 
     fn get(
         &mut self,
-        core: &mut MeshCore,
+        core: &mut dyn MeshLink,
         net: &mut dyn Net,
         key: Vec<u8>,
         timeout: Duration,
@@ -1043,7 +1043,7 @@ impl ChordTable {
 
     // ----- time -----
 
-    pub fn on_tick(&mut self, core: &mut MeshCore, net: &mut dyn Net) {
+    pub fn on_tick(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net) {
         let now = net.now();
         let window = self.config.resend_window;
         self.recent.retain(|_, (queue, bytes)| {

@@ -8,7 +8,7 @@ use py2p_net::{EventLoop, LoopHandle};
 
 use py2p_wire::Flag;
 
-use super::{Command, ConnectReply, Handler, MeshCore, Shared, Status};
+use super::{Command, ConnectReply, Handler, MeshNode, Shared, Status};
 use crate::config::MeshConfig;
 use crate::connection::{check_size, check_sub_flag};
 use crate::id::{node_id, uuid4};
@@ -79,9 +79,9 @@ impl MeshSocket {
         let shared = Arc::new(Shared::new(&config));
         let net = net_config(&config)?;
         let limits = config.net.limits;
-        let mut core = MeshCore::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
-        core.chord = chord(&id);
-        let handle = EventLoop::spawn_on(listener, net, core)?;
+        let mut node = MeshNode::new(config, id.clone(), out_addr.clone(), shared.clone(), sync);
+        node.chord = chord(&id);
+        let handle = EventLoop::spawn_on(listener, net, node)?;
         let _ = shared.handle.set(handle.clone());
         log::info!(
             "node {id} listening on {local_addr}, advertising {}:{}",

@@ -1,6 +1,8 @@
-//! The nodes of a simulation: real mesh nodes ([`MeshCore`]) and misbehaving peers, each
+//! The nodes of a simulation: real mesh nodes (the [`MeshNode`](crate::mesh::MeshNode) a
+//! `MeshSocket` runs) and misbehaving peers, each
 //! with what its user saw.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
 use crate::inbox::Inbox;
-use crate::mesh::{Command, MeshCore, Shared, Status};
+use crate::mesh::{Command, Path, Shared, Status};
 use crate::message::{Message, PeerEvent, PeerInfo};
 use crate::sync::{SyncEvent, SyncTable};
 use crate::MeshConfig;
@@ -42,7 +44,8 @@ pub struct SeenEvent {
 
 /// A real mesh node and the state it shares with its (simulated) user.
 pub(super) struct MeshNode {
-    pub core: MeshCore,
+    /// The node as a `MeshSocket`'s event loop runs it: core, table, handlers, inbox.
+    pub core: crate::mesh::MeshNode,
     pub shared: Arc<Shared>,
     pub id: String,
     /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
@@ -50,6 +53,9 @@ pub(super) struct MeshNode {
     pub delivered: Arc<Mutex<Vec<Message>>>,
     /// The sync table's change events, for a sync node.
     pub sync_events: Option<Arc<Inbox<SyncEvent>>>,
+    /// Frames by the way they went through the node (indexed by `Path as usize`), counted
+    /// by the observer the simulator gives its core.
+    paths: Arc<[AtomicU64; Path::ALL.len()]>,
 }
 
 impl MeshNode {
@@ -66,7 +72,15 @@ impl MeshNode {
         let table = leasing
             .zip(sync_events.clone())
             .map(|(leasing, events)| SyncTable::new(leasing, config.max_table_bytes, events));
-        let mut core = MeshCore::new(config, id.clone(), out_addr, shared.clone(), table);
+        let mut core =
+            crate::mesh::MeshNode::new(config, id.clone(), out_addr, shared.clone(), table);
+        let paths: Arc<[AtomicU64; Path::ALL.len()]> = Arc::default();
+        let counts = paths.clone();
+        core.observe_paths(Box::new(move |path| {
+            if let Some(n) = counts.get(path as usize) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
         let delivered: Arc<Mutex<Vec<Message>>> = Arc::default();
         let notes = delivered.clone();
         core.on_command(
@@ -85,7 +99,22 @@ impl MeshNode {
             id,
             delivered,
             sync_events,
+            paths,
         }
+    }
+
+    /// How many frames went each way through the node since it started (see [`Path`]).
+    pub fn paths(&self) -> Vec<(Path, u64)> {
+        Path::ALL
+            .iter()
+            .map(|&p| {
+                let n = self
+                    .paths
+                    .get(p as usize)
+                    .map_or(0, |n| n.load(Ordering::Relaxed));
+                (p, n)
+            })
+            .collect()
     }
 
     /// Takes the messages delivered since the last call.

@@ -486,7 +486,6 @@ impl Sim {
             return Vec::new();
         };
         let mut out: Vec<(&'static str, u64)> = mesh
-            .core
             .paths()
             .into_iter()
             .map(|(p, n)| (p.name(), n))

@@ -10,7 +10,7 @@ use py2p_wire::{base58, Flag};
 
 use super::{Entry, SyncEvent};
 use crate::inbox::Inbox;
-use crate::mesh::MeshCore;
+use crate::mesh::MeshLink;
 use crate::Error;
 
 /// How long a lease lasts, in seconds (py2p: one hour).
@@ -183,7 +183,7 @@ impl SyncTable {
     }
 
     /// A peer joining gets every key, with owner and time (py2p's handshake response).
-    pub fn send_all_keys(&self, core: &mut MeshCore, net: &mut dyn Net, conn: ConnId) {
+    pub fn send_all_keys(&self, core: &mut dyn MeshLink, net: &mut dyn Net, conn: ConnId) {
         let entries: Vec<(Vec<u8>, Entry)> = {
             let data = self.data.read().unwrap_or_else(|p| p.into_inner());
             let mut entries: Vec<(Vec<u8>, Entry)> =
@@ -271,11 +271,11 @@ impl SyncTable {
         }
     }
 
-    pub fn on_command(&mut self, core: &mut MeshCore, net: &mut dyn Net, cmd: SyncCommand) {
+    pub fn on_command(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, cmd: SyncCommand) {
         match cmd {
             SyncCommand::Set { key, value, reply } => {
                 let now = net.unix_time();
-                let owner = core.id.clone();
+                let owner = core.id().to_owned();
                 match self.store(&key, &value, &owner, now, now) {
                     Ok(old) => {
                         // py2p does not announce the deletion of a key it does not hold.

@@ -1,0 +1,187 @@
+//! The inputs from the connections: one opened, a frame, one closed, time passing. Each is
+//! handed to the concern that handles it.
+
+use log::{debug, info};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
+use py2p_wire::Flag;
+
+use super::effect::{Effect, Tables};
+use super::path::Path;
+use super::state::{MeshCore, SCRATCH_KEEP};
+use crate::error::ConnectError;
+use crate::mesh::peer::Peer;
+
+impl MeshCore {
+    /// A connection is open (dialled or accepted): our handshake goes out, then the
+    /// whispers that waited for the dial.
+    pub(crate) fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        let dial = self.dials.remove(&conn);
+        let mut peer = Peer::new(conn, info.peer_addr, info.outgoing, net.now());
+        peer.tls_version = info.tls_version;
+        self.peers.insert(conn, peer);
+        let handshake = self.handshake_payload();
+        self.send_to(net, conn, Flag::WHISPER, handshake);
+        if let Some(dial) = dial {
+            for payload in dial.deferred {
+                self.send_to(net, conn, Flag::WHISPER, payload);
+            }
+        }
+    }
+
+    /// A frame from `conn`. `tables` says which tables the node has.
+    pub(crate) fn on_frame(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        body: Vec<u8>,
+        tables: Tables,
+    ) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let plain = py2p_wire::PlainBody::unpack_in(
+            &body,
+            &peer.compression,
+            &self.limits,
+            &mut self.scratch,
+        );
+        // The waterfall brings most broadcasts several times: a copy whose id was seen is
+        // dropped before the checksum and the packet copies. (A forged frame claiming a seen
+        // id is dropped here too: the genuine message was delivered already.)
+        if let Some(head) = plain.head() {
+            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
+                && self.seen.contains_bytes(head.id)
+            {
+                self.counters.duplicates += 1;
+                self.hit(Path::DuplicateBroadcast);
+                return;
+            }
+        }
+        let decoded = plain.decode(&self.limits);
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        let msg = match decoded {
+            Ok(m) => m,
+            Err(e) => return self.handle_decode_error(net, conn, e),
+        };
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.decode_errors = 0;
+        }
+        match Flag::from_packet(msg.msg_type()) {
+            Some(Flag::BROADCAST) if !self.relay(net, conn, &msg) => return,
+            Some(Flag::RENEGOTIATE) => return self.handle_renegotiate(net, conn, msg.payload()),
+            _ => {}
+        }
+        let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
+        if tables.chord && crate::chord::is_chord(msg.payload()) {
+            self.effects.push_back(Effect::Chord { conn, msg });
+            return;
+        }
+        let sub = msg.payload().first().and_then(|p| Flag::from_packet(p));
+        match sub {
+            // Handshakes and peer lists describe the connection they arrive on: py2p sends
+            // them as whispers, and a relayed broadcast copy must not pass for one.
+            Some(Flag::HANDSHAKE) if msg.payload().len() == 5 && whisper => {
+                self.handle_handshake(net, conn, msg.payload())
+            }
+            Some(Flag::PEERS) if whisper => self.handle_peers(net, conn, msg.payload()),
+            Some(Flag::HANDSHAKE | Flag::PEERS) => {
+                self.hit(Path::IgnoredHandshakeOrPeers);
+                debug!(
+                    "ignoring a handshake or peers list sent as a broadcast by {}",
+                    String::from_utf8_lossy(msg.sender())
+                );
+            }
+            Some(Flag::RESPONSE) => self.handle_response(net, msg.payload()),
+            Some(Flag::REQUEST) => self.handle_request(net, conn, msg.payload()),
+            Some(Flag::STORE) if tables.sync => {
+                self.hit(Path::Store);
+                self.effects.push_back(Effect::Store { conn, msg });
+            }
+            _ => {
+                // Broadcasts were checked above; an old whisper (held up by a partition, say)
+                // is dropped by the same rule, so users never see a message past the expiry.
+                if self.too_old(&msg, net.unix_time()) {
+                    return;
+                }
+                self.effects.push_back(Effect::Deliver { conn, msg });
+            }
+        }
+    }
+
+    /// `conn` closed, for `reason`.
+    pub(crate) fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        self.finish_connect(conn, Err(ConnectError::from_close(reason)));
+        if let Some(dial) = self.dials.remove(&conn) {
+            info!(
+                "dial {conn} to {} failed: {reason}{}",
+                dial.expected_id.as_deref().unwrap_or("a new peer"),
+                if dial.deferred.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} whisper(s) dropped", dial.deferred.len())
+                }
+            );
+            return;
+        }
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        if peer.superseded.is_some() {
+            return;
+        }
+        let Some(id) = peer.id.clone() else {
+            debug!("{}: closed before its handshake: {reason}", peer.label());
+            return;
+        };
+        if self.routing.get(&id) == Some(&conn) {
+            // A spare connection to the same node (a second one it dialled) takes over.
+            let spare = self
+                .peers
+                .values()
+                .filter(|p| p.superseded.is_none() && p.id.as_deref() == Some(id.as_str()))
+                .map(|p| p.conn)
+                .min();
+            if let Some(spare) = spare {
+                debug!(
+                    "{}: closed; {spare} to the same peer takes over",
+                    peer.label()
+                );
+                self.routing.insert(id, spare);
+                self.peers_dirty = true;
+                return;
+            }
+            self.routing.remove(&id);
+            self.publish_peers();
+            if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_)) {
+                if let Some(addr) = peer.addr.clone() {
+                    self.remember_lost(&id, addr, net.now());
+                }
+            }
+            info!("{}: disconnected: {reason}", peer.label());
+            // The node tells the tables, then calls `after_peer_down` (which asks the
+            // remaining peers for theirs).
+            self.effects.push_back(Effect::PeerDown { id });
+        }
+    }
+
+    /// Time passed: redials, expiries, timeouts.
+    pub(crate) fn on_tick(&mut self, net: &mut dyn Net) {
+        let now = net.now();
+        self.redial_lost(net, now);
+        self.seen.expire(net.unix_time());
+        self.close_stale(net, now);
+        self.expire_requests(now);
+    }
+
+    /// At the connection limit, the oldest incoming connection still waiting for its
+    /// handshake gives way: half-open connections cannot lock honest peers out.
+    pub(crate) fn make_room(&mut self) -> Option<ConnId> {
+        self.peers
+            .values()
+            .filter(|p| p.id.is_none() && !p.outgoing)
+            .min_by_key(|p| (p.opened, p.conn))
+            .map(|p| p.conn)
+    }
+}

@@ -1,0 +1,57 @@
+//! What the user asks of the mesh: messages of the user's, on the wire the way py2p sends
+//! them. (Waiting, handlers and the tables are the node's.)
+
+use py2p_net::{ConnId, Net};
+use py2p_wire::Flag;
+
+use super::state::MeshCore;
+use crate::message::MessageKind;
+
+impl MeshCore {
+    /// The user's message `packets` with `sub_flag` first (py2p's `send(*packets, flag=kind,
+    /// type=sub_flag)`): a broadcast through the waterfall, or a whisper to every peer this
+    /// node is connected to (no further).
+    pub(crate) fn send_packets(
+        &mut self,
+        net: &mut dyn Net,
+        kind: MessageKind,
+        sub_flag: u8,
+        packets: Vec<Vec<u8>>,
+    ) {
+        let mut payload = Vec::with_capacity(packets.len() + 1);
+        payload.push(vec![sub_flag]);
+        payload.extend(packets);
+        match kind {
+            MessageKind::Broadcast => self.broadcast(net, payload),
+            MessageKind::Whisper => {
+                let mut conns: Vec<ConnId> = self.routing.values().copied().collect();
+                conns.sort_unstable();
+                for conn in conns {
+                    self.send_to(net, conn, Flag::WHISPER, payload.clone());
+                }
+            }
+        }
+    }
+
+    /// A message on one connection (a handler's `Connection::send`).
+    pub(crate) fn send_on(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        kind: MessageKind,
+        payload: Vec<Vec<u8>>,
+    ) {
+        let flag = match kind {
+            MessageKind::Broadcast => Flag::BROADCAST,
+            MessageKind::Whisper => Flag::WHISPER,
+        };
+        self.send_to(net, conn, flag, payload);
+    }
+
+    /// Closes the connection to the peer `id`, if routed.
+    pub(crate) fn disconnect(&mut self, net: &mut dyn Net, id: &str) {
+        if let Some(&conn) = self.routing.get(id) {
+            net.close(conn);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Sending and the waterfall: our own messages, frames per compression, broadcasts to
+//! every routed peer, and the expiry rule.
+
+use log::{debug, warn};
+use py2p_net::{ConnId, Frame, Net};
+use py2p_wire::{Compression, Flag};
+
+use super::path::Path;
+use super::state::MeshCore;
+use crate::mesh::peer::LastSent;
+
+impl MeshCore {
+    /// A message from this node, stamped now.
+    pub(crate) fn own_message(
+        &self,
+        net: &dyn Net,
+        msg_type: Flag,
+        payload: Vec<Vec<u8>>,
+    ) -> py2p_wire::Message {
+        py2p_wire::Message::new(
+            vec![msg_type.0],
+            self.id.as_bytes().to_vec(),
+            payload,
+            net.unix_time(),
+        )
+    }
+
+    pub(super) fn frame_for(&self, conn: ConnId, msg: &py2p_wire::Message) -> Option<Vec<u8>> {
+        let peer = self.peers.get(&conn)?;
+        Some(msg.encode(peer.compression.first().copied()))
+    }
+
+    /// Sends a message of ours to one connection, remembering it for `resend` and, for
+    /// broadcasts, in the seen set (py2p remembers every message it sends).
+    pub(crate) fn send_to(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        msg_type: Flag,
+        payload: Vec<Vec<u8>>,
+    ) {
+        let msg = self.own_message(net, msg_type, payload);
+        if msg_type == Flag::BROADCAST {
+            self.seen.insert(msg.id(), msg.time());
+        }
+        if let Some(frame) = self.frame_for(conn, &msg) {
+            // Only user messages are kept for `resend` (py2p keeps any whisper, which makes
+            // every peer hold on to its handshake's peer list).
+            let user = matches!(
+                msg.payload().first().map(Vec::as_slice),
+                Some([0x00] | [0x02])
+            );
+            if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
+                if let Some(p) = self.peers.get_mut(&conn) {
+                    p.last_sent = Some(LastSent {
+                        msg_type: msg_type.0,
+                        payload: msg.payload().into(),
+                        time: msg.time(),
+                    });
+                }
+            }
+            net.send(conn, frame.into());
+        }
+    }
+
+    /// Sends one message to every routed peer but `except`, encoding it once per compression
+    /// and sharing each encoding among the peers that use it (no copy per peer).
+    pub(super) fn send_all(
+        &mut self,
+        net: &mut dyn Net,
+        msg: &py2p_wire::Message,
+        except: &[ConnId],
+    ) -> usize {
+        let mut frames: Vec<(Option<Compression>, Frame)> = Vec::new();
+        let mut targets: Vec<ConnId> = self
+            .routing
+            .values()
+            .copied()
+            .filter(|c| !except.contains(c))
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        for &conn in &targets {
+            let Some(peer) = self.peers.get(&conn) else {
+                continue;
+            };
+            let method = peer.compression.first().copied();
+            let frame = match frames.iter().find(|(m, _)| *m == method) {
+                Some((_, f)) => f.clone(),
+                None if targets.len() == 1 => msg.encode(method).into(),
+                None => {
+                    let f = Frame::shared(msg.encode(method));
+                    frames.push((method, f.clone()));
+                    f
+                }
+            };
+            net.send(conn, frame);
+        }
+        targets.len()
+    }
+
+    /// A broadcast of ours to every peer.
+    pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
+        let msg = self.own_message(net, Flag::BROADCAST, payload);
+        self.seen.insert(msg.id(), msg.time());
+        let last = LastSent {
+            msg_type: Flag::BROADCAST.0,
+            payload: msg.payload().into(),
+            time: msg.time(),
+        };
+        for conn in self.routing.values() {
+            if let Some(p) = self.peers.get_mut(conn) {
+                p.last_sent = Some(last.clone());
+            }
+        }
+        self.send_all(net, &msg, &[]);
+    }
+
+    /// Whether a message is older than `message_expiry` (then it is counted and dropped).
+    pub(super) fn too_old(&mut self, msg: &py2p_wire::Message, now: u64) -> bool {
+        let old = msg
+            .time()
+            .saturating_add(self.config.message_expiry.as_secs())
+            < now;
+        if old {
+            self.counters.expired += 1;
+            self.hit(Path::Expired);
+            debug!(
+                "dropping message {} from {}: {} s old",
+                msg.id(),
+                String::from_utf8_lossy(msg.sender()),
+                now - msg.time()
+            );
+        }
+        old
+    }
+
+    /// A broadcast from `conn`: dropped when too old, stamped too far ahead or seen, else
+    /// relayed to every routed peer but the one it came from and its sender. Whether it goes
+    /// on to the handlers.
+    pub(super) fn relay(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        msg: &py2p_wire::Message,
+    ) -> bool {
+        let now = net.unix_time();
+        if self.too_old(msg, now) {
+            return false;
+        }
+        // Stamped further ahead than the expiry: a clock that is badly wrong, or a
+        // lie. py2p takes these; here they would have to be remembered until their
+        // time comes, so they are refused like the old ones.
+        if msg.time() > now.saturating_add(self.config.message_expiry.as_secs()) {
+            self.counters.expired += 1;
+            self.hit(Path::Expired);
+            warn!(
+                "dropping broadcast {} from {}: stamped {} s in the future",
+                msg.id(),
+                String::from_utf8_lossy(msg.sender()),
+                msg.time() - now
+            );
+            return false;
+        }
+        if !self.seen.insert(msg.id(), msg.time()) {
+            self.counters.duplicates += 1;
+            self.hit(Path::DuplicateBroadcast);
+            return false;
+        }
+        self.hit(Path::Broadcast);
+        let origin = std::str::from_utf8(msg.sender())
+            .ok()
+            .and_then(|s| self.routing.get(s))
+            .copied();
+        let except: Vec<ConnId> = std::iter::once(conn).chain(origin).collect();
+        let n = self.send_all(net, msg, &except);
+        self.counters.relayed += n as u64;
+        true
+    }
+}

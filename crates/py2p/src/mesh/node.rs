@@ -1,0 +1,450 @@
+//! The node a `MeshSocket` runs (and the simulator too): the mesh core, the sync or chord
+//! table, and what the core leaves to the node: the user's handlers, the inbox and peer
+//! events, the answers to `connect`, the copies of the routing table and status that
+//! users' threads read ([`Shared`]), and host-name lookups on the resolver's thread. It is
+//! the [`Service`] the connection machine (`py2p_net::Endpoint`) calls; after each call it
+//! carries out the core's [`Effect`]s, in order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, warn};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+use py2p_wire::Flag;
+
+use super::command::{Command, ConnectReply, Handler};
+use super::core::{dropped_note, Connecting, Effect, MeshCore, PathObserver, Tables};
+use super::link::MeshLink;
+use super::resolver::{Resolution, Resolver, Sink};
+use super::shared::Shared;
+use super::status::Status;
+use crate::chord::ChordTable;
+use crate::config::MeshConfig;
+use crate::connection::{is_user_sub_flag, Connection, SendOn};
+use crate::error::ConnectError;
+use crate::message::{Message, MessageKind, PeerEvent};
+use crate::sync::SyncTable;
+
+/// A mesh node: the core and everything around it that is not py2p's rules.
+pub(crate) struct MeshNode {
+    /// The protocol logic.
+    core: MeshCore,
+    /// The sync table of a sync node.
+    pub(crate) sync: Option<SyncTable>,
+    /// The chord table of a chord node.
+    pub(crate) chord: Option<ChordTable>,
+    /// What users' threads share with the loop.
+    shared: Arc<Shared>,
+    handlers: Vec<Handler>,
+    /// Host names peers advertise, looked up off the loop's thread.
+    resolver: Resolver,
+    /// Who waits for each `connect` the core is dialling.
+    replies: HashMap<ConnId, ConnectReply>,
+    /// The handles handlers get, by connection: made once per connection (and again after
+    /// its handshake), not once per message.
+    conn_handles: HashMap<ConnId, Connection>,
+    /// When the status was last published.
+    published_at: Option<Instant>,
+}
+
+impl MeshNode {
+    /// A node with id `id` advertising `out_addr`; with `sync`, a sync node.
+    pub(crate) fn new(
+        config: MeshConfig,
+        id: String,
+        out_addr: (String, u16),
+        shared: Arc<Shared>,
+        sync: Option<SyncTable>,
+    ) -> MeshNode {
+        MeshNode {
+            core: MeshCore::new(config, id, out_addr),
+            sync,
+            chord: None,
+            shared,
+            handlers: Vec::new(),
+            resolver: Resolver::new(),
+            replies: HashMap::new(),
+            conn_handles: HashMap::new(),
+            published_at: None,
+        }
+    }
+
+    /// Has `observer` told of every path a frame takes through this node (see
+    /// [`Path`](super::core::Path)): the fuzz harness counts them; users' nodes have none.
+    pub(crate) fn observe_paths(&mut self, observer: PathObserver) {
+        self.core.observe_paths(observer);
+    }
+
+    fn tables(&self) -> Tables {
+        Tables {
+            sync: self.sync.is_some(),
+            chord: self.chord.is_some(),
+        }
+    }
+
+    /// Carries out the core's effects, oldest first (the tables may add more).
+    fn run_effects(&mut self, net: &mut dyn Net) {
+        while let Some(effect) = self.core.poll_effect() {
+            self.apply(net, effect);
+        }
+    }
+
+    fn apply(&mut self, net: &mut dyn Net, effect: Effect) {
+        match effect {
+            Effect::Deliver { conn, msg } => self.deliver(conn, msg),
+            Effect::PeerUp {
+                conn,
+                id,
+                addr,
+                newly_routed,
+            } => {
+                if let Some(sync) = &self.sync {
+                    sync.send_all_keys(&mut self.core, net, conn);
+                }
+                if newly_routed {
+                    if let Some(chord) = &mut self.chord {
+                        chord.on_peer_up(&mut self.core, net, &id);
+                    }
+                    self.shared.push_event(PeerEvent::Connected { id, addr });
+                }
+            }
+            Effect::PeerDown { id } => {
+                if let Some(chord) = &mut self.chord {
+                    chord.on_peer_down(&mut self.core, net, &id);
+                }
+                self.shared.push_event(PeerEvent::Disconnected { id });
+                self.core.after_peer_down(net);
+            }
+            Effect::ConnectDone { conn, addr, result } => {
+                if let Some(reply) = self.replies.remove(&conn) {
+                    self.answer_connect(addr, reply, result);
+                }
+            }
+            Effect::PeersChanged => self.publish_peers(),
+            Effect::Error(text) => self.shared.note_error(text),
+            Effect::Resolve {
+                host,
+                port,
+                then,
+                purpose,
+            } => {
+                let handle = self.shared.handle.get().cloned();
+                let sink = move || -> Option<Sink> {
+                    let handle = handle?;
+                    Some(Box::new(move |lookup| {
+                        handle.send(Command::Resolved((lookup, purpose))).is_ok()
+                    }))
+                };
+                match self.resolver.resolve(&host, port, then, sink) {
+                    Resolution::Now(addr, then) => {
+                        self.core.dial_resolved(net, addr, then, purpose)
+                    }
+                    Resolution::Later => debug!("looking up {host}:{port} ({purpose:?})"),
+                    Resolution::Refused(then) => warn!(
+                        "cannot look up {host}:{port} now ({} lookups waiting; {purpose:?}){}",
+                        self.resolver.pending(),
+                        dropped_note(&then)
+                    ),
+                }
+            }
+            Effect::Store { conn, msg } => {
+                if let Some(sync) = &mut self.sync {
+                    let via = self.core.peer_label_of(conn);
+                    sync.handle_store(net.unix_time(), &msg, &via);
+                }
+            }
+            Effect::Chord { conn, msg } => {
+                if let Some(chord) = &mut self.chord {
+                    chord.on_message(&mut self.core, net, conn, msg.payload());
+                }
+            }
+        }
+    }
+
+    /// Tells whoever waits on a `connect` to `addr` how it ended: the waiting thread or the
+    /// callback either way, the event stream only of a failure.
+    fn answer_connect(
+        &self,
+        addr: SocketAddr,
+        reply: ConnectReply,
+        result: Result<String, ConnectError>,
+    ) {
+        match (reply, result) {
+            (ConnectReply::Wait(tx), result) => {
+                let _ = tx.send(result);
+            }
+            (ConnectReply::Notify(tell), result) => tell(result),
+            (ConnectReply::Event, Err(error)) => self
+                .shared
+                .push_event(PeerEvent::ConnectFailed { addr, error }),
+            _ => {}
+        }
+    }
+
+    /// The user's `connect`.
+    fn connect(
+        &mut self,
+        net: &mut dyn Net,
+        addr: SocketAddr,
+        expected_id: Option<String>,
+        reply: ConnectReply,
+    ) {
+        match self.core.connect(net, addr, expected_id) {
+            Connecting::Done(result) => {
+                // Errors the core noted go to `status()` first.
+                self.run_effects(net);
+                self.answer_connect(addr, reply, result);
+            }
+            Connecting::Dialling(conn) => {
+                self.replies.insert(conn, reply);
+            }
+        }
+    }
+
+    /// Publishes the routing table for `peers()` (before any peer event that changes it).
+    fn publish_peers(&mut self) {
+        // The status copy counts the peers too: it is made again at the next chance.
+        self.published_at = None;
+        let peers = self.core.peer_infos();
+        self.shared.published().peers = peers;
+    }
+
+    /// Publishes the status for `status()` calls made while the loop is busy in a handler.
+    /// Unless the published copy is younger than `max_age` and the routing table did not
+    /// change since: a loop turning fast (a flood of small messages) spends its time on them,
+    /// not on copies of the status.
+    fn publish_status(&mut self, max_age: Duration) {
+        let dirty = self.core.take_peers_dirty();
+        let routing_changed = dirty || self.published_at.is_none();
+        if dirty {
+            self.publish_peers();
+        }
+        let now = Instant::now();
+        if !routing_changed
+            && self
+                .published_at
+                .is_some_and(|t| now.duration_since(t) < max_age)
+        {
+            return;
+        }
+        self.published_at = Some(now);
+        let status = self.status();
+        self.shared.published().status = Some(status);
+    }
+
+    fn status(&self) -> Status {
+        let mut status = self.core.status();
+        status.inbox = self.shared.inbox.len();
+        status
+    }
+
+    /// The handle handlers get on `conn`: made again once the peer's handshake names it.
+    fn make_connection(&mut self, conn: ConnId) {
+        let id = self.core.peer_id_ref(conn);
+        let stale = self
+            .conn_handles
+            .get(&conn)
+            .is_none_or(|c| c.peer_id.as_deref() != id);
+        if stale {
+            let mut handle = self.core.connection(conn);
+            handle.handle = self
+                .shared
+                .handle
+                .get()
+                .map(|h| Arc::new(h.clone()) as Arc<dyn SendOn>);
+            self.conn_handles.insert(conn, handle);
+        }
+    }
+
+    /// A message for the user: each handler in turn until one takes it, then the inbox.
+    fn deliver(&mut self, conn: ConnId, msg: py2p_wire::Message) {
+        // How it travelled: a broadcast went through the waterfall (and was de-duplicated);
+        // anything else came to this node alone. A broadcast sub-flag in a message sent to
+        // this node alone does not make it a broadcast: a peer could otherwise hand the user
+        // a copy of a broadcast it already has.
+        let kind = if Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST) {
+            MessageKind::Broadcast
+        } else {
+            MessageKind::Whisper
+        };
+        // Users' messages, their own sub-flags included, reach `recv`; the protocol's
+        // (a `store` on a node without a table, say) reach only the handlers, as in py2p.
+        let queued = msg.payload().first().is_some_and(|p| is_user_sub_flag(p));
+        let message = Message { wire: msg, kind };
+        if !self.handlers.is_empty() {
+            // While the handlers run, `status()` is answered from the published copy.
+            self.publish_status(Duration::from_millis(1));
+            self.make_connection(conn);
+            let Some(connection) = self.conn_handles.get(&conn) else {
+                return;
+            };
+            self.shared.in_handler.store(true, Ordering::Release);
+            let mut panics = 0;
+            let mut taken = false;
+            for handler in self.handlers.iter_mut() {
+                match catch_unwind(AssertUnwindSafe(|| handler(&message, connection))) {
+                    Ok(true) => {
+                        taken = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(_) => {
+                        panics += 1;
+                        let text = format!(
+                            "a message handler panicked on message {} from {}",
+                            message.id(),
+                            message.sender()
+                        );
+                        error!("{text}; the node goes on");
+                        self.shared.note_error(text);
+                    }
+                }
+            }
+            self.shared.in_handler.store(false, Ordering::Release);
+            for _ in 0..panics {
+                self.core.count_handler_panic();
+            }
+            if taken {
+                return;
+            }
+        }
+        if queued {
+            self.core.count_queued();
+            let bytes = message.wire.body_len();
+            // Readers are woken once at the end of the loop's turn (`on_backlog`).
+            self.shared.inbox.push_sized_later(message, bytes);
+        } else {
+            self.core.count_unknown();
+            debug!(
+                "ignoring message with sub-flag {:?} from {}",
+                message.payload().first(),
+                message.sender()
+            );
+        }
+    }
+}
+
+impl Service for MeshNode {
+    type Command = Command;
+
+    fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        self.core.on_open(net, conn, info);
+        self.run_effects(net);
+    }
+
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+        let tables = self.tables();
+        self.core.on_frame(net, conn, body, tables);
+        self.run_effects(net);
+    }
+
+    fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
+        self.conn_handles.remove(&conn);
+        self.core.on_close(net, conn, reason);
+        self.run_effects(net);
+    }
+
+    fn on_command(&mut self, net: &mut dyn Net, cmd: Command) {
+        match cmd {
+            Command::Broadcast { packets, bytes } => {
+                self.core
+                    .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
+                // The bytes are in the write queues now: senders see them at once.
+                self.shared.command_done(bytes, net.total_queued());
+            }
+            Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
+            Command::Connect {
+                addr,
+                expected_id,
+                reply,
+            } => self.connect(net, addr, expected_id, reply),
+            Command::SendWith {
+                kind,
+                sub_flag,
+                packets,
+                bytes,
+            } => {
+                self.core.send_packets(net, kind, sub_flag, packets);
+                self.shared.command_done(bytes, net.total_queued());
+            }
+            Command::WhisperWith {
+                target,
+                sub_flag,
+                packets,
+            } => self.core.whisper_with(net, target, sub_flag, packets),
+            Command::SendOn {
+                conn,
+                kind,
+                payload,
+            } => self.core.send_on(net, conn, kind, payload),
+            Command::RequestPeers => self.core.request_peers(net),
+            Command::Disconnect { id } => self.core.disconnect(net, &id),
+            Command::RegisterHandler(h) => self.handlers.push(h),
+            Command::Peers(reply) => {
+                let _ = reply.send(self.core.peer_infos());
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Sync(cmd) => {
+                if let Some(sync) = &mut self.sync {
+                    sync.on_command(&mut self.core, net, cmd);
+                }
+            }
+            Command::Chord(cmd) => {
+                if let Some(chord) = &mut self.chord {
+                    chord.on_command(&mut self.core, net, cmd);
+                }
+            }
+            Command::Resolved((lookup, purpose)) => match lookup.addr {
+                Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
+                None => warn!(
+                    "cannot resolve {}:{} ({purpose:?}){}",
+                    lookup.host,
+                    lookup.port,
+                    dropped_note(&lookup.then)
+                ),
+            },
+        }
+        self.run_effects(net);
+    }
+
+    fn on_tick(&mut self, net: &mut dyn Net) {
+        self.core.on_tick(net);
+        self.run_effects(net);
+        if let Some(chord) = &mut self.chord {
+            chord.on_tick(&mut self.core, net);
+        }
+        self.run_effects(net);
+    }
+
+    fn make_room(&mut self) -> Option<ConnId> {
+        self.core.make_room()
+    }
+
+    fn wants_input(&self) -> bool {
+        let room = self.shared.inbox.has_room();
+        self.shared.inbox.paused.store(!room, Ordering::Release);
+        room
+    }
+
+    fn on_backlog(&mut self, queued_bytes: usize) {
+        self.shared.inbox.wake_waiters();
+        self.shared.set_backlog(queued_bytes);
+        self.publish_status(Duration::from_millis(10));
+    }
+
+    fn on_shutdown(&mut self) {
+        if let Some(sync) = &self.sync {
+            sync.events.close();
+        }
+        if let Some(chord) = &mut self.chord {
+            chord.on_shutdown();
+        }
+        self.shared.close();
+    }
+}
