@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// A queue the event loop fills and users drain. It never blocks the loop: when it holds
 /// `capacity` items, or items of `max_bytes` together, the loop is told to stop reading (see
 /// `Service::wants_input`), and a `recv` that makes room again wakes it.
-pub(crate) struct Inbox<T> {
+pub struct Inbox<T> {
     items: Mutex<Queue<T>>,
     ready: Condvar,
     capacity: usize,

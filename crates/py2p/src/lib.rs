@@ -37,6 +37,21 @@
 //! ```
 
 #![warn(missing_docs)]
+// `internals` makes the node's insides `pub` for py2p-sim: they are documented for their
+// readers, not item by item for users, and their fields name the loop's private types. The
+// default build (what users get, and `cargo xtask test`'s API check) keeps both lints.
+#![cfg_attr(feature = "internals", allow(missing_docs, private_interfaces))]
+
+/// Declares an item `pub` with the `internals` feature (so that [`internals`] can re-export
+/// it) and `pub(crate)` without, for the node's insides that live in public modules.
+macro_rules! pub_if_internals {
+    ($(#[$attr:meta])* pub(crate) $($item:tt)*) => {
+        #[cfg(feature = "internals")]
+        $(#[$attr])* pub $($item)*
+        #[cfg(not(feature = "internals"))]
+        $(#[$attr])* pub(crate) $($item)*
+    };
+}
 
 pub mod chord;
 mod config;
@@ -44,9 +59,12 @@ mod connection;
 mod error;
 mod id;
 mod inbox;
+// Test support for py2p-sim and the fuzz targets, not part of the API (feature `internals`).
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;
 pub mod mesh;
 mod message;
-pub mod sim;
 pub mod sync;
 #[cfg(feature = "tokio")]
 pub mod tokio;

@@ -15,12 +15,12 @@ mod config;
 mod key;
 mod socket;
 mod store;
-mod table;
+pub(crate) mod table;
 mod wire;
 
 pub use self::config::ChordConfig;
 pub use self::key::{hashes, responsible, Key, Method};
 pub use self::socket::ChordSocket;
 pub use self::table::ChordInfo;
-pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};
+pub(crate) use self::table::{ChordCommand, ChordTable};
 pub(crate) use self::wire::is_chord;

@@ -40,7 +40,7 @@ struct PendingRequest {
 /// The ways a frame from a peer can go through a node's handlers, counted per node
 /// ([`Counters::paths`]) so that the fuzz targets can show that their corpus reaches each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Path {
+pub enum Path {
     /// The frame did not decode.
     Undecodable,
     /// A new broadcast, relayed.
@@ -106,7 +106,8 @@ impl Path {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             Path::Undecodable => "undecodable",
             Path::Broadcast => "broadcast",
@@ -153,6 +154,7 @@ impl Counters {
     }
 }
 
+pub_if_internals! {
 /// The state of one mesh node.
 pub(crate) struct MeshCore {
     pub(crate) config: MeshConfig,
@@ -168,9 +170,10 @@ pub(crate) struct MeshCore {
     handlers: Vec<Handler>,
     pub(crate) shared: Arc<Shared>,
     counters: Counters,
-    pub(crate) sync: Option<SyncTable>,
+    /// The sync table of a sync node (see `crate::sync`).
+    pub sync: Option<SyncTable>,
     /// The chord table of a chord node (see `crate::chord`).
-    pub(crate) chord: Option<crate::chord::ChordTable>,
+    pub chord: Option<crate::chord::ChordTable>,
     request_counter: u64,
     /// Peers lost without our doing, redialled now and then (see `MeshConfig::reconnect_for`).
     lost: HashMap<String, LostPeer>,
@@ -187,6 +190,7 @@ pub(crate) struct MeshCore {
     conn_handles: HashMap<ConnId, Connection>,
     /// Frames are decompressed here, one after the other (no allocation per frame).
     scratch: Vec<u8>,
+}
 }
 
 /// The decompression buffer is given back when a frame grew it past this.
@@ -1214,7 +1218,8 @@ impl MeshCore {
     }
 
     /// How many frames went each way through the handlers (see [`Path`]).
-    pub(crate) fn paths(&self) -> Vec<(Path, u64)> {
+    #[cfg(feature = "internals")]
+    pub fn paths(&self) -> Vec<(Path, u64)> {
         Path::ALL
             .iter()
             .map(|&p| (p, self.counters.paths.get(p as usize).copied().unwrap_or(0)))

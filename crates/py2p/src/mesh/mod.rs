@@ -5,11 +5,11 @@
 //! state and the peer-list JSON; `resolver` looks up host names peers advertise, off the
 //! loop's thread.
 
-mod core;
+pub(crate) mod core;
 mod peer;
 mod resolver;
 mod seen;
-mod shared;
+pub(crate) mod shared;
 mod socket;
 
 use std::net::SocketAddr;
@@ -27,9 +27,11 @@ use crate::message::{Message, MessageKind, PeerInfo};
 /// returning `true` stops the message there (it is not queued for `recv`).
 pub type Handler = Box<dyn FnMut(&Message, &Connection) -> bool + Send>;
 
+pub_if_internals! {
 /// Who hears how a user's `connect` ends.
 pub(crate) enum ConnectReply {
     /// Nobody (a redial, or a test).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     None,
     /// A thread waiting in `connect`: the peer's id once its handshake is in, or the error.
     Wait(mpsc::Sender<Result<String, ConnectError>>),
@@ -39,7 +41,9 @@ pub(crate) enum ConnectReply {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     Notify(Box<dyn FnOnce(Result<String, ConnectError>) + Send>),
 }
+}
 
+pub_if_internals! {
 /// Requests from users' threads to the event loop.
 pub(crate) enum Command {
     Broadcast {
@@ -89,6 +93,7 @@ pub(crate) enum Command {
     Chord(crate::chord::ChordCommand),
     /// The answer to a host name lookup (from the resolver's thread).
     Resolved((resolver::Lookup, self::core::Purpose)),
+}
 }
 
 /// A snapshot of a node's state and counters.

@@ -1,11 +1,11 @@
 //! The sync table: py2p's `sync_socket`, a dictionary kept equal across a network.
 
 mod socket;
-mod table;
+pub(crate) mod table;
 
 pub use self::socket::{SyncEvents, SyncSocket};
 pub use self::table::LEASE_SECS;
-pub(crate) use self::table::{StoreOutcome, SyncCommand, SyncTable};
+pub(crate) use self::table::{SyncCommand, SyncTable};
 
 /// A value with its metadata: who stored it and when (the lease).
 #[derive(Debug, Clone, PartialEq, Eq)]

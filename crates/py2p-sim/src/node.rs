@@ -8,11 +8,12 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
-use crate::inbox::Inbox;
-use crate::mesh::{Command, MeshCore, Shared, Status};
-use crate::message::{Message, PeerEvent, PeerInfo};
-use crate::sync::{SyncEvent, SyncTable};
-use crate::MeshConfig;
+use py2p::internals::Inbox;
+use py2p::internals::SyncTable;
+use py2p::internals::{Command, MeshCore, Shared};
+use py2p::MeshConfig;
+use py2p::SyncEvent;
+use py2p::{Message, PeerEvent, PeerInfo, Status};
 
 /// A message a simulated node delivered: to its handlers and inbox (see
 /// [`Sim::deliveries`](super::Sim::deliveries)), or as its user took it from the inbox (see
@@ -71,7 +72,7 @@ impl MeshNode {
         let notes = delivered.clone();
         core.on_command(
             net,
-            Command::RegisterHandler(Box::new(move |msg: &Message, _: &crate::Connection| {
+            Command::RegisterHandler(Box::new(move |msg: &Message, _: &py2p::Connection| {
                 notes
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

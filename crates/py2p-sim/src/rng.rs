@@ -6,7 +6,7 @@ use std::time::Duration;
 /// comes from one of these, derived from the run's seed, so a run replays exactly.
 ///
 /// ```
-/// use py2p::sim::SimRng;
+/// use py2p_sim::SimRng;
 /// let mut a = SimRng::new(7);
 /// let mut b = SimRng::new(7);
 /// assert_eq!(a.next_u64(), b.next_u64());
