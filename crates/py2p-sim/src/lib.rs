@@ -76,7 +76,6 @@ mod net;
 mod network;
 mod node;
 mod queue;
-mod rng;
 #[cfg(test)]
 mod same_outcome;
 mod scripted;
@@ -87,5 +86,4 @@ pub use self::check::Violation;
 pub use self::config::SimConfig;
 pub use self::garbage::Garbage;
 pub use self::node::{Delivery, Maxima, SeenEvent};
-pub use self::rng::SimRng;
 pub use self::simulator::Sim;

@@ -9,11 +9,11 @@ use py2p_wire::Flag;
 use super::garbage::{Garbage, GarbagePeer};
 use super::network::{node_addr, Network, PORT};
 use super::node::{Actor, ActorCommand, Delivery, Maxima, MeshNode, SeenEvent, Slot};
-use super::rng::SimRng;
 use super::SimConfig;
 use py2p::internals::Command;
 use py2p::MeshConfig;
 use py2p::{Message, PeerInfo, Status};
+use py2p_testkit::Rng;
 
 /// A broadcast made through [`Sim::broadcast`], and who should get it.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ pub struct Sim {
     pub(super) tracked: Vec<Tracked>,
     pub(super) tracked_ids: BTreeSet<String>,
     /// The rng for users' scenarios, apart from the network's.
-    pub(super) user_rng: SimRng,
+    pub(super) user_rng: Rng,
     /// Ids of every life of every mesh node: the honest senders.
     pub(super) mesh_ids: BTreeSet<String>,
 }
@@ -98,7 +98,7 @@ impl Sim {
 
     /// A random generator for the scenario's own choices (which node fails, who sends),
     /// derived from the seed and apart from the network's.
-    pub fn rng(&mut self) -> &mut SimRng {
+    pub fn rng(&mut self) -> &mut Rng {
         &mut self.user_rng
     }
 
