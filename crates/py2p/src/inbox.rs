@@ -111,6 +111,8 @@ impl<T> Inbox<T> {
         self.lock().has_room(self.capacity, self.max_bytes)
     }
 
+    // Public only for py2p-sim (feature `internals`); nobody asks whether it is empty.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }
