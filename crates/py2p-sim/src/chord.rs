@@ -7,8 +7,7 @@ use std::time::Duration;
 use super::network::{node_addr, PORT};
 use super::node::Actor;
 use super::simulator::Sim;
-use py2p::internals::Command;
-use py2p::internals::{ChordCommand, ChordTable};
+use py2p::internals::{ChordCommand, ChordTable, Command};
 use py2p::{ChordConfig, ChordInfo};
 
 impl Sim {
