@@ -21,5 +21,5 @@ mod wire;
 pub(crate) use self::config::ChordConfig;
 pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::table::ChordInfo;
-pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};
+pub(crate) use self::table::{ChordCommand, ChordTable};
 pub(crate) use self::wire::is_chord;

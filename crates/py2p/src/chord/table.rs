@@ -22,7 +22,7 @@ use crate::Error;
 pub(crate) const DELETE_PLACEHOLDER: &[u8] = b"\x00";
 
 /// Requests from users' threads to the chord table.
-pub(crate) enum ChordCommand {
+pub enum ChordCommand {
     /// Start holding slots (py2p's `join`).
     Join,
     /// Stop holding slots; hand them to the ring (py2p's `unjoin`).
@@ -164,7 +164,7 @@ struct Sent {
 
 /// What became of chord messages from peers, for the fuzz targets and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ChordOutcome {
+pub enum ChordOutcome {
     Meta,
     Notify,
     Stored,
@@ -178,7 +178,7 @@ pub(crate) enum ChordOutcome {
 
 impl ChordOutcome {
     /// Every outcome, in order.
-    pub(crate) const ALL: [ChordOutcome; 9] = [
+    pub const ALL: [ChordOutcome; 9] = [
         ChordOutcome::Meta,
         ChordOutcome::Notify,
         ChordOutcome::Stored,
@@ -191,7 +191,8 @@ impl ChordOutcome {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             ChordOutcome::Meta => "chord-meta",
             ChordOutcome::Notify => "chord-notify",
@@ -207,7 +208,7 @@ impl ChordOutcome {
 }
 
 /// A chord node's state.
-pub(crate) struct ChordTable {
+pub struct ChordTable {
     config: ChordConfig,
     /// This node's place on the ring (set from the mesh id when the node starts).
     ring: Ring,
@@ -252,6 +253,7 @@ impl ChordTable {
     }
 
     /// The limits and timers it was made with.
+    #[cfg(feature = "internals")]
     pub fn config(&self) -> &ChordConfig {
         &self.config
     }

@@ -2,9 +2,9 @@
 
 mod entry;
 mod socket;
-mod table;
+pub(crate) mod table;
 
 pub use self::entry::{Entry, SyncEvent};
 pub use self::socket::SyncSocket;
 pub use self::table::LEASE_SECS;
-pub(crate) use self::table::{StoreOutcome, SyncCommand, SyncTable};
+pub(crate) use self::table::{SyncCommand, SyncTable};

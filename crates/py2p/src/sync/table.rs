@@ -17,7 +17,7 @@ use crate::Error;
 pub const LEASE_SECS: u64 = 3600;
 
 /// Requests from users' threads to the table.
-pub(crate) enum SyncCommand {
+pub enum SyncCommand {
     /// Store (or, with an empty value, delete) a key as this node.
     Set {
         key: Vec<u8>,
@@ -42,7 +42,7 @@ pub(crate) enum Refused {
     Full { used: usize, max: usize },
 }
 
-pub(crate) struct SyncTable {
+pub struct SyncTable {
     leasing: bool,
     /// Bytes the entries count (see [`cost`]), and the most allowed.
     bytes: usize,
@@ -55,7 +55,7 @@ pub(crate) struct SyncTable {
 
 /// What became of a peer's `store` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StoreOutcome {
+pub enum StoreOutcome {
     /// Applied: the key was stored or deleted.
     Applied,
     /// Refused by the lease rules.
@@ -70,7 +70,7 @@ pub(crate) enum StoreOutcome {
 
 impl StoreOutcome {
     /// Every outcome, in order.
-    pub(crate) const ALL: [StoreOutcome; 5] = [
+    pub const ALL: [StoreOutcome; 5] = [
         StoreOutcome::Applied,
         StoreOutcome::Refused,
         StoreOutcome::TableFull,
@@ -79,7 +79,8 @@ impl StoreOutcome {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             StoreOutcome::Applied => "store-applied",
             StoreOutcome::Refused => "store-refused",
