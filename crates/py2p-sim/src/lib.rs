@@ -78,6 +78,7 @@ mod node;
 mod queue;
 #[cfg(test)]
 mod same_outcome;
+mod script;
 mod scripted;
 mod simulator;
 mod trace;
