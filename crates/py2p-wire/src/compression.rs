@@ -294,34 +294,133 @@ fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     e.finish().map(drop)
 }
 
+/// Memory liblzma's decoder may use beyond the output limit: what preset 6's 8 MiB
+/// dictionary (every py2p frame's: Python's `lzma.compress` default) needs, plus its tables.
+const LIBLZMA_MEMLIMIT_FLOOR: u64 = (XZ_PRESET_6_DICT as u64) + (1 << 20);
+
 fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let method = Compression::Lzma;
     let failed = |reason: String| WireError::Decompress { method, reason };
+    let xz = data.starts_with(&XZ_MAGIC);
+    let announced = if xz {
+        // The sizes the stream announces are added up first, without decoding anything
+        // (lzma-rs, the fallback below, buffers a whole xz block before it writes any of it).
+        let total = xz_unpacked_size(data).map_err(|why| failed(why.to_owned()))?;
+        if total > limit as u64 {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        Some(total)
+    } else {
+        // The legacy `.lzma` container: bytes 5..13 announce the size (all ones: unknown);
+        // the output is checked as it goes.
+        if data.first().is_none_or(|&props| props >= 9 * 5 * 5) {
+            return Err(failed("not an xz or lzma stream".to_owned()));
+        }
+        let n = data
+            .get(5..13)
+            .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        if matches!(n, Some(n) if n != u64::MAX && n > limit as u64) {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        n.filter(|&n| n != u64::MAX)
+    };
+    // liblzma (CPython's decoder, 2-3x faster than lzma-rs) allocates the dictionary the
+    // header declares, so it is given a memory limit: the output limit or preset 6's
+    // needs, whichever is larger. A stream declaring more (a hostile header, or a preset
+    // above 7) is decoded by lzma-rs instead, whose window grows only with the output.
+    let memlimit = (limit as u64).max(LIBLZMA_MEMLIMIT_FLOOR);
+    match decompress_liblzma(data, limit, xz, announced, memlimit) {
+        Err(LiblzmaFailure::MemLimit) => decompress_lzma_rs(data, limit, xz),
+        Err(LiblzmaFailure::TooLarge) => Err(WireError::DecompressedTooLarge { method, limit }),
+        Err(LiblzmaFailure::Invalid(why)) => Err(failed(why)),
+        Ok(out) => Ok(out),
+    }
+}
+
+/// Why [`decompress_liblzma`] gave up.
+#[derive(Debug)]
+enum LiblzmaFailure {
+    /// The stream needs more memory than allowed (its declared dictionary).
+    MemLimit,
+    /// The output would pass the limit.
+    TooLarge,
+    /// Not a valid stream.
+    Invalid(String),
+}
+
+/// Decodes one `.xz` stream (or a legacy `.lzma` one) with liblzma, writing at most `limit`
+/// bytes and letting the decoder allocate at most `memlimit`. Bytes after the stream's end
+/// are ignored, as Python's `lzma.decompress` ignores trailing bytes that are no stream.
+fn decompress_liblzma(
+    data: &[u8],
+    limit: usize,
+    xz: bool,
+    announced: Option<u64>,
+    memlimit: u64,
+) -> Result<Vec<u8>, LiblzmaFailure> {
+    use liblzma::stream::{Action, Error, Status, Stream};
+    let invalid = |e: Error| match e {
+        Error::MemLimit | Error::Mem => LiblzmaFailure::MemLimit,
+        e => LiblzmaFailure::Invalid(e.to_string()),
+    };
+    let mut stream = if xz {
+        Stream::new_stream_decoder(memlimit, 0)
+    } else {
+        Stream::new_lzma_decoder(memlimit)
+    }
+    .map_err(invalid)?;
+    // Room for the announced size (bounded by the limit) plus one byte, so that the end of
+    // the stream is seen without a further allocation; the vector grows up to limit + 1.
+    let cap = limit.saturating_add(1);
+    let first = announced
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(data.len().saturating_mul(4))
+        .saturating_add(1)
+        .clamp(64, cap.max(64))
+        .min(cap);
+    let mut out = Vec::with_capacity(first);
+    loop {
+        let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        let before = (stream.total_in(), stream.total_out());
+        let status = stream
+            .process_vec(input, &mut out, Action::Finish)
+            .map_err(invalid)?;
+        if out.len() > limit {
+            return Err(LiblzmaFailure::TooLarge);
+        }
+        match status {
+            Status::StreamEnd => return Ok(out),
+            Status::MemNeeded if out.len() < out.capacity() => {
+                return Err(LiblzmaFailure::Invalid("truncated lzma stream".to_owned()))
+            }
+            _ => {}
+        }
+        if out.len() == out.capacity() {
+            if out.len() >= cap {
+                return Err(LiblzmaFailure::TooLarge);
+            }
+            let more = out.len().max(4096).min(cap - out.len());
+            out.reserve_exact(more);
+        } else if before == (stream.total_in(), stream.total_out()) {
+            return Err(LiblzmaFailure::Invalid(
+                "lzma stream made no progress".to_owned(),
+            ));
+        }
+    }
+}
+
+/// The lzma-rs decoder, for streams liblzma is not allowed the memory for.
+fn decompress_lzma_rs(data: &[u8], limit: usize, xz: bool) -> Result<Vec<u8>, WireError> {
+    let method = Compression::Lzma;
     let mut sink = LimitedSink {
         buf: Vec::new(),
         limit,
         exceeded: false,
     };
-    let result = if data.starts_with(&XZ_MAGIC) {
-        // lzma-rs buffers a whole xz block before it writes any of it, so the sizes the
-        // stream announces are added up first, without decoding anything.
-        let announced = xz_unpacked_size(data).map_err(|why| failed(why.to_owned()))?;
-        if announced > limit as u64 {
-            return Err(WireError::DecompressedTooLarge { method, limit });
-        }
+    let result = if xz {
         lzma_rs::xz_decompress(&mut &data[..], &mut sink)
     } else {
-        // The legacy `.lzma` container: bytes 5..13 announce the size (all ones: unknown);
-        // the window buffer is capped and the output is checked as it goes.
-        if data.first().is_none_or(|&props| props >= 9 * 5 * 5) {
-            return Err(failed("not an xz or lzma stream".to_owned()));
-        }
-        let announced = data
-            .get(5..13)
-            .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
-        if matches!(announced, Some(n) if n != u64::MAX && n > limit as u64) {
-            return Err(WireError::DecompressedTooLarge { method, limit });
-        }
         let options = lzma_rs::decompress::Options {
             memlimit: Some(limit),
             ..Default::default()
@@ -334,7 +433,10 @@ fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
             Err(WireError::DecompressedTooLarge { method, limit })
         }
         Err(_) if sink.exceeded => Err(WireError::DecompressedTooLarge { method, limit }),
-        Err(e) => Err(failed(e.to_string())),
+        Err(e) => Err(WireError::Decompress {
+            method,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -616,6 +718,117 @@ mod tests {
         for cut in 0..xz.len().min(200) {
             assert!(Compression::Lzma.decompress(&xz[..cut], 1 << 20).is_err());
         }
+    }
+
+    /// An `.xz` stream of `data` whose header declares a `dict_byte` dictionary (LZMA2's
+    /// property byte: 2^(n/2 + 12), 3 * 2^(n/2 + 11) for odd n), encoded with a 4 KiB one.
+    fn xz_declaring_dict(data: &[u8], dict_byte: u8) -> Vec<u8> {
+        let mut options = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+        options.dict_size(XZ_MIN_DICT);
+        let mut filters = liblzma::stream::Filters::new();
+        filters.lzma2(&options);
+        let stream =
+            liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+                .unwrap();
+        let mut xz = Vec::new();
+        let mut e = liblzma::write::XzEncoder::new_stream(&mut xz, stream);
+        e.write_all(data).unwrap();
+        e.finish().unwrap();
+        // Stream header (12 bytes), then the block header: size byte, flags, the filter
+        // (id 0x21, one property byte), padding, CRC32.
+        let header_len = (usize::from(xz[12]) + 1) * 4;
+        assert_eq!(
+            xz[12 + 1] & 0xC0,
+            0,
+            "no optional sizes in the block header"
+        );
+        assert_eq!(&xz[14..16], &[0x21, 1]);
+        xz[16] = dict_byte;
+        let body = 12..12 + header_len - 4;
+        let mut crc = flate2::Crc::new();
+        crc.update(&xz[body.clone()]);
+        xz[body.end..body.end + 4].copy_from_slice(&crc.sum().to_le_bytes());
+        xz
+    }
+
+    #[test]
+    fn lzma_decodes_py2p_preset_6_with_liblzma() {
+        // Python's lzma.compress: preset 6, an 8 MiB dictionary whatever the data's size.
+        let data = sample();
+        let mut xz = Vec::new();
+        let mut e = liblzma::write::XzEncoder::new(&mut xz, 6);
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        let small = 1000;
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, Some(data.len() as u64), LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+        assert_eq!(Compression::Lzma.decompress(&xz, data.len()).unwrap(), data);
+        assert_eq!(
+            Compression::Lzma.decompress(&xz, small),
+            Err(WireError::DecompressedTooLarge {
+                method: Compression::Lzma,
+                limit: small
+            })
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_dictionary_is_not_allocated_but_still_read() {
+        let data = sample();
+        // 1 GiB declared: liblzma refuses it under the memory limit (it would allocate the
+        // whole dictionary); the lzma-rs fallback reads the stream with a window bounded by
+        // the output.
+        let xz = xz_declaring_dict(&data, 36);
+        assert!(matches!(
+            decompress_liblzma(&xz, 1 << 24, true, None, (1 << 24) + (1 << 20)),
+            Err(LiblzmaFailure::MemLimit)
+        ));
+        assert_eq!(Compression::Lzma.decompress(&xz, data.len()).unwrap(), data);
+        assert!(matches!(
+            Compression::Lzma.decompress(&xz, data.len() - 1),
+            Err(WireError::DecompressedTooLarge { .. })
+        ));
+        // The same stream declaring 4 KiB is read by liblzma.
+        let xz = xz_declaring_dict(&data, 0);
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, None, LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+    }
+
+    #[test]
+    fn liblzma_output_is_bounded_even_when_the_size_is_not_announced() {
+        let data = sample();
+        let xz = Compression::Lzma.compress(&data);
+        for limit in [0, 1, 100, data.len() - 1] {
+            assert!(
+                matches!(
+                    decompress_liblzma(&xz, limit, true, None, LIBLZMA_MEMLIMIT_FLOOR),
+                    Err(LiblzmaFailure::TooLarge)
+                ),
+                "{limit}"
+            );
+        }
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, None, LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+        // Truncated and corrupted streams are errors, never a panic or a loop.
+        for cut in [13, xz.len() / 2, xz.len() - 1] {
+            assert!(
+                matches!(
+                    decompress_liblzma(&xz[..cut], 1 << 20, true, None, LIBLZMA_MEMLIMIT_FLOOR),
+                    Err(LiblzmaFailure::Invalid(_))
+                ),
+                "{cut}"
+            );
+        }
+        let mut bad = xz.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        assert!(Compression::Lzma.decompress(&bad, 1 << 20).is_err());
     }
 
     #[test]
