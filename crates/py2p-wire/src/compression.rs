@@ -154,11 +154,7 @@ impl Compression {
             }
             Compression::Zlib | Compression::Gzip => {
                 // py2p inflates both with window 15 | 32: the header says which it is.
-                if data.starts_with(&[0x1f, 0x8b]) {
-                    read_limited(flate2::read::GzDecoder::new(data), limit, self)
-                } else {
-                    read_limited(flate2::read::ZlibDecoder::new(data), limit, self)
-                }
+                inflate(data, limit, self, data.starts_with(&[0x1f, 0x8b]))
             }
             Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
             Compression::Lzma => decompress_lzma(data, limit),
@@ -239,6 +235,68 @@ fn read_limited<R: Read>(
         return Err(WireError::DecompressedTooLarge { method, limit });
     }
     Ok(out)
+}
+
+/// Deflate's largest expansion: a stream of 1 byte cannot inflate past about 1,032 bytes.
+const DEFLATE_MAX_RATIO: usize = 1032;
+
+/// Inflates a zlib stream, or a gzip member when `gzip`, keeping at most `limit` bytes.
+///
+/// The output buffer is sized up front (gzip's trailer announces the size; zlib's guess is
+/// four times the input), never beyond what the input can inflate to or `limit + 1`, then
+/// grown by doubling: no intermediate buffer, no copy but the growth's. As with flate2's
+/// readers (and Python's `zlib.decompress`), a stream that ends early is an error and bytes
+/// after the end of the stream are ignored.
+fn inflate(
+    data: &[u8],
+    limit: usize,
+    method: Compression,
+    gzip: bool,
+) -> Result<Vec<u8>, WireError> {
+    let mut inflater = if gzip {
+        flate2::Decompress::new_gzip(15)
+    } else {
+        flate2::Decompress::new(true)
+    };
+    let cap = limit.saturating_add(1);
+    let announced = match data.last_chunk::<4>() {
+        Some(isize) if gzip => u32::from_le_bytes(*isize) as usize,
+        _ => data.len().saturating_mul(4),
+    };
+    let first = announced
+        .saturating_add(1)
+        .min(data.len().saturating_mul(DEFLATE_MAX_RATIO))
+        .clamp(64, cap.max(64))
+        .min(cap);
+    let mut out = Vec::with_capacity(first);
+    loop {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        let before = (inflater.total_in(), inflater.total_out());
+        let status = inflater
+            .decompress_vec(input, &mut out, flate2::FlushDecompress::None)
+            .map_err(|e| WireError::Decompress {
+                method,
+                reason: e.to_string(),
+            })?;
+        if out.len() > limit {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        if status == flate2::Status::StreamEnd {
+            return Ok(out);
+        }
+        if out.len() == out.capacity() {
+            if out.len() >= cap {
+                return Err(WireError::DecompressedTooLarge { method, limit });
+            }
+            out.reserve_exact(out.len().max(4096).min(cap - out.len()));
+        } else if before == (inflater.total_in(), inflater.total_out()) {
+            return Err(WireError::Decompress {
+                method,
+                reason: "incomplete deflate stream".to_owned(),
+            });
+        }
+    }
 }
 
 /// A sink that refuses to hold more than its limit.
@@ -829,6 +887,56 @@ mod tests {
         let mid = bad.len() / 2;
         bad[mid] ^= 0x55;
         assert!(Compression::Lzma.decompress(&bad, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn inflate_reads_what_flate2s_readers_read() {
+        // The previous decoder: flate2's reader, read to its end under the limit.
+        let reader = |data: &[u8], limit: usize, gzip: bool| {
+            if gzip {
+                read_limited(flate2::read::GzDecoder::new(data), limit, Compression::Gzip)
+            } else {
+                read_limited(
+                    flate2::read::ZlibDecoder::new(data),
+                    limit,
+                    Compression::Zlib,
+                )
+            }
+        };
+        let data = sample();
+        for (method, gzip) in [(Compression::Zlib, false), (Compression::Gzip, true)] {
+            let packed = method.compress(&data);
+            let mut lying = packed.clone();
+            let n = lying.len();
+            if gzip {
+                // A trailer announcing 4 GiB - 1: the buffer is still sized by the input.
+                lying[n - 4..].copy_from_slice(&[0xFF; 4]);
+            }
+            let mut trailing = packed.clone();
+            trailing.extend_from_slice(b"trailing bytes");
+            let cuts = (0..packed.len()).step_by(97).map(|cut| &packed[..cut]);
+            for input in cuts.chain([&packed[..], &lying[..], &trailing[..]]) {
+                for limit in [0, 1000, data.len() - 1, data.len(), 1 << 24] {
+                    let ours = inflate(input, limit, method, gzip);
+                    let theirs = reader(input, limit, gzip);
+                    assert_eq!(
+                        ours.is_ok(),
+                        theirs.is_ok(),
+                        "{method} {} {limit}",
+                        input.len()
+                    );
+                    if let (Ok(a), Ok(b)) = (&ours, &theirs) {
+                        assert_eq!(a, b);
+                    }
+                    // A lying trailer may be reported as the corruption it is instead.
+                    if matches!(theirs, Err(WireError::DecompressedTooLarge { .. }))
+                        && input != &lying[..]
+                    {
+                        assert_eq!(ours, theirs);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
