@@ -998,6 +998,40 @@ mod tests {
 }
 
 #[cfg(test)]
+mod corrupted_stream_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Corrupted streams of every method (xz and `.lzma` for lzma): an error or bounded
+        /// output, never a panic, a hang or output past the limit.
+        #[test]
+        fn corrupted_streams_are_errors_or_bounded(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            limit in 0usize..5000,
+            method in proptest::sample::select(Compression::ALL.to_vec()),
+            alone: bool,
+        ) {
+            let mut packed = if alone && method == Compression::Lzma {
+                let mut out = Vec::new();
+                lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
+                out
+            } else {
+                method.compress(&data)
+            };
+            for (at, byte) in flips {
+                let n = packed.len();
+                packed[at % n] ^= byte;
+            }
+            if let Ok(out) = method.decompress(&packed, limit) {
+                prop_assert!(out.len() <= limit);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod lzma_size_tests {
     //! Our lzma frames against py2p's: Python 3.11.7's `lzma.compress` (what py2p 0.5.607
     //! calls) on the same plain bodies gave the sizes below (measured 2026-11-29: the bodies
