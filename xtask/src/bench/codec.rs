@@ -104,7 +104,7 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
     md.push_str(
         "\nNotes: `lzma` encodes with liblzma at preset 6 as py2p does (same frame sizes), \
          with a dictionary no larger than the message (py2p clears preset 6's 94 MiB of \
-         tables for every message); it decodes with lzma-rs. `floor` bounds what any implementation can reach for large payloads, where \
+         tables for every message); it decodes with liblzma too (lzma-rs for a stream declaring a dictionary above the memory limit). `floor` bounds what any implementation can reach for large payloads, where \
          `none` decode is mostly the checksum.\n",
     );
     Ok(Section {
