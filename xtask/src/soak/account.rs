@@ -94,8 +94,13 @@ pub struct Tally {
     pub lines: u64,
     /// Lines that repeated a message the same incarnation had already printed.
     pub duplicates: u64,
-    /// Some of them: (message, receiving slot).
-    pub duplicate_examples: Vec<(u64, usize)>,
+    /// Of which repeated a message the Python node sent. py2p answers a `renegotiate resend`
+    /// (which any node sends after a frame it could not decode) by sending its last message
+    /// again stamped anew (py2p 0.5.607 `base.py`: `self.send(*self.last_sent)`): a new id, so
+    /// no node can tell it from a new message. Reported, not a failure of ours.
+    pub duplicates_from_python: u64,
+    /// Some of them: (message, receiving slot, sending slot).
+    pub duplicate_examples: Vec<(u64, usize, usize)>,
     /// Lines of a message printed by its own sender.
     pub to_self: u64,
     /// Lines naming a message number that was never sent.
@@ -160,9 +165,16 @@ pub fn account(incs: &[Incarnation], sent: &[Sent], deliveries: &[Delivery]) -> 
         }
         if first.insert((d.seq, d.receiver), d.at).is_some() {
             t.duplicates += 1;
+            let sender = incs.get(s.sender);
+            if sender.is_some_and(|i| i.python) {
+                t.duplicates_from_python += 1;
+            }
             if t.duplicate_examples.len() < EXAMPLES {
-                t.duplicate_examples
-                    .push((d.seq, incs.get(d.receiver).map_or(usize::MAX, |i| i.node)));
+                t.duplicate_examples.push((
+                    d.seq,
+                    incs.get(d.receiver).map_or(usize::MAX, |i| i.node),
+                    sender.map_or(usize::MAX, |i| i.node),
+                ));
             }
         }
     }
@@ -496,6 +508,18 @@ mod tests {
     }
 
     #[test]
+    fn a_repeat_of_a_python_message_is_counted_apart() {
+        // Node 0 is the Python node: its message 9 printed twice by node 1 (py2p's resend
+        // stamps it anew), and Rust node 2's message 10 printed twice by node 1.
+        let incs = vec![inc(0, true, None), inc(1, false, None), inc(2, false, None)];
+        let s = vec![sent(9, 0, 1.0, &[1, 2], 2), sent(10, 2, 1.0, &[0, 1], 2)];
+        let ds = vec![d(9, 1, 1.1), d(9, 1, 1.2), d(10, 1, 1.1), d(10, 1, 1.3)];
+        let t = account(&incs, &s, &ds);
+        assert_eq!((t.duplicates, t.duplicates_from_python), (2, 1));
+        assert_eq!(t.duplicate_examples, vec![(9, 1, 0), (10, 1, 2)]);
+    }
+
+    #[test]
     fn a_missing_delivery_is_lost_and_a_repeat_is_a_duplicate() {
         let incs = vec![
             inc(0, false, None),
@@ -516,7 +540,8 @@ mod tests {
             }]
         );
         assert_eq!(t.duplicates, 1);
-        assert_eq!(t.duplicate_examples, vec![(7, 1)]);
+        assert_eq!(t.duplicate_examples, vec![(7, 1, 0)]);
+        assert_eq!(t.duplicates_from_python, 0);
     }
 
     #[test]

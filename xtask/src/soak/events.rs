@@ -164,9 +164,13 @@ impl Soak {
         let stamp = (time, util::fnv1a64(id.as_bytes()));
         if let Some(&(t1, id1)) = self.first_stamp.get(&(seq, inc)) {
             if self.duplicate_details.len() < 10 {
+                let from = self
+                    .payloads
+                    .get(&seq)
+                    .map_or_else(|| "?".to_string(), |&(_, f)| self.label(self.incs[f].slot));
                 self.duplicate_details.push(format!(
-                    "message {seq} printed again by {} at {at:.1} s: stamped {t1} then {time}, \
-                     {}",
+                    "message {seq} (from {from}) printed again by {} at {at:.1} s: stamped {t1} \
+                     then {time}, {}",
                     self.label(self.incs[inc].slot),
                     if id1 == stamp.1 {
                         "same id"

@@ -37,8 +37,11 @@ impl Soak {
                 tally.rust_rust.lost
             ));
         }
-        if tally.duplicates > 0 {
-            failures.push(format!("{} duplicate deliveries", tally.duplicates));
+        let rust_duplicates = tally.duplicates - tally.duplicates_from_python;
+        if rust_duplicates > 0 {
+            failures.push(format!(
+                "{rust_duplicates} duplicate deliveries of messages sent by Rust nodes"
+            ));
         }
         if tally.unknown + tally.to_self > 0 || !self.corrupt.is_empty() {
             failures.push(format!(
@@ -344,9 +347,16 @@ impl Report {
             }
         }
         if !t.duplicate_examples.is_empty() {
-            let _ = writeln!(o, "\nDuplicates, some of them (message, printed by):");
-            for (seq, node) in &t.duplicate_examples {
-                let _ = writeln!(o, "- {seq}, node {node}");
+            let _ = writeln!(
+                o,
+                "\nDuplicates, some of them (message, printed by, sent by); {} of the {} repeat \
+                 a message of the Python node, which py2p sends again stamped anew when a peer \
+                 asks it to resend (a new id: no node can tell it from a new message; not a \
+                 failure of ours):",
+                t.duplicates_from_python, t.duplicates
+            );
+            for (seq, node, sender) in &t.duplicate_examples {
+                let _ = writeln!(o, "- {seq}, node {node}, from node {sender}");
             }
         }
         for c in &self.corrupt {
