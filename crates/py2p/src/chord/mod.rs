@@ -8,10 +8,14 @@
 //! - `key`: hashing, base-58 keys, the ring distance;
 //! - `store`: the slots a node holds, within `max_table_bytes`;
 //! - `wire`: the chord messages;
-//! - `table`: the node's chord state and what each message does;
+//! - `table`: the node's chord state and what each message does, a plain state machine;
+//! - `effect`: its requests in and answers out, as values (`command`: the users' requests
+//!   with their reply channels, which the node keeps);
 //! - `socket`: [`ChordSocket`](crate::ChordSocket), what users hold.
 
+mod command;
 pub(crate) mod config;
+mod effect;
 mod key;
 pub(crate) mod socket;
 mod store;
@@ -21,5 +25,7 @@ mod wire;
 pub(crate) use self::config::ChordConfig;
 pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::table::ChordInfo;
-pub(crate) use self::table::{ChordCommand, ChordOutcome, ChordTable};
+pub(crate) use self::command::{ChordCommand, ChordReply};
+pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
+pub(crate) use self::table::{ChordOutcome, ChordTable};
 pub(crate) use self::wire::is_chord;

@@ -1,10 +1,22 @@
 //! The sync table: py2p's `sync_socket`, a dictionary kept equal across a network.
+//!
+//! - `table`: the lease rules and the table itself, a plain state machine whose changes
+//!   leave as `effect` values;
+//! - `view`: the copy users' threads read, and the change events, kept by the node;
+//! - `command`: users' requests, with where their answers go;
+//! - `socket`: [`SyncSocket`](crate::SyncSocket), what users hold.
 
+mod command;
+mod effect;
 mod entry;
 mod socket;
 mod table;
+mod view;
 
+pub(crate) use self::command::SyncCommand;
+pub(crate) use self::effect::SyncEffect;
 pub use self::entry::{Entry, SyncEvent};
 pub use self::socket::SyncSocket;
 pub use self::table::LEASE_SECS;
-pub(crate) use self::table::{StoreOutcome, SyncCommand, SyncTable};
+pub(crate) use self::table::{StoreOutcome, SyncTable};
+pub(crate) use self::view::SyncView;
