@@ -52,17 +52,22 @@ impl ChordCommand {
         match self {
             ChordCommand::Join => (ChordRequest::Join, None),
             ChordCommand::Unjoin => (ChordRequest::Unjoin, None),
-            ChordCommand::Set { key, value, reply } => {
-                (ChordRequest::Set { key, value }, Some(ChordReply::Set(reply)))
-            }
-            ChordCommand::Delete { key, reply } => {
-                (ChordRequest::Delete { key }, Some(ChordReply::Delete(reply)))
-            }
+            ChordCommand::Set { key, value, reply } => (
+                ChordRequest::Set { key, value },
+                Some(ChordReply::Set(reply)),
+            ),
+            ChordCommand::Delete { key, reply } => (
+                ChordRequest::Delete { key },
+                Some(ChordReply::Delete(reply)),
+            ),
             ChordCommand::Get {
                 key,
                 timeout,
                 reply,
-            } => (ChordRequest::Get { key, timeout }, Some(ChordReply::Get(reply))),
+            } => (
+                ChordRequest::Get { key, timeout },
+                Some(ChordReply::Get(reply)),
+            ),
             ChordCommand::Keys(reply) => (ChordRequest::Keys, Some(ChordReply::Keys(reply))),
             ChordCommand::Info(reply) => (ChordRequest::Info, Some(ChordReply::Info(reply))),
         }

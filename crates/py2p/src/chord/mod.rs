@@ -20,12 +20,14 @@ mod key;
 pub(crate) mod socket;
 mod store;
 pub(crate) mod table;
+#[cfg(test)]
+mod tests;
 mod wire;
 
+pub(crate) use self::command::{ChordCommand, ChordReply};
 pub(crate) use self::config::ChordConfig;
+pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
 pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::table::ChordInfo;
-pub(crate) use self::command::{ChordCommand, ChordReply};
-pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
 pub(crate) use self::table::{ChordOutcome, ChordTable};
 pub(crate) use self::wire::is_chord;

@@ -15,6 +15,8 @@ mod seen;
 mod shared;
 mod socket;
 mod status;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub(crate) use self::core::Path;
 pub(crate) use self::link::MeshLink;

@@ -319,6 +319,89 @@ mod tests {
         assert_eq!(t.bytes, 2 * per + cost(b"k1", &[8; 10], "owner"));
     }
 
+    fn effects(t: &mut SyncTable) -> Vec<SyncEffect> {
+        std::iter::from_fn(|| t.poll_effect()).collect()
+    }
+
+    #[test]
+    fn every_change_leaves_as_an_effect_in_order_and_refusals_leave_none() {
+        use crate::mesh::testing::{FakeLink, FakeNet};
+        let mut link = FakeLink::new("me", "peer");
+        let mut net = FakeNet::new();
+        let mut t = SyncTable::new(true, 1 << 20);
+        let now = net.unix_time();
+        let put = |value: &[u8], changed| SyncEffect::Put {
+            key: b"k".to_vec(),
+            entry: Entry {
+                value: value.to_vec(),
+                owner: "me".into(),
+                time: now,
+            },
+            changed,
+        };
+        let mut set = |t: &mut SyncTable, value: &[u8]| {
+            t.set(&mut link, &mut net, b"k".to_vec(), value.to_vec())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(set(&mut t, b"a"), Ok(None));
+        // The same value again renews the lease: the copy follows, users hear nothing new.
+        assert_eq!(set(&mut t, b"a"), Ok(Some(b"a".to_vec())));
+        assert_eq!(set(&mut t, b"b"), Ok(Some(b"a".to_vec())));
+        assert_eq!(set(&mut t, b""), Ok(Some(b"b".to_vec())));
+        // Deleting a key not held changes nothing and tells nobody.
+        assert_eq!(set(&mut t, b""), Ok(None));
+        assert_eq!(
+            effects(&mut t),
+            [
+                put(b"a", true),
+                put(b"a", false),
+                put(b"b", true),
+                SyncEffect::Removed { key: b"k".to_vec() },
+            ]
+        );
+        assert_eq!(link.broadcasts.len(), 4);
+        // A key leased to another node: refused, no change, no effect.
+        t.store(b"x", b"theirs", "a", now, now).ok();
+        effects(&mut t);
+        assert!(matches!(
+            t.set(&mut link, &mut net, b"x".to_vec(), b"mine".to_vec()),
+            Err(Error::Leased { .. })
+        ));
+        assert!(effects(&mut t).is_empty());
+        assert_eq!(link.broadcasts.len(), 4);
+    }
+
+    #[test]
+    fn the_users_copy_follows_the_effects() {
+        use super::super::{SyncEvent, SyncView};
+        let mut t = SyncTable::new(true, 1 << 20);
+        let view = SyncView::new(100);
+        let now = 10_000;
+        t.store(b"k", b"a", "o", now, now).ok();
+        t.store(b"k", b"a", "o", now + 1, now + 1).ok();
+        t.store(b"j", b"b", "o", now, now).ok();
+        t.store(b"k", b"", "o", now, now).ok();
+        while let Some(e) = t.poll_effect() {
+            view.apply(e);
+        }
+        assert_eq!(*view.read(), t.data);
+        let events: Vec<SyncEvent> =
+            std::iter::from_fn(|| view.events.pop(Some(std::time::Duration::ZERO)).0).collect();
+        let stored = |key: &[u8], value: &[u8]| SyncEvent::Stored {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            owner: "o".into(),
+        };
+        assert_eq!(
+            events,
+            [
+                stored(b"k", b"a"),
+                stored(b"j", b"b"),
+                SyncEvent::Deleted { key: b"k".to_vec() }
+            ]
+        );
+    }
+
     #[test]
     fn lease_rules() {
         let now = 10_000;
