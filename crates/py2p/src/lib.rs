@@ -54,7 +54,7 @@ pub mod tokio;
 
 pub use chord::config::ChordConfig;
 pub use chord::socket::ChordSocket;
-pub use chord::table::ChordInfo;
+pub use chord::info::ChordInfo;
 pub use config::{MeshConfig, MeshConfigBuilder};
 pub use connection::Connection;
 pub use error::{ConnectError, Error};

@@ -16,6 +16,7 @@
 mod command;
 pub(crate) mod config;
 mod effect;
+pub(crate) mod info;
 mod key;
 pub(crate) mod socket;
 mod store;
@@ -28,6 +29,6 @@ pub(crate) use self::command::{ChordCommand, ChordReply};
 pub(crate) use self::config::ChordConfig;
 pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
 pub use self::key::{hashes, responsible, Key, Method};
-pub(crate) use self::table::ChordInfo;
+pub(crate) use self::info::ChordInfo;
 pub(crate) use self::table::{ChordOutcome, ChordTable};
 pub(crate) use self::wire::is_chord;

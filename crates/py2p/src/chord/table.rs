@@ -11,6 +11,7 @@ use py2p_wire::Flag;
 
 use super::config::ChordConfig;
 use super::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
+use super::info::ChordInfo;
 use super::key::{distance, hashes, ring_of_id, Key, Method, Ring};
 use super::store::{Full, SlotStore};
 use super::wire::{self, ChordMsg};
@@ -21,27 +22,6 @@ use crate::Error;
 /// store handler does `del table[key]` and drops the sender on a missing key, so a delete
 /// is sent as a store of this byte followed by the store of the empty value.
 pub(crate) const DELETE_PLACEHOLDER: &[u8] = b"\x00";
-
-/// A snapshot of a chord node's table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChordInfo {
-    /// Whether this node holds slots (has joined).
-    pub joined: bool,
-    /// Peers known to hold slots.
-    pub joined_peers: usize,
-    /// Slots held here.
-    pub slots: usize,
-    /// Copies held of the slots of the node this one precedes.
-    pub backups: usize,
-    /// Bytes they count against `max_table_bytes`.
-    pub bytes: usize,
-    /// User keys known.
-    pub keys: usize,
-    /// Lookups waiting for a peer's answer.
-    pub pending_lookups: usize,
-    /// The user's gets in flight.
-    pub pending_gets: usize,
-}
 
 /// Who holds a slot, from this node's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
