@@ -23,7 +23,7 @@ pub struct FuzzArgs {
     #[arg(long)]
     pub merge: bool,
     /// Instead of fuzzing, regenerate the committed seed corpus (fuzz/corpus/*/seed-*)
-    /// from `py2p_testkit::wire_seeds::seed_corpus` and `py2p::sim::exercise::seed_corpus`
+    /// from `py2p_testkit::wire_seeds::seed_corpus` and `py2p_sim::exercise::seed_corpus`
     /// (stable toolchain, no cargo-fuzz needed).
     #[arg(long, conflicts_with_all = ["targets", "merge"])]
     pub seed_corpus: bool,
@@ -303,7 +303,7 @@ fn merge(fuzz_dir: &Path, target: &str, sanitizer: &str) -> Result<()> {
 /// The tests that write the seed corpus: (package, test target).
 const SEED_GENERATORS: [(&str, &str); 2] = [
     ("py2p-testkit", "wire_corpus"),
-    ("py2p", "node_fuzz_corpus"),
+    ("py2p-sim", "node_fuzz_corpus"),
 ];
 
 /// Committed corpus size (files per target) above which `--merge` warns.
@@ -315,7 +315,7 @@ fn count_files(dir: &Path) -> usize {
 
 /// Regenerates `fuzz/corpus/<target>/seed-*` through the ignored
 /// `regenerate_seed_corpus` tests of `crates/py2p-testkit/tests/wire_corpus.rs` (wire
-/// targets) and `crates/py2p/tests/node_fuzz_corpus.rs` (node targets); the generators
+/// targets) and `crates/py2p-sim/tests/node_fuzz_corpus.rs` (node targets); the generators
 /// need those crates, which xtask deliberately does not depend on.
 fn seed_corpus() -> Result<()> {
     let corpus = util::repo_root().join("fuzz").join("corpus");

@@ -8,6 +8,8 @@
 //!   regenerates the committed seed corpus.
 //! - `cargo xtask bench`: criterion benchmarks vs the Python reference,
 //!   written to `docs/performance.md`.
+//! - `cargo xtask api`: the user crates' docs document every public item and show no
+//!   test machinery (run by `test` with the lint steps).
 //! - `cargo xtask sim`: the deterministic network simulator on many seeds of
 //!   every scenario; `--seed S` replays one run exactly.
 //! - `cargo xtask soak`: real nodes on loopback (15 `py2p mesh` and one py2p 0.5.607)
@@ -24,6 +26,7 @@
     clippy::panic
 )]
 
+mod api;
 mod bench;
 mod fuzz;
 mod pipeline;
@@ -68,6 +71,9 @@ enum Cmd {
     Soak(soak::SoakArgs),
     /// Build the py2p_rs wheel into the venv and run py2p's own suite and the bindings' tests.
     Python,
+    /// Check that the docs of py2p and py2p-wire document every public item and list no
+    /// simulator, internals or exercises.
+    Api,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         Cmd::Sim(args) => sim::run(args),
         Cmd::Soak(args) => soak::run(args),
         Cmd::Python => venv::ensure().and_then(|py| python::test(&py)).map(|_| ()),
+        Cmd::Api => api::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

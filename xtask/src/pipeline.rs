@@ -32,6 +32,8 @@ enum Action {
     Test,
     /// Build the CLI and run `interop/crosscheck.py` with it.
     Crosscheck,
+    /// The user crates' docs: every public item documented, no test machinery (`cargo xtask api`).
+    Api,
     /// Build the `py2p_rs` wheel and run py2p's own suite and the bindings' tests on it.
     Python,
 }
@@ -59,6 +61,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
         steps.push(Step {
             name: "cargo clippy -D warnings",
             action: Action::Clippy,
+        });
+        steps.push(Step {
+            name: "public API (cargo doc)",
+            action: Action::Api,
         });
     }
     steps.push(Step {
@@ -189,6 +195,7 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) ->
                 |line| tally.add_line(line),
             )
         }
+        Action::Api => crate::api::run(),
         Action::Python => {
             let counts = crate::python::test(&venv_python()?)?;
             tally.passed += counts.passed;

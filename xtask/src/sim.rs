@@ -1,5 +1,5 @@
-//! `cargo xtask sim`: runs the deterministic network simulator (`py2p::sim`) on many seeds
-//! of every scenario of `crates/py2p/tests/sim.rs`, and sums up.
+//! `cargo xtask sim`: runs the deterministic network simulator (`py2p-sim`) on many seeds
+//! of every scenario of `crates/py2p-sim/tests/sim.rs`, and sums up.
 //!
 //! The scenarios live in that test file; its ignored `sweep` test runs them on the seeds
 //! given through `PY2P_SIM_*` variables and prints one `sim-result` line per run (then
@@ -104,7 +104,7 @@ fn seeds_text(seeds: &[u64]) -> String {
 /// Runs `cargo xtask sim`.
 pub fn run(args: &SimArgs) -> Result<()> {
     let mut cmd = util::cargo();
-    cmd.args(["test", "--package", "py2p", "--test", "sim"]);
+    cmd.args(["test", "--package", "py2p-sim", "--test", "sim"]);
     if args.release {
         cmd.arg("--release");
     }
@@ -151,7 +151,7 @@ pub fn run(args: &SimArgs) -> Result<()> {
     }
     println!(
         "(known: runs where the network stayed split after losing every link between two \
-         parts, a limitation of py2p's design; see crates/py2p/tests/sim.rs)"
+         parts, a limitation of py2p's design; see crates/py2p-sim/tests/sim.rs)"
     );
     let failures: Vec<(&String, u64)> = tallies
         .iter()

@@ -45,7 +45,6 @@ mod plan;
 mod process;
 mod report;
 mod restarts;
-mod rng;
 mod state;
 mod traffic;
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{peak_rss, Node};
 use py2p::{MeshConfig, MeshSocket};
+use py2p_testkit::Rng;
 use py2p_wire::{compression, Compression, Flag, FrameDecoder, Limits, Message};
 use serde_json::Value;
 
@@ -63,31 +64,6 @@ fn fresh_id(tag: &str) -> String {
     )
     .id()
     .to_owned()
-}
-
-/// Deterministic pseudo-random bytes (xorshift64).
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = vec![0u8; n];
-        for chunk in out.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        out
-    }
 }
 
 fn start_node(name: &str) -> Node {
@@ -582,6 +558,13 @@ fn frame(body: &[u8]) -> Vec<u8> {
 fn random_bytes() {
     let mut node = start_node("random");
     let max_frame = Limits::default().max_frame_len as u64;
+    // With these seeds every noise stream starts with a length past the frame limit, so each
+    // of the eight connections below must be closed (not merely may be).
+    let first_length = |seed: u64| {
+        let head = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).bytes(4);
+        u64::from(u32::from_be_bytes(head.try_into().expect("4 bytes")))
+    };
+    assert!((1..=8).all(|seed| first_length(seed) > max_frame));
 
     std::thread::scope(|s| {
         // Connections that send 1 MiB of noise straight away.
@@ -589,7 +572,7 @@ fn random_bytes() {
         for seed in 1..=4u64 {
             let node = &node;
             raw.push(s.spawn(move || {
-                let data = XorShift::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).bytes(1 << 20);
+                let data = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).bytes(1 << 20);
                 let mut stream = raw_connect(node);
                 write_tolerant(&mut stream, &data);
                 let header = u64::from(u32::from_be_bytes(data[..4].try_into().expect("4 bytes")));
@@ -609,7 +592,7 @@ fn random_bytes() {
             let node = &node;
             after.push(s.spawn(move || {
                 let mut a = Attacker::join(node, "noise", &Compression::ALL);
-                let data = XorShift::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).bytes(1 << 20);
+                let data = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).bytes(1 << 20);
                 a.send(&data);
                 let header = u64::from(u32::from_be_bytes(data[..4].try_into().expect("4 bytes")));
                 if header > max_frame {
@@ -630,7 +613,7 @@ fn random_bytes() {
             let node = &node;
             framed.push(s.spawn(move || {
                 let mut a = Attacker::join(node, "framed-noise", &Compression::ALL);
-                let mut rng = XorShift::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let mut data = Vec::new();
                 for _ in 0..64 {
                     let len = (rng.next_u64() % 4096) as usize;
@@ -674,7 +657,7 @@ fn four_gib_length_header() {
     // Before any handshake.
     let mut s = raw_connect(&node);
     let mut data = vec![0xFF, 0xFF, 0xFF, 0xFF];
-    data.extend_from_slice(&XorShift::new(7).bytes(4096));
+    data.extend_from_slice(&Rng::new(7).bytes(4096));
     write_tolerant(&mut s, &data);
     assert!(
         wait_closed(&mut s, CLOSE_WITHIN),
@@ -1162,7 +1145,7 @@ fn slow_reader() {
     let receiver = honest_join(&node);
     let sender = honest_join(&node);
     let started = Instant::now();
-    let filler: String = XorShift::new(99)
+    let filler: String = Rng::new(99)
         .bytes(SIZE)
         .iter()
         .map(|b| char::from(b'a' + b % 26))
@@ -1468,7 +1451,7 @@ fn many_slow_readers() {
         .map(|_| Attacker::join(&node, "slow", &[]))
         .collect();
     let sender = honest_join(&node);
-    let filler: String = XorShift::new(99)
+    let filler: String = Rng::new(99)
         .bytes(SIZE)
         .iter()
         .map(|b| char::from(b'a' + b % 26))
@@ -1580,7 +1563,7 @@ fn honest_sender_backpressure() {
     sock.wait_for_peers(2, HONEST_WITHIN)
         .expect("the honest socket takes the peers");
     let sent = AtomicUsize::new(0);
-    let filler: String = XorShift::new(5)
+    let filler: String = Rng::new(5)
         .bytes(SIZE - 5)
         .iter()
         .map(|b| char::from(b'a' + b % 26))

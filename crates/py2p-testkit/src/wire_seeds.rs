@@ -20,17 +20,9 @@ fn unhex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Deterministic pseudo-random bytes (xorshift64).
+/// Deterministic pseudo-random bytes.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
+    crate::Rng::new(seed).bytes(len)
 }
 
 fn text(len: usize) -> Vec<u8> {

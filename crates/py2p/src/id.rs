@@ -37,7 +37,7 @@ pub(crate) fn uuid4() -> String {
 /// The id py2p would give a node advertising `(host, port)` on `protocol_id`.
 ///
 /// `str(out_addr)` in py2p is Python's tuple text, such as `('127.0.0.1', 4444)`.
-pub(crate) fn node_id(host: &str, port: u16, protocol_id: &str, salt: &str) -> String {
+pub fn node_id(host: &str, port: u16, protocol_id: &str, salt: &str) -> String {
     let mut h = Sha384::new();
     h.update(format!("('{host}', {port})").as_bytes());
     h.update(protocol_id.as_bytes());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// A queue the event loop fills and users drain. It never blocks the loop: when it holds
 /// `capacity` items, or items of `max_bytes` together, the loop is told to stop reading (see
 /// `Service::wants_input`), and a `recv` that makes room again wakes it.
-pub(crate) struct Inbox<T> {
+pub struct Inbox<T> {
     items: Mutex<Queue<T>>,
     ready: Condvar,
     capacity: usize,
@@ -111,6 +111,8 @@ impl<T> Inbox<T> {
         self.lock().has_room(self.capacity, self.max_bytes)
     }
 
+    // Public only for py2p-sim (feature `internals`); nobody asks whether it is empty.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }

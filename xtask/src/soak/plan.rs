@@ -10,9 +10,9 @@ use std::time::Instant;
 use super::account::LogTally;
 use super::args::SoakArgs;
 use super::node::Slot;
-use super::rng::Rng;
 use super::state::{Restart, Soak};
 use crate::util::Result;
+use py2p_testkit::Rng;
 
 impl Soak {
     pub(super) fn new(
@@ -21,7 +21,7 @@ impl Soak {
         python: Option<PathBuf>,
         out_dir: &Path,
     ) -> Result<Soak> {
-        let mut rng = Rng(args.seed ^ 0x50a4_50a4_50a4_50a4);
+        let mut rng = Rng::new(args.seed ^ 0x50a4_50a4_50a4_50a4);
         let rust = if python.is_some() {
             args.nodes - 1
         } else {
@@ -48,7 +48,7 @@ impl Soak {
                 link(&mut slots, i, i - 2);
             }
             if i >= 4 {
-                let j = rng.below(i - 2);
+                let j = rng.index(i - 2);
                 link(&mut slots, i, j);
             }
         }
@@ -61,10 +61,10 @@ impl Soak {
                 next_send: 0.0,
             });
             let p = rust;
-            let first = rng.below(rust);
+            let first = rng.index(rust);
             link(&mut slots, p, first);
             if rust > 1 {
-                let second = (first + 1 + rng.below(rust - 1)) % rust;
+                let second = (first + 1 + rng.index(rust - 1)) % rust;
                 link(&mut slots, p, second);
             }
         }

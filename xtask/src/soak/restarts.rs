@@ -32,7 +32,7 @@ impl Soak {
                     self.restart = Restart::Idle { at: now + 1.0 };
                     return;
                 }
-                let slot = candidates[self.rng.below(candidates.len())];
+                let slot = candidates[self.rng.index(candidates.len())];
                 let inc = self.slots[slot].current.unwrap_or_default();
                 match self.broadcast(inc, "flush") {
                     Some(marker) => {
@@ -62,7 +62,7 @@ impl Soak {
                         self.label(slot)
                     ));
                 }
-                let graceful = self.rng.below(2) == 0;
+                let graceful = self.rng.index(2) == 0;
                 self.stop(inc, graceful);
                 let down = 0.2 + self.rng.unit() * 2.8;
                 self.restarts.push(RestartRecord {

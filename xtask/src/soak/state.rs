@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::account::{Delivery, LogTally, Sent};
 use super::node::{Ev, Inc, Slot};
-use super::rng::Rng;
+use py2p_testkit::Rng;
 
 /// How long a node may take to print `ready`, to link up, to exit after `/quit`.
 pub(super) const STEP_TIMEOUT: f64 = 30.0;

@@ -92,11 +92,11 @@ impl Soak {
     pub(super) fn broadcast(&mut self, inc: usize, kind: &str) -> Option<u64> {
         let seq = self.next_seq;
         let slot = self.incs[inc].slot;
-        let size = self.rng.below(self.max_size.max(1) + 1);
+        let size = self.rng.index(self.max_size.max(1) + 1);
         let mut payload = format!("soak {seq} {slot} {kind} ");
         const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         while payload.len() < size {
-            payload.push(CHARS[self.rng.below(CHARS.len())] as char);
+            payload.push(CHARS[self.rng.index(CHARS.len())] as char);
         }
         let at = self.now();
         let reachable = self.component(inc);

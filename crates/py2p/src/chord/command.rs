@@ -9,7 +9,7 @@ use super::{ChordAnswer, ChordInfo, ChordRequest};
 use crate::Error;
 
 /// A user's request to a chord node, with where its answer goes.
-pub(crate) enum ChordCommand {
+pub enum ChordCommand {
     /// Start holding slots (py2p's `join`).
     Join,
     /// Stop holding slots; hand them to the ring (py2p's `unjoin`).

@@ -13,7 +13,7 @@
 //!   with their reply channels, which the node keeps);
 //! - `socket`: [`ChordSocket`](crate::ChordSocket), what users hold.
 
-mod command;
+pub(crate) mod command;
 pub(crate) mod config;
 mod effect;
 pub(crate) mod info;
@@ -30,5 +30,5 @@ pub(crate) use self::config::ChordConfig;
 pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
 pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::info::ChordInfo;
-pub(crate) use self::table::{ChordOutcome, ChordTable};
+pub(crate) use self::table::ChordTable;
 pub(crate) use self::wire::is_chord;

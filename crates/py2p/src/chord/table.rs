@@ -117,7 +117,7 @@ struct Sent {
 
 /// What became of chord messages from peers, for the fuzz targets and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ChordOutcome {
+pub enum ChordOutcome {
     Meta,
     Notify,
     Stored,
@@ -131,7 +131,7 @@ pub(crate) enum ChordOutcome {
 
 impl ChordOutcome {
     /// Every outcome, in order.
-    pub(crate) const ALL: [ChordOutcome; 9] = [
+    pub const ALL: [ChordOutcome; 9] = [
         ChordOutcome::Meta,
         ChordOutcome::Notify,
         ChordOutcome::Stored,
@@ -144,7 +144,8 @@ impl ChordOutcome {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             ChordOutcome::Meta => "chord-meta",
             ChordOutcome::Notify => "chord-notify",
@@ -160,7 +161,7 @@ impl ChordOutcome {
 }
 
 /// A chord node's state.
-pub(crate) struct ChordTable {
+pub struct ChordTable {
     config: ChordConfig,
     /// This node's place on the ring (set from the mesh id when the node starts).
     ring: Ring,
@@ -208,6 +209,7 @@ impl ChordTable {
     }
 
     /// The limits and timers it was made with.
+    #[cfg(feature = "internals")]
     pub fn config(&self) -> &ChordConfig {
         &self.config
     }

@@ -17,8 +17,9 @@ use crate::message::{Message, MessageKind, PeerInfo};
 pub type Handler = Box<dyn FnMut(&Message, &Connection) -> bool + Send>;
 
 /// Who hears how a user's `connect` ends.
-pub(crate) enum ConnectReply {
+pub enum ConnectReply {
     /// Nobody (a redial, or a test).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     None,
     /// A thread waiting in `connect`: the peer's id once its handshake is in, or the error.
     Wait(mpsc::Sender<Result<String, ConnectError>>),
@@ -30,7 +31,7 @@ pub(crate) enum ConnectReply {
 }
 
 /// Requests from users' threads to the event loop.
-pub(crate) enum Command {
+pub enum Command {
     Broadcast {
         packets: Vec<Vec<u8>>,
         bytes: usize,

@@ -5,20 +5,19 @@
 //! state and the peer-list JSON; `resolver` looks up host names peers advertise, off the
 //! loop's thread.
 
-mod command;
-mod core;
+pub(crate) mod command;
+pub(crate) mod core;
 mod link;
-mod node;
+pub(crate) mod node;
 mod peer;
 mod resolver;
 mod seen;
-mod shared;
+pub(crate) mod shared;
 mod socket;
 mod status;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub(crate) use self::core::Path;
 pub(crate) use self::link::MeshLink;
 pub(crate) use self::node::MeshNode;
 pub(crate) use self::shared::Shared;

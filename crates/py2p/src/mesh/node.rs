@@ -19,7 +19,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 use py2p_wire::Flag;
 
 use super::command::{Command, ConnectReply, Handler};
-use super::core::{dropped_note, Connecting, Effect, MeshCore, PathObserver, Tables};
+use super::core::{dropped_note, Connecting, Effect, MeshCore, Tables};
 use super::link::MeshLink;
 use super::resolver::{Resolution, Resolver, Sink};
 use super::shared::Shared;
@@ -32,15 +32,15 @@ use crate::message::{Message, MessageKind, PeerEvent};
 use crate::sync::{SyncCommand, SyncTable, SyncView};
 
 /// A mesh node: the core and everything around it that is not py2p's rules.
-pub(crate) struct MeshNode {
+pub struct MeshNode {
     /// The protocol logic.
     core: MeshCore,
     /// The sync table of a sync node.
-    pub(crate) sync: Option<SyncTable>,
+    pub sync: Option<SyncTable>,
     /// The sync table's copy that users' threads read, kept equal to `sync`.
     sync_view: Option<Arc<SyncView>>,
     /// The chord table of a chord node.
-    pub(crate) chord: Option<ChordTable>,
+    pub chord: Option<ChordTable>,
     /// Who waits for the answer to each chord request, and the next request's name.
     chord_replies: HashMap<RequestId, ChordReply>,
     next_request: RequestId,
@@ -61,7 +61,7 @@ pub(crate) struct MeshNode {
 impl MeshNode {
     /// A node with id `id` advertising `out_addr`; with `sync`, a sync node (its table, and
     /// the copy of it that users read).
-    pub(crate) fn new(
+    pub fn new(
         config: MeshConfig,
         id: String,
         out_addr: (String, u16),
@@ -87,7 +87,8 @@ impl MeshNode {
 
     /// Has `observer` told of every path a frame takes through this node (see
     /// [`Path`](super::core::Path)): the fuzz harness counts them; users' nodes have none.
-    pub(crate) fn observe_paths(&mut self, observer: PathObserver) {
+    #[cfg(feature = "internals")]
+    pub fn observe_paths(&mut self, observer: super::core::PathObserver) {
         self.core.observe_paths(observer);
     }
 

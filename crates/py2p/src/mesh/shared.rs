@@ -35,7 +35,7 @@ struct Backlog {
     waiting: usize,
 }
 
-pub(crate) struct Shared {
+pub struct Shared {
     pub inbox: Inbox<Message>,
     pub events: Inbox<PeerEvent>,
     pub handle: OnceLock<py2p_net::LoopHandle<Command>>,

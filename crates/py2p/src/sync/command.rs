@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use crate::Error;
 
 /// A user's request to the sync table, and where its answer goes.
-pub(crate) enum SyncCommand {
+pub enum SyncCommand {
     /// Store (or, with an empty value, delete) a key as this node; the answer is the value
     /// replaced, or why not.
     Set {

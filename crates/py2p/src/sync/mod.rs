@@ -6,17 +6,17 @@
 //! - `command`: users' requests, with where their answers go;
 //! - `socket`: [`SyncSocket`](crate::SyncSocket), what users hold.
 
-mod command;
+pub(crate) mod command;
 mod effect;
 mod entry;
 mod socket;
-mod table;
-mod view;
+pub(crate) mod table;
+pub(crate) mod view;
 
 pub(crate) use self::command::SyncCommand;
 pub(crate) use self::effect::SyncEffect;
 pub use self::entry::{Entry, SyncEvent};
 pub use self::socket::SyncSocket;
 pub use self::table::LEASE_SECS;
-pub(crate) use self::table::{StoreOutcome, SyncTable};
+pub(crate) use self::table::SyncTable;
 pub(crate) use self::view::SyncView;

@@ -31,7 +31,7 @@ pub(crate) enum Refused {
     Full { used: usize, max: usize },
 }
 
-pub(crate) struct SyncTable {
+pub struct SyncTable {
     leasing: bool,
     /// Bytes the entries count (see [`cost`]), and the most allowed.
     bytes: usize,
@@ -46,7 +46,7 @@ pub(crate) struct SyncTable {
 
 /// What became of a peer's `store` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StoreOutcome {
+pub enum StoreOutcome {
     /// Applied: the key was stored or deleted.
     Applied,
     /// Refused by the lease rules.
@@ -61,7 +61,7 @@ pub(crate) enum StoreOutcome {
 
 impl StoreOutcome {
     /// Every outcome, in order.
-    pub(crate) const ALL: [StoreOutcome; 5] = [
+    pub const ALL: [StoreOutcome; 5] = [
         StoreOutcome::Applied,
         StoreOutcome::Refused,
         StoreOutcome::TableFull,
@@ -70,7 +70,8 @@ impl StoreOutcome {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             StoreOutcome::Applied => "store-applied",
             StoreOutcome::Refused => "store-refused",

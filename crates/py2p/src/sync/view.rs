@@ -8,7 +8,7 @@ use super::{Entry, SyncEffect, SyncEvent};
 use crate::inbox::Inbox;
 
 /// What a [`SyncSocket`](super::SyncSocket) reads: the entries and the change events.
-pub(crate) struct SyncView {
+pub struct SyncView {
     data: RwLock<HashMap<Vec<u8>, Entry>>,
     /// Changes for `next_change` and `changes`.
     pub events: Inbox<SyncEvent>,

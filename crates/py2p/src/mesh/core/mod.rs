@@ -25,5 +25,6 @@ mod waterfall;
 pub(crate) use self::connect::Connecting;
 pub(crate) use self::dial::dropped_note;
 pub(crate) use self::effect::{Effect, Purpose, Tables};
-pub(crate) use self::path::{Path, PathObserver};
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))]
+pub use self::path::{Path, PathObserver};
 pub(crate) use self::state::MeshCore;

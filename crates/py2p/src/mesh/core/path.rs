@@ -4,7 +4,7 @@
 /// [`PathObserver`], when the harness gives it one, so that the fuzz targets can show that
 /// their corpus reaches each; users' nodes have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Path {
+pub enum Path {
     /// The frame did not decode.
     Undecodable,
     /// A new broadcast, relayed.
@@ -47,7 +47,8 @@ pub(crate) enum Path {
 
 impl Path {
     /// Every path, in order.
-    pub(crate) const ALL: [Path; 19] = [
+    #[cfg(feature = "internals")]
+    pub const ALL: [Path; 19] = [
         Path::Undecodable,
         Path::Broadcast,
         Path::DuplicateBroadcast,
@@ -70,7 +71,8 @@ impl Path {
     ];
 
     /// A short name, as the fuzz exercises report it.
-    pub(crate) fn name(self) -> &'static str {
+    #[cfg(feature = "internals")]
+    pub fn name(self) -> &'static str {
         match self {
             Path::Undecodable => "undecodable",
             Path::Broadcast => "broadcast",
@@ -108,4 +110,4 @@ pub(crate) struct Counters {
 }
 
 /// Told of each [`Path`] a frame takes (the fuzz harness counts them).
-pub(crate) type PathObserver = Box<dyn FnMut(Path) + Send>;
+pub type PathObserver = Box<dyn FnMut(Path) + Send>;

@@ -115,6 +115,7 @@ impl MeshCore {
     }
 
     /// Has `observer` told of every path a frame takes from now on.
+    #[cfg(feature = "internals")]
     pub(crate) fn observe_paths(&mut self, observer: PathObserver) {
         self.observer = Some(observer);
     }

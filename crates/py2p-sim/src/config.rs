@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::MeshConfig;
+use py2p::MeshConfig;
 
 /// The network a [`Sim`](super::Sim) runs on, and the configuration of its nodes.
 ///
@@ -10,7 +10,7 @@ use crate::MeshConfig;
 ///
 /// ```
 /// use std::time::Duration;
-/// use py2p::sim::SimConfig;
+/// use py2p_sim::SimConfig;
 /// let config = SimConfig {
 ///     latency: (Duration::from_millis(20), Duration::from_millis(200)),
 ///     break_rate: 0.001,

@@ -1,47 +1,15 @@
-//! A peer with no logic of its own: whoever drives the simulation (a fuzz target) decides
-//! every byte it sends, when it dials and when it hangs up.
+//! The simulator's hands on its scripted peers (what the node fuzz targets drive): add one,
+//! make it dial, write, hang up, and read what it heard. Kept apart from [`ScriptedPeer`]
+//! itself, which the nodes' module runs, so that no module imports one that imports it back.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
+use py2p_net::Net;
 
 use super::network::node_addr;
+use super::node::{Actor, ActorCommand};
+use super::scripted::ScriptedPeer;
 use super::Sim;
-
-/// Frame bodies a scripted peer keeps of what it heard, at most.
-const MAX_HEARD: usize = 256;
-
-/// The state of a scripted peer: its connections and what it heard on them.
-#[derive(Debug, Default)]
-pub(super) struct ScriptedPeer {
-    /// Connections open (dials that completed, and accepted ones).
-    pub open: BTreeSet<ConnId>,
-    /// Frame bodies received, oldest first (the first [`MAX_HEARD`]).
-    pub heard: Vec<Vec<u8>>,
-}
-
-impl Service for ScriptedPeer {
-    type Command = ();
-
-    fn on_open(&mut self, _net: &mut dyn Net, conn: ConnId, _info: &ConnInfo) {
-        self.open.insert(conn);
-    }
-
-    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: Vec<u8>) {
-        if self.heard.len() < MAX_HEARD {
-            self.heard.push(body);
-        }
-    }
-
-    fn on_close(&mut self, _net: &mut dyn Net, conn: ConnId, _reason: &CloseReason) {
-        self.open.remove(&conn);
-    }
-
-    fn on_command(&mut self, _net: &mut dyn Net, _cmd: ()) {}
-
-    fn on_tick(&mut self, _net: &mut dyn Net) {}
-}
 
 impl Sim {
     /// Adds a scripted peer (it does nothing until told); returns its number.
@@ -49,18 +17,13 @@ impl Sim {
         let config = self.network.config.mesh.clone();
         let index = self.slots.len();
         let endpoint = self.new_endpoint(index, 0, &config.net);
-        self.push_slot(
-            super::node::Actor::Scripted(Box::default()),
-            endpoint,
-            config,
-            None,
-        )
+        self.push_slot(Actor::Scripted(Box::default()), endpoint, config, None)
     }
 
     pub(super) fn scripted(&mut self, i: usize) -> Option<&mut ScriptedPeer> {
         let slot = self.slots.get_mut(i)?;
         match &mut slot.actor {
-            super::node::Actor::Scripted(s) if slot.alive => Some(s),
+            Actor::Scripted(s) if slot.alive => Some(s),
             _ => None,
         }
     }
@@ -72,10 +35,10 @@ impl Sim {
         i: usize,
         f: impl FnOnce(&mut ScriptedPeer, &mut dyn Net) + Send + 'static,
     ) {
-        let Some((endpoint, actor @ super::node::Actor::Scripted(_), _)) = self.parts(i) else {
+        let Some((endpoint, actor @ Actor::Scripted(_), _)) = self.parts(i) else {
             return;
         };
-        endpoint.command(super::node::ActorCommand::Scripted(Box::new(f)), actor);
+        endpoint.command(ActorCommand::Scripted(Box::new(f)), actor);
         self.after_turn(i);
     }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use py2p::chord::{hashes, responsible};
-use py2p::sim::{Sim, SimConfig};
+use py2p_sim::{Sim, SimConfig};
 
 const NODES: usize = 32;
 const KEYS: usize = 1000;

@@ -1,4 +1,4 @@
-//! Chord nodes in a simulation: [`ChordSocket`](crate::ChordSocket)'s table on a simulated
+//! Chord nodes in a simulation: [`ChordSocket`](py2p::ChordSocket)'s table on a simulated
 //! node, and the user's calls on it.
 
 use std::sync::mpsc;
@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::network::{node_addr, PORT};
 use super::node::Actor;
 use super::simulator::Sim;
-use crate::chord::{ChordCommand, ChordConfig, ChordInfo, ChordTable};
-use crate::mesh::Command;
+use py2p::internals::{ChordCommand, ChordTable, Command};
+use py2p::{ChordConfig, ChordInfo};
 
 impl Sim {
-    /// Adds a chord node, as [`ChordSocket`](crate::ChordSocket) runs one: the run's mesh
+    /// Adds a chord node, as [`ChordSocket`](py2p::ChordSocket) runs one: the run's mesh
     /// configuration on the subnet `"chord"`, leeching until [`Sim::chord_join`]. Returns
     /// its number.
     pub fn add_chord_node(&mut self) -> usize {
@@ -40,12 +40,12 @@ impl Sim {
             && self.command(i, Command::Chord(cmd))
     }
 
-    /// Chord node `i` joins the ring ([`ChordSocket::join`](crate::ChordSocket::join)).
+    /// Chord node `i` joins the ring ([`ChordSocket::join`](py2p::ChordSocket::join)).
     pub fn chord_join(&mut self, i: usize) -> bool {
         self.chord_command(i, ChordCommand::Join)
     }
 
-    /// Chord node `i` leaves the ring ([`ChordSocket::unjoin`](crate::ChordSocket::unjoin)).
+    /// Chord node `i` leaves the ring ([`ChordSocket::unjoin`](py2p::ChordSocket::unjoin)).
     pub fn chord_unjoin(&mut self, i: usize) -> bool {
         self.chord_command(i, ChordCommand::Unjoin)
     }
@@ -56,7 +56,7 @@ impl Sim {
         i: usize,
         key: &[u8],
         value: &[u8],
-    ) -> Option<Result<(), crate::Error>> {
+    ) -> Option<Result<(), py2p::Error>> {
         let (reply, answer) = mpsc::channel();
         let cmd = ChordCommand::Set {
             key: key.to_vec(),
@@ -67,7 +67,7 @@ impl Sim {
     }
 
     /// Deletes `key` on chord node `i`; `None` when it is not a live chord node.
-    pub fn chord_delete(&mut self, i: usize, key: &[u8]) -> Option<Result<bool, crate::Error>> {
+    pub fn chord_delete(&mut self, i: usize, key: &[u8]) -> Option<Result<bool, py2p::Error>> {
         let (reply, answer) = mpsc::channel();
         let cmd = ChordCommand::Delete {
             key: key.to_vec(),

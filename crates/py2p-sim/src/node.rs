@@ -1,4 +1,4 @@
-//! The nodes of a simulation: real mesh nodes (the [`MeshNode`](crate::mesh::MeshNode) a
+//! The nodes of a simulation: real mesh nodes (the [`MeshNode`](py2p::internals::MeshNode) a
 //! `MeshSocket` runs) and misbehaving peers, each
 //! with what its user saw.
 
@@ -10,10 +10,8 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
-use crate::mesh::{Command, Path, Shared, Status};
-use crate::message::{Message, PeerEvent, PeerInfo};
-use crate::sync::{SyncTable, SyncView};
-use crate::MeshConfig;
+use py2p::internals::{Command, Path, Shared, SyncTable, SyncView};
+use py2p::{MeshConfig, Message, PeerEvent, PeerInfo, Status};
 
 /// A message a simulated node delivered: to its handlers and inbox (see
 /// [`Sim::deliveries`](super::Sim::deliveries)), or as its user took it from the inbox (see
@@ -44,7 +42,7 @@ pub struct SeenEvent {
 /// A real mesh node and the state it shares with its (simulated) user.
 pub(super) struct MeshNode {
     /// The node as a `MeshSocket`'s event loop runs it: core, table, handlers, inbox.
-    pub core: crate::mesh::MeshNode,
+    pub core: py2p::internals::MeshNode,
     pub shared: Arc<Shared>,
     pub id: String,
     /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
@@ -72,7 +70,7 @@ impl MeshNode {
             .zip(sync_view.clone())
             .map(|(leasing, view)| (SyncTable::new(leasing, config.max_table_bytes), view));
         let mut core =
-            crate::mesh::MeshNode::new(config, id.clone(), out_addr, shared.clone(), table);
+            py2p::internals::MeshNode::new(config, id.clone(), out_addr, shared.clone(), table);
         let paths: Arc<[AtomicU64; Path::ALL.len()]> = Arc::default();
         let counts = paths.clone();
         core.observe_paths(Box::new(move |path| {
@@ -84,7 +82,7 @@ impl MeshNode {
         let notes = delivered.clone();
         core.on_command(
             net,
-            Command::RegisterHandler(Box::new(move |msg: &Message, _: &crate::Connection| {
+            Command::RegisterHandler(Box::new(move |msg: &Message, _: &py2p::Connection| {
                 notes
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -63,7 +63,7 @@ impl Sim {
                 let chord = old.core.chord.as_ref().map(|c| c.config().clone());
                 let mut node = self.new_mesh_node(i, incarnation, &config, leasing, &mut endpoint);
                 if let Some(chord) = chord {
-                    node.core.chord = Some(crate::chord::ChordTable::new(chord, &node.id));
+                    node.core.chord = Some(py2p::internals::ChordTable::new(chord, &node.id));
                 }
                 Actor::Mesh(Box::new(node))
             }

@@ -1,5 +1,5 @@
 //! Replays the committed corpus of the `chord_node` fuzz target (`fuzz/corpus/chord_node/`)
-//! through its code (`py2p::sim::chord_exercise::chord_node`) on the stable toolchain, with
+//! through its code (`py2p_sim::chord_exercise::chord_node`) on the stable toolchain, with
 //! the exercise's checks; the corpus as a whole must reach every outcome of a chord message
 //! (stored, forwarded, refused, answered, malformed, ...).
 
@@ -13,8 +13,8 @@
 
 use std::fs;
 
-use py2p::sim::chord_exercise::chord_node;
-use py2p::sim::exercise::Reached;
+use py2p_sim::chord_exercise::chord_node;
+use py2p_sim::exercise::Reached;
 use py2p_testkit::corpus;
 
 #[test]

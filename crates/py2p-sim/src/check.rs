@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::Sim;
-use crate::MessageKind;
+use py2p::MessageKind;
 
 /// A broken promise found by one of the `Sim::check_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Replays the committed corpus of the node fuzz targets (`fuzz/corpus/mesh_node/` and
-//! `fuzz/corpus/sync_node/`) through their code (`py2p::sim::exercise`) on the stable
+//! `fuzz/corpus/sync_node/`) through their code (`py2p_sim::exercise`) on the stable
 //! toolchain: every input runs a whole simulated script against a real node, with the
 //! exercise's checks. The corpus as a whole must reach every handler path of the node, so
 //! the test fails if the exercise stops reaching the node's handlers.
@@ -18,7 +18,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use py2p::sim::exercise::{self, Reached, TARGETS};
+use py2p_sim::exercise::{self, Reached, TARGETS};
 use py2p_testkit::corpus::{self, SeedFile};
 
 /// The node targets' generated seeds, as the test kit's corpus functions take them.

@@ -1,4 +1,4 @@
-//! Whole networks of real mesh nodes in the deterministic simulator (`py2p::sim`): faults,
+//! Whole networks of real mesh nodes in the deterministic simulator (`py2p_sim`): faults,
 //! churn, misbehaving peers, and the network's promises checked after each.
 //!
 //! Every scenario is a function of a seed (and a network size); the tests below run a few
@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use py2p::sim::{Garbage, Sim, SimConfig, Violation};
 use py2p::{Compression, MeshConfig};
+use py2p_sim::{Garbage, Sim, SimConfig, Violation};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)

@@ -10,9 +10,9 @@ use py2p_net::ConnId;
 
 use super::link::{End, Segment};
 use super::queue::{Event, EventQueue};
-use super::rng::SimRng;
 use super::trace::Trace;
 use super::SimConfig;
+use py2p_testkit::Rng;
 
 /// The port every simulated node listens on.
 pub(super) const PORT: u16 = 4444;
@@ -40,7 +40,7 @@ pub(super) struct Network {
     latencies: BTreeMap<(usize, usize), Duration>,
     /// One side of the partition, when there is one (everyone else is the other side).
     pub cut: Option<BTreeSet<usize>>,
-    pub rng: SimRng,
+    pub rng: Rng,
     pub trace: Trace,
     /// Ends whose reading stopped with data waiting (their node paused input, or froze).
     pub read_blocked: BTreeSet<ConnId>,
@@ -63,7 +63,7 @@ impl Network {
             listeners: BTreeMap::new(),
             latencies: BTreeMap::new(),
             cut: None,
-            rng: SimRng::new(seed),
+            rng: Rng::new(seed),
             trace: Trace::new(config.trace_lines),
             read_blocked: BTreeSet::new(),
             shutdowns: Vec::new(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 use py2p_wire::{Flag, Limits, Message};
 
-use super::rng::SimRng;
+use py2p_testkit::Rng;
 
 /// How a garbage peer misbehaves. Each one dials its target, sends junk at every tick, and
 /// dials again a few seconds after the target closes the connection.
@@ -35,7 +35,7 @@ pub enum Garbage {
 pub(super) struct GarbagePeer {
     kind: Garbage,
     target: SocketAddr,
-    rng: SimRng,
+    rng: Rng,
     id: String,
     protocol_id: String,
     out_addr: (String, u16),
@@ -53,7 +53,7 @@ impl GarbagePeer {
     pub fn new(
         kind: Garbage,
         target: SocketAddr,
-        mut rng: SimRng,
+        mut rng: Rng,
         protocol_id: String,
         out_addr: (String, u16),
     ) -> GarbagePeer {
@@ -271,7 +271,7 @@ impl Service for GarbagePeer {
 
 impl GarbagePeer {
     /// The same misbehaviour, started afresh (a new id, nothing heard).
-    pub fn restarted(&self, rng: SimRng) -> GarbagePeer {
+    pub fn restarted(&self, rng: Rng) -> GarbagePeer {
         GarbagePeer::new(
             self.kind,
             self.target,

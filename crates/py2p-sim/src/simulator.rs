@@ -9,11 +9,11 @@ use py2p_wire::Flag;
 use super::garbage::{Garbage, GarbagePeer};
 use super::network::{node_addr, Network, PORT};
 use super::node::{Actor, ActorCommand, Delivery, Maxima, MeshNode, SeenEvent, Slot};
-use super::rng::SimRng;
 use super::SimConfig;
-use crate::mesh::{Command, Status};
-use crate::message::{Message, PeerInfo};
-use crate::MeshConfig;
+use py2p::internals::Command;
+use py2p::MeshConfig;
+use py2p::{Message, PeerInfo, Status};
+use py2p_testkit::Rng;
 
 /// A broadcast made through [`Sim::broadcast`], and who should get it.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub(super) struct Tracked {
     pub disturbed: bool,
 }
 
-/// A deterministic simulated mesh network: real [`MeshSocket`](crate::MeshSocket) node
+/// A deterministic simulated mesh network: real [`MeshSocket`](py2p::MeshSocket) node
 /// logic, no sockets, no threads, virtual time.
 ///
 /// Nodes are numbered from 0 in the order they are added; node `i` listens at
@@ -42,7 +42,7 @@ pub(super) struct Tracked {
 ///
 /// ```
 /// use std::time::Duration;
-/// use py2p::sim::{Sim, SimConfig};
+/// use py2p_sim::{Sim, SimConfig};
 ///
 /// let mut sim = Sim::new(42, SimConfig::default());
 /// let nodes = sim.add_nodes(5);
@@ -65,7 +65,7 @@ pub struct Sim {
     pub(super) tracked: Vec<Tracked>,
     pub(super) tracked_ids: BTreeSet<String>,
     /// The rng for users' scenarios, apart from the network's.
-    pub(super) user_rng: SimRng,
+    pub(super) user_rng: Rng,
     /// Ids of every life of every mesh node: the honest senders.
     pub(super) mesh_ids: BTreeSet<String>,
 }
@@ -98,7 +98,7 @@ impl Sim {
 
     /// A random generator for the scenario's own choices (which node fails, who sends),
     /// derived from the seed and apart from the network's.
-    pub fn rng(&mut self) -> &mut SimRng {
+    pub fn rng(&mut self) -> &mut Rng {
         &mut self.user_rng
     }
 
@@ -132,7 +132,7 @@ impl Sim {
         self.push_slot(Actor::Mesh(Box::new(node)), endpoint, config, None)
     }
 
-    /// Adds a sync-table node, as [`SyncSocket`](crate::SyncSocket) runs one: the run's
+    /// Adds a sync-table node, as [`SyncSocket`](py2p::SyncSocket) runs one: the run's
     /// mesh configuration with py2p's leasing digit appended to its subnet (`"mesh"`
     /// becomes `"mesh1"` with leases), so it only talks to sync nodes of the same kind.
     /// Returns its number; [`Sim::sync_set`] and [`Sim::sync_entry`] act on its table.
@@ -169,7 +169,7 @@ impl Sim {
         let addr = node_addr(index);
         let host = addr.ip().to_string();
         let salt = format!("sim seed {:#x} node {index} life {incarnation}", self.seed);
-        let id = crate::id::node_id(&host, PORT, &config.protocol.id(), &salt);
+        let id = py2p::internals::node_id(&host, PORT, &config.protocol.id(), &salt);
         self.mesh_ids.insert(id.clone());
         endpoint.set_unix_time(self.network.unix_time());
         MeshNode::new(config.clone(), id, (host, PORT), leasing, endpoint)
@@ -342,7 +342,7 @@ impl Sim {
             Command::Connect {
                 addr,
                 expected_id: None,
-                reply: crate::mesh::ConnectReply::None,
+                reply: py2p::internals::ConnectReply::None,
             },
         );
     }
@@ -354,7 +354,7 @@ impl Sim {
             Command::Connect {
                 addr,
                 expected_id: None,
-                reply: crate::mesh::ConnectReply::None,
+                reply: py2p::internals::ConnectReply::None,
             },
         );
     }
@@ -433,22 +433,22 @@ impl Sim {
     pub fn register_handler(
         &mut self,
         i: usize,
-        handler: impl FnMut(&Message, &crate::Connection) -> bool + Send + 'static,
+        handler: impl FnMut(&Message, &py2p::Connection) -> bool + Send + 'static,
     ) {
         self.command(i, Command::RegisterHandler(Box::new(handler)));
     }
 
-    /// Stores `value` at `key` in sync node `i`'s table, as [`SyncSocket::set`](crate::SyncSocket::set)
+    /// Stores `value` at `key` in sync node `i`'s table, as [`SyncSocket::set`](py2p::SyncSocket::set)
     /// does (an empty value deletes); `None` when `i` is not a live sync node.
     pub fn sync_set(
         &mut self,
         i: usize,
         key: &[u8],
         value: &[u8],
-    ) -> Option<Result<Option<Vec<u8>>, crate::Error>> {
+    ) -> Option<Result<Option<Vec<u8>>, py2p::Error>> {
         self.sync_table(i)?;
         let (reply, answer) = std::sync::mpsc::channel();
-        let cmd = crate::sync::SyncCommand::Set {
+        let cmd = py2p::internals::SyncCommand::Set {
             key: key.to_vec(),
             value: value.to_vec(),
             reply,
@@ -457,7 +457,7 @@ impl Sim {
         answer.try_recv().ok()
     }
 
-    fn sync_table(&self, i: usize) -> Option<&crate::sync::SyncTable> {
+    fn sync_table(&self, i: usize) -> Option<&py2p::internals::SyncTable> {
         let slot = self.slots.get(i)?;
         if !slot.alive {
             return None;
@@ -466,7 +466,7 @@ impl Sim {
     }
 
     /// The entry at `key` of sync node `i`'s table (`SyncSocket::entry`).
-    pub fn sync_entry(&self, i: usize, key: &[u8]) -> Option<crate::Entry> {
+    pub fn sync_entry(&self, i: usize, key: &[u8]) -> Option<py2p::Entry> {
         let table = self.sync_table(i)?;
         table.data.get(key).cloned()
     }
@@ -488,7 +488,7 @@ impl Sim {
             .map(|(p, n)| (p.name(), n))
             .collect();
         if let Some(chord) = &mesh.core.chord {
-            for o in crate::chord::ChordOutcome::ALL {
+            for o in py2p::internals::ChordOutcome::ALL {
                 out.push((
                     o.name(),
                     chord.outcomes.get(o as usize).copied().unwrap_or(0),
@@ -496,7 +496,7 @@ impl Sim {
             }
         }
         if let Some(table) = &mesh.core.sync {
-            for o in crate::sync::StoreOutcome::ALL {
+            for o in py2p::internals::StoreOutcome::ALL {
                 out.push((
                     o.name(),
                     table.outcomes.get(o as usize).copied().unwrap_or(0),

@@ -2,7 +2,7 @@
 //! the fuzzer scripts byte by byte, in a [`Sim`].
 //!
 //! The cargo-fuzz targets in `fuzz/` (nightly only) are one-line calls into this module, and
-//! the stable test `crates/py2p/tests/node_fuzz_corpus.rs` replays the committed corpus
+//! the stable test `crates/py2p-sim/tests/node_fuzz_corpus.rs` replays the committed corpus
 //! (`fuzz/corpus/<target>/`) through exactly the same code on every `cargo test`, as
 //! `py2p_testkit::wire` does for the wire targets. [`seed_corpus`] generates the hand-made
 //! part of that corpus (`cargo xtask fuzz --seed-corpus`).
@@ -51,8 +51,8 @@ use std::time::Duration;
 use py2p_wire::{base58, Compression, Flag, Limits, Message};
 
 use super::{Sim, SimConfig};
-use crate::mesh::Command;
-use crate::{MeshConfig, MessageKind};
+use py2p::internals::Command;
+use py2p::{MeshConfig, MessageKind};
 
 /// Names of the fuzz targets, which are also the corpus folder names.
 pub const TARGETS: [&str; 2] = ["mesh_node", "sync_node"];
@@ -551,7 +551,7 @@ impl<'a> Script<'a> {
         self.impersonated |= id == self.honest_id.as_bytes();
         let protocol = match args.below(6) {
             0..=3 => self.protocol_id.clone().into_bytes(),
-            4 => crate::Protocol::new("mesh2", crate::Encryption::Plaintext)
+            4 => py2p::Protocol::new("mesh2", py2p::Encryption::Plaintext)
                 .id()
                 .into_bytes(),
             _ => args.bytes(16).to_vec(),
@@ -921,7 +921,7 @@ impl<'a> Script<'a> {
             // A table the script filled refuses it; anything else must store it.
             stored = matches!(result, Some(Ok(_)));
             assert!(
-                stored || matches!(result, Some(Err(crate::Error::TableFull { .. }))),
+                stored || matches!(result, Some(Err(py2p::Error::TableFull { .. }))),
                 "the node could not store a fresh key: {result:?}"
             );
         }

@@ -35,7 +35,8 @@ use sha2::{Digest, Sha384};
 
 use super::exercise::Reached;
 use super::{Sim, SimConfig};
-use crate::chord::{ChordConfig, Method};
+use py2p::chord::Method;
+use py2p::ChordConfig;
 
 /// Most operations run from one input.
 pub const MAX_OPS: usize = 256;

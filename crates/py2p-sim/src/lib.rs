@@ -1,6 +1,6 @@
 //! A deterministic simulator of mesh networks: the real node logic, no sockets.
 //!
-//! [`Sim`] runs many [`MeshSocket`](crate::MeshSocket) nodes in one thread on virtual
+//! [`Sim`] runs many [`MeshSocket`](py2p::MeshSocket) nodes in one thread on virtual
 //! time. Each node is the same state machine a `MeshSocket` runs, inside the same
 //! connection machine, [`py2p_net::Endpoint`], that its event loop drives: framing, write
 //! queues and budgets, the read budget, eviction at `max_connections`, timers and pausing
@@ -32,7 +32,7 @@
 //! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use py2p::sim::{Sim, SimConfig};
+//! use py2p_sim::{Sim, SimConfig};
 //!
 //! let mut sim = Sim::new(7, SimConfig::default());
 //! let nodes = sim.add_nodes(10);
@@ -76,9 +76,9 @@ mod net;
 mod network;
 mod node;
 mod queue;
-mod rng;
 #[cfg(test)]
 mod same_outcome;
+mod script;
 mod scripted;
 mod simulator;
 mod trace;
@@ -87,5 +87,4 @@ pub use self::check::Violation;
 pub use self::config::SimConfig;
 pub use self::garbage::Garbage;
 pub use self::node::{Delivery, Maxima, SeenEvent};
-pub use self::rng::SimRng;
 pub use self::simulator::Sim;

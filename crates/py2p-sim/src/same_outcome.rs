@@ -12,7 +12,7 @@ use py2p_wire::{Flag, Message};
 
 use super::network::{node_addr, PORT};
 use super::{Sim, SimConfig};
-use crate::{MeshConfig, MeshSocket, PeerEvent};
+use py2p::{MeshConfig, MeshSocket, PeerEvent};
 
 /// A failure bound, never a synchronisation.
 const WAIT: Duration = Duration::from_secs(30);
