@@ -28,7 +28,7 @@ mod wire;
 pub(crate) use self::command::{ChordCommand, ChordReply};
 pub(crate) use self::config::ChordConfig;
 pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
-pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::info::ChordInfo;
+pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::table::ChordTable;
 pub(crate) use self::wire::is_chord;

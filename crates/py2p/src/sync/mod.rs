@@ -17,6 +17,6 @@ pub(crate) use self::command::SyncCommand;
 pub(crate) use self::effect::SyncEffect;
 pub use self::entry::{Entry, SyncEvent};
 pub use self::socket::SyncSocket;
-pub use self::table::LEASE_SECS;
 pub(crate) use self::table::SyncTable;
+pub use self::table::LEASE_SECS;
 pub(crate) use self::view::SyncView;
