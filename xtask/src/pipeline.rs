@@ -36,6 +36,8 @@ enum Action {
     Api,
     /// Build the `py2p_rs` wheel and run py2p's own suite and the bindings' tests on it.
     Python,
+    /// `scripts/module_cycles.py` over every crate: no module imports one that imports it back.
+    Circles,
 }
 
 struct Step {
@@ -65,6 +67,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
         steps.push(Step {
             name: "public API (cargo doc)",
             action: Action::Api,
+        });
+        steps.push(Step {
+            name: "no import circles",
+            action: Action::Circles,
         });
     }
     steps.push(Step {
@@ -196,6 +202,17 @@ fn run_step(action: &Action, python: &mut Option<PathBuf>, tally: &mut Tally) ->
             )
         }
         Action::Api => crate::api::run(),
+        Action::Circles => {
+            let root = util::repo_root();
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+                .map_err(|e| err!("cannot list crates/: {e}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("Cargo.toml").exists())
+                .collect();
+            dirs.sort();
+            dirs.push(root.join("xtask"));
+            util::run(&mut circles_check(&dirs))
+        }
         Action::Python => {
             let counts = crate::python::test(&venv_python()?)?;
             tally.passed += counts.passed;
@@ -244,5 +261,48 @@ mod tests {
                 ignored: 1
             }
         );
+    }
+}
+
+/// `scripts/module_cycles.py` over `dirs` (crate roots): fails when a module imports one that
+/// imports it back.
+fn circles_check(dirs: &[PathBuf]) -> Command {
+    let root = util::repo_root();
+    let mut cmd = Command::new("python3");
+    cmd.arg(root.join("scripts").join("module_cycles.py"))
+        .args(dirs)
+        .current_dir(&root);
+    cmd
+}
+
+#[cfg(test)]
+mod circle_tests {
+    use super::*;
+
+    /// A crate of two modules in `dir`; `b` imports `a` back when `circle`.
+    fn two_modules(dir: &std::path::Path, circle: bool) -> PathBuf {
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"demo\"\n").unwrap();
+        std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\n").unwrap();
+        std::fs::write(src.join("a.rs"), "use crate::b::X;\npub struct Y(X);\n").unwrap();
+        let b = if circle {
+            "use crate::a::Y;\npub struct X;\npub fn f(_: Y) {}\n"
+        } else {
+            "pub struct X;\n"
+        };
+        std::fs::write(src.join("b.rs"), b).unwrap();
+        dir.to_path_buf()
+    }
+
+    #[test]
+    fn the_circles_step_fails_on_a_circle_and_passes_without() {
+        let base = util::target_dir().join("tmp").join("circle-check");
+        let _ = std::fs::remove_dir_all(&base);
+        let with = two_modules(&base.join("with"), true);
+        let without = two_modules(&base.join("without"), false);
+        assert!(!util::succeeds(&mut circles_check(&[with])));
+        assert!(util::succeeds(&mut circles_check(&[without])));
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

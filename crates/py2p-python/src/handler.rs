@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, Weak};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::inner::Inner;
 use crate::message::{Connection, Message};
-use crate::node::Inner;
 
 thread_local! {
     static IN_HANDLER: Cell<bool> = const { Cell::new(false) };

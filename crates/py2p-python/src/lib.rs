@@ -18,6 +18,7 @@
 
 mod error;
 mod handler;
+mod inner;
 mod message;
 mod node;
 mod packets;

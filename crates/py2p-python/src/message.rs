@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::error;
-use crate::node::Inner;
+use crate::inner::Inner;
 use crate::packets;
 
 /// A message received from the network (py2p's `base.message`): `packets` (the sub-flag
@@ -176,14 +176,14 @@ impl Connection {
         msg_type: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        let kind = crate::node::message_kind(&packets::packet(msg_type)?)?;
+        let kind = crate::inner::message_kind(&packets::packet(msg_type)?)?;
         let mut all = packets::packets(args.as_any())?;
         if all.is_empty() {
             return Err(PyValueError::new_err(
                 "send(msg_type, sub_flag, *packets) needs a sub-flag",
             ));
         }
-        let sub = crate::node::sub_flag(&all.remove(0))?;
+        let sub = crate::inner::sub_flag(&all.remove(0))?;
         py.detach(|| self.conn.send(kind, sub, &all))
             .map_err(error::to_py)
     }

@@ -4,42 +4,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use py2p::{
-    ChordConfig, ChordSocket, ConnectError, MeshConfig, MeshSocket, MessageKind, Protocol,
-    SyncSocket,
-};
-use py2p_wire::Flag;
+use py2p::{ChordConfig, ChordSocket, ConnectError, MeshConfig, MeshSocket, Protocol, SyncSocket};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::error;
 use crate::handler::{self, Errors};
+use crate::inner::{message_kind, sub_flag, Inner, Kind};
 use crate::message::Message;
 use crate::packets;
-
-/// The socket a node holds.
-enum Kind {
-    Mesh(MeshSocket),
-    Sync(SyncSocket),
-    Chord(ChordSocket),
-}
-
-/// What a [`Node`] shares with its handlers (which hold it weakly).
-pub(crate) struct Inner {
-    kind: Kind,
-}
-
-impl Inner {
-    /// The mesh node (a sync node is one underneath).
-    pub(crate) fn mesh(&self) -> &MeshSocket {
-        match &self.kind {
-            Kind::Mesh(m) => m,
-            Kind::Sync(s) => s.mesh(),
-            Kind::Chord(c) => c.mesh(),
-        }
-    }
-}
 
 /// A node: the native half of `py2p_rs.mesh.mesh_socket` and `py2p_rs.sync.sync_socket`.
 #[pyclass(module = "py2p_rs._core", frozen)]
@@ -48,28 +22,6 @@ pub struct Node {
     errors: Arc<Errors>,
     /// A weak reference to the Python socket (`message.server`).
     server: Py<PyAny>,
-}
-
-/// py2p's message type (`flag=`): `flags.broadcast` or `flags.whisper`; py2p reserves the
-/// others (renegotiate, ping, pong) for itself.
-pub(crate) fn message_kind(flag: &[u8]) -> PyResult<MessageKind> {
-    match flag {
-        [b] if *b == Flag::BROADCAST.0 => Ok(MessageKind::Broadcast),
-        [b] if *b == Flag::WHISPER.0 => Ok(MessageKind::Whisper),
-        _ => Err(PyValueError::new_err(format!(
-            "message type {flag:?}: only flags.broadcast and flags.whisper may be sent"
-        ))),
-    }
-}
-
-/// A sub-flag (`type=`, the first packet): one byte the protocol does not reserve.
-pub(crate) fn sub_flag(packet: &[u8]) -> PyResult<u8> {
-    match packet {
-        [b] => Ok(*b),
-        _ => Err(PyValueError::new_err(format!(
-            "sub-flag {packet:?}: a sub-flag is one byte"
-        ))),
-    }
 }
 
 /// Refuses a chord call that waits for the node's loop from a handler, which that loop

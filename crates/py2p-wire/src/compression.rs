@@ -154,11 +154,7 @@ impl Compression {
             }
             Compression::Zlib | Compression::Gzip => {
                 // py2p inflates both with window 15 | 32: the header says which it is.
-                if data.starts_with(&[0x1f, 0x8b]) {
-                    read_limited(flate2::read::GzDecoder::new(data), limit, self)
-                } else {
-                    read_limited(flate2::read::ZlibDecoder::new(data), limit, self)
-                }
+                inflate(data, limit, self, data.starts_with(&[0x1f, 0x8b]))
             }
             Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
             Compression::Lzma => decompress_lzma(data, limit),
@@ -241,6 +237,68 @@ fn read_limited<R: Read>(
     Ok(out)
 }
 
+/// Deflate's largest expansion: a stream of 1 byte cannot inflate past about 1,032 bytes.
+const DEFLATE_MAX_RATIO: usize = 1032;
+
+/// Inflates a zlib stream, or a gzip member when `gzip`, keeping at most `limit` bytes.
+///
+/// The output buffer is sized up front (gzip's trailer announces the size; zlib's guess is
+/// four times the input), never beyond what the input can inflate to or `limit + 1`, then
+/// grown by doubling: no intermediate buffer, no copy but the growth's. As with flate2's
+/// readers (and Python's `zlib.decompress`), a stream that ends early is an error and bytes
+/// after the end of the stream are ignored.
+fn inflate(
+    data: &[u8],
+    limit: usize,
+    method: Compression,
+    gzip: bool,
+) -> Result<Vec<u8>, WireError> {
+    let mut inflater = if gzip {
+        flate2::Decompress::new_gzip(15)
+    } else {
+        flate2::Decompress::new(true)
+    };
+    let cap = limit.saturating_add(1);
+    let announced = match data.last_chunk::<4>() {
+        Some(isize) if gzip => u32::from_le_bytes(*isize) as usize,
+        _ => data.len().saturating_mul(4),
+    };
+    let first = announced
+        .saturating_add(1)
+        .min(data.len().saturating_mul(DEFLATE_MAX_RATIO))
+        .clamp(64, cap.max(64))
+        .min(cap);
+    let mut out = Vec::with_capacity(first);
+    loop {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        let before = (inflater.total_in(), inflater.total_out());
+        let status = inflater
+            .decompress_vec(input, &mut out, flate2::FlushDecompress::None)
+            .map_err(|e| WireError::Decompress {
+                method,
+                reason: e.to_string(),
+            })?;
+        if out.len() > limit {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        if status == flate2::Status::StreamEnd {
+            return Ok(out);
+        }
+        if out.len() == out.capacity() {
+            if out.len() >= cap {
+                return Err(WireError::DecompressedTooLarge { method, limit });
+            }
+            out.reserve_exact(out.len().max(4096).min(cap - out.len()));
+        } else if before == (inflater.total_in(), inflater.total_out()) {
+            return Err(WireError::Decompress {
+                method,
+                reason: "incomplete deflate stream".to_owned(),
+            });
+        }
+    }
+}
+
 /// A sink that refuses to hold more than its limit.
 struct LimitedSink {
     buf: Vec<u8>,
@@ -294,34 +352,133 @@ fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     e.finish().map(drop)
 }
 
+/// Memory liblzma's decoder may use beyond the output limit: what preset 6's 8 MiB
+/// dictionary (every py2p frame's: Python's `lzma.compress` default) needs, plus its tables.
+const LIBLZMA_MEMLIMIT_FLOOR: u64 = (XZ_PRESET_6_DICT as u64) + (1 << 20);
+
 fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let method = Compression::Lzma;
     let failed = |reason: String| WireError::Decompress { method, reason };
+    let xz = data.starts_with(&XZ_MAGIC);
+    let announced = if xz {
+        // The sizes the stream announces are added up first, without decoding anything
+        // (lzma-rs, the fallback below, buffers a whole xz block before it writes any of it).
+        let total = xz_unpacked_size(data).map_err(|why| failed(why.to_owned()))?;
+        if total > limit as u64 {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        Some(total)
+    } else {
+        // The legacy `.lzma` container: bytes 5..13 announce the size (all ones: unknown);
+        // the output is checked as it goes.
+        if data.first().is_none_or(|&props| props >= 9 * 5 * 5) {
+            return Err(failed("not an xz or lzma stream".to_owned()));
+        }
+        let n = data
+            .get(5..13)
+            .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        if matches!(n, Some(n) if n != u64::MAX && n > limit as u64) {
+            return Err(WireError::DecompressedTooLarge { method, limit });
+        }
+        n.filter(|&n| n != u64::MAX)
+    };
+    // liblzma (CPython's decoder, 2-3x faster than lzma-rs) allocates the dictionary the
+    // header declares, so it is given a memory limit: the output limit or preset 6's
+    // needs, whichever is larger. A stream declaring more (a hostile header, or a preset
+    // above 7) is decoded by lzma-rs instead, whose window grows only with the output.
+    let memlimit = (limit as u64).max(LIBLZMA_MEMLIMIT_FLOOR);
+    match decompress_liblzma(data, limit, xz, announced, memlimit) {
+        Err(LiblzmaFailure::MemLimit) => decompress_lzma_rs(data, limit, xz),
+        Err(LiblzmaFailure::TooLarge) => Err(WireError::DecompressedTooLarge { method, limit }),
+        Err(LiblzmaFailure::Invalid(why)) => Err(failed(why)),
+        Ok(out) => Ok(out),
+    }
+}
+
+/// Why [`decompress_liblzma`] gave up.
+#[derive(Debug)]
+enum LiblzmaFailure {
+    /// The stream needs more memory than allowed (its declared dictionary).
+    MemLimit,
+    /// The output would pass the limit.
+    TooLarge,
+    /// Not a valid stream.
+    Invalid(String),
+}
+
+/// Decodes one `.xz` stream (or a legacy `.lzma` one) with liblzma, writing at most `limit`
+/// bytes and letting the decoder allocate at most `memlimit`. Bytes after the stream's end
+/// are ignored, as Python's `lzma.decompress` ignores trailing bytes that are no stream.
+fn decompress_liblzma(
+    data: &[u8],
+    limit: usize,
+    xz: bool,
+    announced: Option<u64>,
+    memlimit: u64,
+) -> Result<Vec<u8>, LiblzmaFailure> {
+    use liblzma::stream::{Action, Error, Status, Stream};
+    let invalid = |e: Error| match e {
+        Error::MemLimit | Error::Mem => LiblzmaFailure::MemLimit,
+        e => LiblzmaFailure::Invalid(e.to_string()),
+    };
+    let mut stream = if xz {
+        Stream::new_stream_decoder(memlimit, 0)
+    } else {
+        Stream::new_lzma_decoder(memlimit)
+    }
+    .map_err(invalid)?;
+    // Room for the announced size (bounded by the limit) plus one byte, so that the end of
+    // the stream is seen without a further allocation; the vector grows up to limit + 1.
+    let cap = limit.saturating_add(1);
+    let first = announced
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(data.len().saturating_mul(4))
+        .saturating_add(1)
+        .clamp(64, cap.max(64))
+        .min(cap);
+    let mut out = Vec::with_capacity(first);
+    loop {
+        let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or_default();
+        let before = (stream.total_in(), stream.total_out());
+        let status = stream
+            .process_vec(input, &mut out, Action::Finish)
+            .map_err(invalid)?;
+        if out.len() > limit {
+            return Err(LiblzmaFailure::TooLarge);
+        }
+        match status {
+            Status::StreamEnd => return Ok(out),
+            Status::MemNeeded if out.len() < out.capacity() => {
+                return Err(LiblzmaFailure::Invalid("truncated lzma stream".to_owned()))
+            }
+            _ => {}
+        }
+        if out.len() == out.capacity() {
+            if out.len() >= cap {
+                return Err(LiblzmaFailure::TooLarge);
+            }
+            let more = out.len().max(4096).min(cap - out.len());
+            out.reserve_exact(more);
+        } else if before == (stream.total_in(), stream.total_out()) {
+            return Err(LiblzmaFailure::Invalid(
+                "lzma stream made no progress".to_owned(),
+            ));
+        }
+    }
+}
+
+/// The lzma-rs decoder, for streams liblzma is not allowed the memory for.
+fn decompress_lzma_rs(data: &[u8], limit: usize, xz: bool) -> Result<Vec<u8>, WireError> {
+    let method = Compression::Lzma;
     let mut sink = LimitedSink {
         buf: Vec::new(),
         limit,
         exceeded: false,
     };
-    let result = if data.starts_with(&XZ_MAGIC) {
-        // lzma-rs buffers a whole xz block before it writes any of it, so the sizes the
-        // stream announces are added up first, without decoding anything.
-        let announced = xz_unpacked_size(data).map_err(|why| failed(why.to_owned()))?;
-        if announced > limit as u64 {
-            return Err(WireError::DecompressedTooLarge { method, limit });
-        }
+    let result = if xz {
         lzma_rs::xz_decompress(&mut &data[..], &mut sink)
     } else {
-        // The legacy `.lzma` container: bytes 5..13 announce the size (all ones: unknown);
-        // the window buffer is capped and the output is checked as it goes.
-        if data.first().is_none_or(|&props| props >= 9 * 5 * 5) {
-            return Err(failed("not an xz or lzma stream".to_owned()));
-        }
-        let announced = data
-            .get(5..13)
-            .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
-        if matches!(announced, Some(n) if n != u64::MAX && n > limit as u64) {
-            return Err(WireError::DecompressedTooLarge { method, limit });
-        }
         let options = lzma_rs::decompress::Options {
             memlimit: Some(limit),
             ..Default::default()
@@ -334,7 +491,10 @@ fn decompress_lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
             Err(WireError::DecompressedTooLarge { method, limit })
         }
         Err(_) if sink.exceeded => Err(WireError::DecompressedTooLarge { method, limit }),
-        Err(e) => Err(failed(e.to_string())),
+        Err(e) => Err(WireError::Decompress {
+            method,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -618,6 +778,167 @@ mod tests {
         }
     }
 
+    /// An `.xz` stream of `data` whose header declares a `dict_byte` dictionary (LZMA2's
+    /// property byte: 2^(n/2 + 12), 3 * 2^(n/2 + 11) for odd n), encoded with a 4 KiB one.
+    fn xz_declaring_dict(data: &[u8], dict_byte: u8) -> Vec<u8> {
+        let mut options = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+        options.dict_size(XZ_MIN_DICT);
+        let mut filters = liblzma::stream::Filters::new();
+        filters.lzma2(&options);
+        let stream =
+            liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
+                .unwrap();
+        let mut xz = Vec::new();
+        let mut e = liblzma::write::XzEncoder::new_stream(&mut xz, stream);
+        e.write_all(data).unwrap();
+        e.finish().unwrap();
+        // Stream header (12 bytes), then the block header: size byte, flags, the filter
+        // (id 0x21, one property byte), padding, CRC32.
+        let header_len = (usize::from(xz[12]) + 1) * 4;
+        assert_eq!(
+            xz[12 + 1] & 0xC0,
+            0,
+            "no optional sizes in the block header"
+        );
+        assert_eq!(&xz[14..16], &[0x21, 1]);
+        xz[16] = dict_byte;
+        let body = 12..12 + header_len - 4;
+        let mut crc = flate2::Crc::new();
+        crc.update(&xz[body.clone()]);
+        xz[body.end..body.end + 4].copy_from_slice(&crc.sum().to_le_bytes());
+        xz
+    }
+
+    #[test]
+    fn lzma_decodes_py2p_preset_6_with_liblzma() {
+        // Python's lzma.compress: preset 6, an 8 MiB dictionary whatever the data's size.
+        let data = sample();
+        let mut xz = Vec::new();
+        let mut e = liblzma::write::XzEncoder::new(&mut xz, 6);
+        e.write_all(&data).unwrap();
+        e.finish().unwrap();
+        let small = 1000;
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, Some(data.len() as u64), LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+        assert_eq!(Compression::Lzma.decompress(&xz, data.len()).unwrap(), data);
+        assert_eq!(
+            Compression::Lzma.decompress(&xz, small),
+            Err(WireError::DecompressedTooLarge {
+                method: Compression::Lzma,
+                limit: small
+            })
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_dictionary_is_not_allocated_but_still_read() {
+        let data = sample();
+        // 1 GiB declared: liblzma refuses it under the memory limit (it would allocate the
+        // whole dictionary); the lzma-rs fallback reads the stream with a window bounded by
+        // the output.
+        let xz = xz_declaring_dict(&data, 36);
+        assert!(matches!(
+            decompress_liblzma(&xz, 1 << 24, true, None, (1 << 24) + (1 << 20)),
+            Err(LiblzmaFailure::MemLimit)
+        ));
+        assert_eq!(Compression::Lzma.decompress(&xz, data.len()).unwrap(), data);
+        assert!(matches!(
+            Compression::Lzma.decompress(&xz, data.len() - 1),
+            Err(WireError::DecompressedTooLarge { .. })
+        ));
+        // The same stream declaring 4 KiB is read by liblzma.
+        let xz = xz_declaring_dict(&data, 0);
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, None, LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+    }
+
+    #[test]
+    fn liblzma_output_is_bounded_even_when_the_size_is_not_announced() {
+        let data = sample();
+        let xz = Compression::Lzma.compress(&data);
+        for limit in [0, 1, 100, data.len() - 1] {
+            assert!(
+                matches!(
+                    decompress_liblzma(&xz, limit, true, None, LIBLZMA_MEMLIMIT_FLOOR),
+                    Err(LiblzmaFailure::TooLarge)
+                ),
+                "{limit}"
+            );
+        }
+        assert!(matches!(
+            decompress_liblzma(&xz, data.len(), true, None, LIBLZMA_MEMLIMIT_FLOOR),
+            Ok(ref out) if out == &data
+        ));
+        // Truncated and corrupted streams are errors, never a panic or a loop.
+        for cut in [13, xz.len() / 2, xz.len() - 1] {
+            assert!(
+                matches!(
+                    decompress_liblzma(&xz[..cut], 1 << 20, true, None, LIBLZMA_MEMLIMIT_FLOOR),
+                    Err(LiblzmaFailure::Invalid(_))
+                ),
+                "{cut}"
+            );
+        }
+        let mut bad = xz.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        assert!(Compression::Lzma.decompress(&bad, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn inflate_reads_what_flate2s_readers_read() {
+        // The previous decoder: flate2's reader, read to its end under the limit.
+        let reader = |data: &[u8], limit: usize, gzip: bool| {
+            if gzip {
+                read_limited(flate2::read::GzDecoder::new(data), limit, Compression::Gzip)
+            } else {
+                read_limited(
+                    flate2::read::ZlibDecoder::new(data),
+                    limit,
+                    Compression::Zlib,
+                )
+            }
+        };
+        let data = sample();
+        for (method, gzip) in [(Compression::Zlib, false), (Compression::Gzip, true)] {
+            let packed = method.compress(&data);
+            let mut lying = packed.clone();
+            let n = lying.len();
+            if gzip {
+                // A trailer announcing 4 GiB - 1: the buffer is still sized by the input.
+                lying[n - 4..].copy_from_slice(&[0xFF; 4]);
+            }
+            let mut trailing = packed.clone();
+            trailing.extend_from_slice(b"trailing bytes");
+            let cuts = (0..packed.len()).step_by(97).map(|cut| &packed[..cut]);
+            for input in cuts.chain([&packed[..], &lying[..], &trailing[..]]) {
+                for limit in [0, 1000, data.len() - 1, data.len(), 1 << 24] {
+                    let ours = inflate(input, limit, method, gzip);
+                    let theirs = reader(input, limit, gzip);
+                    assert_eq!(
+                        ours.is_ok(),
+                        theirs.is_ok(),
+                        "{method} {} {limit}",
+                        input.len()
+                    );
+                    if let (Ok(a), Ok(b)) = (&ours, &theirs) {
+                        assert_eq!(a, b);
+                    }
+                    // A lying trailer may be reported as the corruption it is instead.
+                    if matches!(theirs, Err(WireError::DecompressedTooLarge { .. }))
+                        && input != &lying[..]
+                    {
+                        assert_eq!(ours, theirs);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn legacy_lzma_alone_is_read() {
         let data = sample();
@@ -673,6 +994,40 @@ mod tests {
         );
         assert_eq!(negotiate(&[Zlib], &[]), vec![]);
         assert_eq!(negotiate(&[], &[Zlib]), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod corrupted_stream_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Corrupted streams of every method (xz and `.lzma` for lzma): an error or bounded
+        /// output, never a panic, a hang or output past the limit.
+        #[test]
+        fn corrupted_streams_are_errors_or_bounded(
+            data in proptest::collection::vec(any::<u8>(), 0..3000),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            limit in 0usize..5000,
+            method in proptest::sample::select(Compression::ALL.to_vec()),
+            alone: bool,
+        ) {
+            let mut packed = if alone && method == Compression::Lzma {
+                let mut out = Vec::new();
+                lzma_rs::lzma_compress(&mut &data[..], &mut out).unwrap();
+                out
+            } else {
+                method.compress(&data)
+            };
+            for (at, byte) in flips {
+                let n = packed.len();
+                packed[at % n] ^= byte;
+            }
+            if let Ok(out) = method.decompress(&packed, limit) {
+                prop_assert!(out.len() <= limit);
+            }
+        }
     }
 }
 

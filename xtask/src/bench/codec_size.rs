@@ -5,12 +5,12 @@
 //! the same run, with the plots `docs/codec-encode-size.svg` and
 //! `docs/codec-decode-size.svg` (throughput against size, log-log).
 
-use super::network::{ratio, write};
-use super::plot::{self, Axis, Chart, Marker, Point, Series};
-use super::{
+use super::common::{
     criterion_median_ns, fmt_secs, python_codec_reference, BenchArgs, CodecReference, Section,
     COMPRESSIONS,
 };
+use super::network::{ratio, write};
+use super::plot::{self, Axis, Chart, Marker, Point, Series};
 use crate::util::{self, Result};
 
 /// Payload sizes of the curves: criterion/Python names and bytes.

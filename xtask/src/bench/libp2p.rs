@@ -11,8 +11,8 @@ use std::fs;
 
 use serde_json::{Map, Value};
 
+use super::common::{BenchArgs, Section};
 use super::network::{thousands, write};
-use super::{BenchArgs, Section};
 use crate::err;
 use crate::util::{self, Context, Result};
 

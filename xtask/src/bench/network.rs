@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::{BenchArgs, Section};
+use super::common::{BenchArgs, Section};
 use crate::err;
 use crate::util::{self, Context, Result};
 use crate::venv;

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{BenchArgs, Section};
+use super::common::{BenchArgs, Section};
 use crate::util::{self, Context, Result};
 use crate::{err, python, venv};
 use serde_json::Value;

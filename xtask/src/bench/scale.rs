@@ -7,9 +7,9 @@
 //! The 64-node row is checked: every node must get every one of the 10,000 broadcasts
 //! exactly once, or the section fails (after the report is written).
 
+use super::common::{BenchArgs, Section};
 use super::network::{ratio, run_or_read, thousands, write, yes_no, NetRun, Results};
 use super::plot::{self, Axis, Chart, Marker, Point, Series};
-use super::{BenchArgs, Section};
 use crate::util::{self, Result};
 
 /// Our results, relative to the target directory.

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
+use super::common::{BenchArgs, Section};
 use super::network::{ratio, thousands, Results};
-use super::{BenchArgs, Section};
 use crate::util::{self, Result};
 use crate::venv;
 
