@@ -206,7 +206,8 @@ impl Sim {
         };
         let shared = mesh.shared.clone();
         // A sync node's user takes its table's changes as they come (they are not kept).
-        if let Some(events) = mesh.sync_events.as_ref().filter(|_| user_reading) {
+        if let Some(events) = mesh.sync_view.as_ref().filter(|_| user_reading) {
+            let events = &events.events;
             while let (Some(_), _) = events.pop(Some(Duration::ZERO)) {}
         }
         for message in mesh.take_delivered() {

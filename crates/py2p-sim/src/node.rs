@@ -10,8 +10,8 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, Service};
 
 use super::garbage::GarbagePeer;
 use super::scripted::ScriptedPeer;
-use py2p::internals::{Command, Inbox, Path, Shared, SyncTable};
-use py2p::{MeshConfig, Message, PeerEvent, PeerInfo, Status, SyncEvent};
+use py2p::internals::{Command, Path, Shared, SyncTable, SyncView};
+use py2p::{MeshConfig, Message, PeerEvent, PeerInfo, Status};
 
 /// A message a simulated node delivered: to its handlers and inbox (see
 /// [`Sim::deliveries`](super::Sim::deliveries)), or as its user took it from the inbox (see
@@ -48,8 +48,8 @@ pub(super) struct MeshNode {
     /// Messages the node delivered (to handlers and inbox) since the simulator last looked:
     /// a first handler, registered before any of the user's, notes them.
     pub delivered: Arc<Mutex<Vec<Message>>>,
-    /// The sync table's change events, for a sync node.
-    pub sync_events: Option<Arc<Inbox<SyncEvent>>>,
+    /// The copy of the sync table its user reads, and the change events, for a sync node.
+    pub sync_view: Option<Arc<SyncView>>,
     /// Frames by the way they went through the node (indexed by `Path as usize`), counted
     /// by the observer the simulator gives its core.
     paths: Arc<[AtomicU64; Path::ALL.len()]>,
@@ -65,10 +65,10 @@ impl MeshNode {
         net: &mut dyn Net,
     ) -> MeshNode {
         let shared = Arc::new(Shared::new(&config));
-        let sync_events = leasing.map(|_| Arc::new(Inbox::new(config.inbox_capacity)));
+        let sync_view = leasing.map(|_| Arc::new(SyncView::new(config.inbox_capacity)));
         let table = leasing
-            .zip(sync_events.clone())
-            .map(|(leasing, events)| SyncTable::new(leasing, config.max_table_bytes, events));
+            .zip(sync_view.clone())
+            .map(|(leasing, view)| (SyncTable::new(leasing, config.max_table_bytes), view));
         let mut core =
             py2p::internals::MeshNode::new(config, id.clone(), out_addr, shared.clone(), table);
         let paths: Arc<[AtomicU64; Path::ALL.len()]> = Arc::default();
@@ -95,7 +95,7 @@ impl MeshNode {
             shared,
             id,
             delivered,
-            sync_events,
+            sync_view,
             paths,
         }
     }

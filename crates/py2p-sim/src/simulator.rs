@@ -468,15 +468,12 @@ impl Sim {
     /// The entry at `key` of sync node `i`'s table (`SyncSocket::entry`).
     pub fn sync_entry(&self, i: usize, key: &[u8]) -> Option<py2p::Entry> {
         let table = self.sync_table(i)?;
-        let data = table.data.read().unwrap_or_else(|p| p.into_inner());
-        data.get(key).cloned()
+        table.data.get(key).cloned()
     }
 
     /// How many keys sync node `i`'s table holds (0 for any other node).
     pub fn sync_len(&self, i: usize) -> usize {
-        self.sync_table(i).map_or(0, |t| {
-            t.data.read().unwrap_or_else(|p| p.into_inner()).len()
-        })
+        self.sync_table(i).map_or(0, |t| t.data.len())
     }
 
     /// How many frames took each way through node `i`'s handlers, and how many `store`

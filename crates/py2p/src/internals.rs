@@ -8,11 +8,14 @@
 //! handler paths the fuzz harness counts. Anything here may change in any release; users call
 //! the sockets.
 
-pub use crate::chord::table::{ChordCommand, ChordOutcome, ChordTable};
+pub use crate::chord::command::ChordCommand;
+pub use crate::chord::table::{ChordOutcome, ChordTable};
 pub use crate::id::node_id;
 pub use crate::inbox::Inbox;
 pub use crate::mesh::command::{Command, ConnectReply};
 pub use crate::mesh::core::Path;
 pub use crate::mesh::node::MeshNode;
 pub use crate::mesh::shared::Shared;
-pub use crate::sync::table::{StoreOutcome, SyncCommand, SyncTable};
+pub use crate::sync::command::SyncCommand;
+pub use crate::sync::table::{StoreOutcome, SyncTable};
+pub use crate::sync::view::SyncView;

@@ -8,18 +8,27 @@
 //! - `key`: hashing, base-58 keys, the ring distance;
 //! - `store`: the slots a node holds, within `max_table_bytes`;
 //! - `wire`: the chord messages;
-//! - `table`: the node's chord state and what each message does;
+//! - `table`: the node's chord state and what each message does, a plain state machine;
+//! - `effect`: its requests in and answers out, as values (`command`: the users' requests
+//!   with their reply channels, which the node keeps);
 //! - `socket`: [`ChordSocket`](crate::ChordSocket), what users hold.
 
+pub(crate) mod command;
 pub(crate) mod config;
+mod effect;
+pub(crate) mod info;
 mod key;
 pub(crate) mod socket;
 mod store;
 pub(crate) mod table;
+#[cfg(test)]
+mod tests;
 mod wire;
 
+pub(crate) use self::command::{ChordCommand, ChordReply};
 pub(crate) use self::config::ChordConfig;
+pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
+pub(crate) use self::info::ChordInfo;
 pub use self::key::{hashes, responsible, Key, Method};
-pub(crate) use self::table::ChordInfo;
-pub(crate) use self::table::{ChordCommand, ChordTable};
+pub(crate) use self::table::ChordTable;
 pub(crate) use self::wire::is_chord;

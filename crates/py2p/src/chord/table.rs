@@ -1,8 +1,8 @@
 //! A chord node's state as a part of the mesh node: who is on the ring, the slots held,
-//! lookups in flight, and what each chord message does.
+//! lookups in flight, and what each chord message does. A plain state machine: users'
+//! requests come in with a [`RequestId`], and their answers leave as [`ChordEffect`]s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::mpsc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -10,6 +10,8 @@ use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
 use super::config::ChordConfig;
+use super::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId};
+use super::info::ChordInfo;
 use super::key::{distance, hashes, ring_of_id, Key, Method, Ring};
 use super::store::{Full, SlotStore};
 use super::wire::{self, ChordMsg};
@@ -20,56 +22,6 @@ use crate::Error;
 /// store handler does `del table[key]` and drops the sender on a missing key, so a delete
 /// is sent as a store of this byte followed by the store of the empty value.
 pub(crate) const DELETE_PLACEHOLDER: &[u8] = b"\x00";
-
-/// Requests from users' threads to the chord table.
-pub enum ChordCommand {
-    /// Start holding slots (py2p's `join`).
-    Join,
-    /// Stop holding slots; hand them to the ring (py2p's `unjoin`).
-    Unjoin,
-    /// Store a value in the five slots of a key.
-    Set {
-        key: Vec<u8>,
-        value: Vec<u8>,
-        reply: mpsc::Sender<Result<(), Error>>,
-    },
-    /// Delete a key from its five slots.
-    Delete {
-        key: Vec<u8>,
-        reply: mpsc::Sender<Result<bool, Error>>,
-    },
-    /// Look a key up in its five slots.
-    Get {
-        key: Vec<u8>,
-        timeout: Duration,
-        reply: mpsc::Sender<Option<Vec<u8>>>,
-    },
-    /// The user keys known.
-    Keys(mpsc::Sender<Vec<Vec<u8>>>),
-    /// A snapshot of the table's state.
-    Info(mpsc::Sender<ChordInfo>),
-}
-
-/// A snapshot of a chord node's table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChordInfo {
-    /// Whether this node holds slots (has joined).
-    pub joined: bool,
-    /// Peers known to hold slots.
-    pub joined_peers: usize,
-    /// Slots held here.
-    pub slots: usize,
-    /// Copies held of the slots of the node this one precedes.
-    pub backups: usize,
-    /// Bytes they count against `max_table_bytes`.
-    pub bytes: usize,
-    /// User keys known.
-    pub keys: usize,
-    /// Lookups waiting for a peer's answer.
-    pub pending_lookups: usize,
-    /// The user's gets in flight.
-    pub pending_gets: usize,
-}
 
 /// Who holds a slot, from this node's view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +49,8 @@ enum Answer {
 struct PendingGet {
     answers: [Answer; 5],
     deadline: Instant,
-    reply: mpsc::Sender<Option<Vec<u8>>>,
+    /// The user's request it answers.
+    req: RequestId,
 }
 
 impl PendingGet {
@@ -226,7 +179,9 @@ pub struct ChordTable {
     lost: Vec<Ring>,
     repair_at: Option<Instant>,
     /// Stores sent to each peer within `resend_window`, and their bytes.
-    recent: HashMap<String, (std::collections::VecDeque<Sent>, usize)>,
+    recent: HashMap<String, (VecDeque<Sent>, usize)>,
+    /// Answers not yet taken by [`ChordTable::poll_effect`].
+    effects: VecDeque<ChordEffect>,
     /// Peers' chord messages by outcome (indexed by `ChordOutcome as usize`).
     pub outcomes: [u64; ChordOutcome::ALL.len()],
 }
@@ -248,6 +203,7 @@ impl ChordTable {
             lost: Vec::new(),
             repair_at: None,
             recent: HashMap::new(),
+            effects: VecDeque::new(),
             outcomes: [0; ChordOutcome::ALL.len()],
         }
     }
@@ -256,6 +212,15 @@ impl ChordTable {
     #[cfg(feature = "internals")]
     pub fn config(&self) -> &ChordConfig {
         &self.config
+    }
+
+    /// The oldest answer not yet taken.
+    pub fn poll_effect(&mut self) -> Option<ChordEffect> {
+        self.effects.pop_front()
+    }
+
+    fn answer_request(&mut self, req: RequestId, answer: ChordAnswer) {
+        self.effects.push_back(ChordEffect::Answer { req, answer });
     }
 
     fn count(&mut self, o: ChordOutcome) {
@@ -838,33 +803,41 @@ impl ChordTable {
         let Some(get) = self.gets.remove(&gid) else {
             return;
         };
-        let _ = get.reply.send(result);
+        self.answer_request(get.req, ChordAnswer::Get(result));
         // No read repair: without versions, a get racing a delete or a newer set would
         // store the old value again.
     }
 
     // ----- the user's commands -----
 
-    pub fn on_command(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, cmd: ChordCommand) {
-        match cmd {
-            ChordCommand::Join => self.set_joined(core, net, true),
-            ChordCommand::Unjoin => self.set_joined(core, net, false),
-            ChordCommand::Set { key, value, reply } => {
-                let _ = reply.send(self.set(core, net, key, value));
+    /// The user's request `req`; its answer (if it has one) leaves as a [`ChordEffect`],
+    /// now or, for a get, once the slots' holders answered or its timeout passed.
+    pub fn on_request(
+        &mut self,
+        core: &mut dyn MeshLink,
+        net: &mut dyn Net,
+        req: RequestId,
+        request: ChordRequest,
+    ) {
+        match request {
+            ChordRequest::Join => self.set_joined(core, net, true),
+            ChordRequest::Unjoin => self.set_joined(core, net, false),
+            ChordRequest::Set { key, value } => {
+                let result = self.set(core, net, key, value);
+                self.answer_request(req, ChordAnswer::Set(result));
             }
-            ChordCommand::Delete { key, reply } => {
-                let _ = reply.send(self.delete(core, net, key));
+            ChordRequest::Delete { key } => {
+                let result = self.delete(core, net, key);
+                self.answer_request(req, ChordAnswer::Delete(result));
             }
-            ChordCommand::Get {
-                key,
-                timeout,
-                reply,
-            } => self.get(core, net, key, timeout, reply),
-            ChordCommand::Keys(reply) => {
-                let _ = reply.send(self.keys.iter().cloned().collect());
+            ChordRequest::Get { key, timeout } => self.get(core, net, key, timeout, req),
+            ChordRequest::Keys => {
+                let keys = self.keys.iter().cloned().collect();
+                self.answer_request(req, ChordAnswer::Keys(keys));
             }
-            ChordCommand::Info(reply) => {
-                let _ = reply.send(self.info());
+            ChordRequest::Info => {
+                let info = self.info();
+                self.answer_request(req, ChordAnswer::Info(info));
             }
         }
     }
@@ -976,10 +949,10 @@ impl ChordTable {
         net: &mut dyn Net,
         key: Vec<u8>,
         timeout: Duration,
-        reply: mpsc::Sender<Option<Vec<u8>>>,
+        req: RequestId,
     ) {
         if self.check_key(&key).is_err() {
-            let _ = reply.send(None);
+            self.answer_request(req, ChordAnswer::Get(None));
             return;
         }
         if self.gets.len() >= self.config.max_pending_gets {
@@ -987,7 +960,7 @@ impl ChordTable {
                 "chord get refused: max_pending_gets {} in flight",
                 self.config.max_pending_gets
             );
-            let _ = reply.send(None);
+            self.answer_request(req, ChordAnswer::Get(None));
             return;
         }
         let gid = self.next_get;
@@ -1034,7 +1007,7 @@ impl ChordTable {
             PendingGet {
                 answers,
                 deadline: net.now() + timeout,
-                reply,
+                req,
             },
         );
         for (id, method, slot) in asks {
@@ -1072,7 +1045,7 @@ impl ChordTable {
         late.sort_unstable();
         for gid in late {
             if let Some(get) = self.gets.remove(&gid) {
-                let _ = get.reply.send(get.settle());
+                self.answer_request(get.req, ChordAnswer::Get(get.settle()));
             }
         }
         let timeout = self.config.lookup_timeout;
@@ -1101,10 +1074,13 @@ impl ChordTable {
         // the rest wait for their deadline.
     }
 
-    /// Gets end when the node stops: their askers hear "missing".
+    /// Gets end when the node stops: their askers hear what the answers so far decide
+    /// (with fewer than three agreeing, "missing").
     pub fn on_shutdown(&mut self) {
-        for (_, get) in self.gets.drain() {
-            let _ = get.reply.send(get.settle());
+        let mut gets: Vec<(u64, PendingGet)> = self.gets.drain().collect();
+        gets.sort_unstable_by_key(|(gid, _)| *gid);
+        for (_, get) in gets {
+            self.answer_request(get.req, ChordAnswer::Get(get.settle()));
         }
     }
 }
@@ -1117,7 +1093,7 @@ mod tests {
         PendingGet {
             answers,
             deadline: Instant::now(),
-            reply: mpsc::channel().0,
+            req: 0,
         }
     }
 

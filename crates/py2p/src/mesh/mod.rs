@@ -15,6 +15,8 @@ mod seen;
 pub(crate) mod shared;
 mod socket;
 mod status;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub(crate) use self::link::MeshLink;
 pub(crate) use self::node::MeshNode;

@@ -3,7 +3,9 @@
 //! events, the answers to `connect`, the copies of the routing table and status that
 //! users' threads read ([`Shared`]), and host-name lookups on the resolver's thread. It is
 //! the [`Service`] the connection machine (`py2p_net::Endpoint`) calls; after each call it
-//! carries out the core's [`Effect`]s, in order.
+//! carries out the core's [`Effect`]s, in order. The tables are state machines too: the
+//! node applies the sync table's changes to the copy users read ([`SyncView`]) and sends
+//! the chord table's answers to whoever waits for them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,12 +24,12 @@ use super::link::MeshLink;
 use super::resolver::{Resolution, Resolver, Sink};
 use super::shared::Shared;
 use super::status::Status;
-use crate::chord::ChordTable;
+use crate::chord::{ChordCommand, ChordEffect, ChordReply, ChordTable, RequestId};
 use crate::config::MeshConfig;
 use crate::connection::{is_user_sub_flag, Connection, SendOn};
 use crate::error::ConnectError;
 use crate::message::{Message, MessageKind, PeerEvent};
-use crate::sync::SyncTable;
+use crate::sync::{SyncCommand, SyncTable, SyncView};
 
 /// A mesh node: the core and everything around it that is not py2p's rules.
 pub struct MeshNode {
@@ -35,8 +37,13 @@ pub struct MeshNode {
     core: MeshCore,
     /// The sync table of a sync node.
     pub sync: Option<SyncTable>,
+    /// The sync table's copy that users' threads read, kept equal to `sync`.
+    sync_view: Option<Arc<SyncView>>,
     /// The chord table of a chord node.
     pub chord: Option<ChordTable>,
+    /// Who waits for the answer to each chord request, and the next request's name.
+    chord_replies: HashMap<RequestId, ChordReply>,
+    next_request: RequestId,
     /// What users' threads share with the loop.
     shared: Arc<Shared>,
     handlers: Vec<Handler>,
@@ -52,18 +59,23 @@ pub struct MeshNode {
 }
 
 impl MeshNode {
-    /// A node with id `id` advertising `out_addr`; with `sync`, a sync node.
+    /// A node with id `id` advertising `out_addr`; with `sync`, a sync node (its table, and
+    /// the copy of it that users read).
     pub fn new(
         config: MeshConfig,
         id: String,
         out_addr: (String, u16),
         shared: Arc<Shared>,
-        sync: Option<SyncTable>,
+        sync: Option<(SyncTable, Arc<SyncView>)>,
     ) -> MeshNode {
+        let (sync, sync_view) = sync.unzip();
         MeshNode {
             core: MeshCore::new(config, id, out_addr),
             sync,
+            sync_view,
             chord: None,
+            chord_replies: HashMap::new(),
+            next_request: 0,
             shared,
             handlers: Vec::new(),
             resolver: Resolver::new(),
@@ -89,9 +101,59 @@ impl MeshNode {
 
     /// Carries out the core's effects, oldest first (the tables may add more).
     fn run_effects(&mut self, net: &mut dyn Net) {
+        self.run_table_effects();
         while let Some(effect) = self.core.poll_effect() {
             self.apply(net, effect);
+            self.run_table_effects();
         }
+    }
+
+    /// Carries out the tables' effects, oldest first: the sync table's changes reach the
+    /// users' copy and events (before anything else happens, so a handler or a `set`'s
+    /// caller reads what the table holds), the chord table's answers their waiters.
+    fn run_table_effects(&mut self) {
+        if let (Some(sync), Some(view)) = (&mut self.sync, &self.sync_view) {
+            while let Some(effect) = sync.poll_effect() {
+                view.apply(effect);
+            }
+        }
+        if let Some(chord) = &mut self.chord {
+            while let Some(effect) = chord.poll_effect() {
+                match effect {
+                    ChordEffect::Answer { req, answer } => {
+                        if let Some(reply) = self.chord_replies.remove(&req) {
+                            reply.send(answer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A user's write to the sync table: answered once the change is in the users' copy.
+    fn sync_command(&mut self, net: &mut dyn Net, cmd: SyncCommand) {
+        let Some(sync) = &mut self.sync else { return };
+        match cmd {
+            SyncCommand::Set { key, value, reply } => {
+                let result = sync.set(&mut self.core, net, key, value);
+                self.run_table_effects();
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// A user's request to the chord table: its waiter is kept under a new request id
+    /// until the table answers.
+    fn chord_command(&mut self, net: &mut dyn Net, cmd: ChordCommand) {
+        let Some(chord) = &mut self.chord else { return };
+        let (request, reply) = cmd.split();
+        let req = self.next_request;
+        self.next_request = self.next_request.wrapping_add(1);
+        if let Some(reply) = reply {
+            self.chord_replies.insert(req, reply);
+        }
+        chord.on_request(&mut self.core, net, req, request);
+        self.run_table_effects();
     }
 
     fn apply(&mut self, net: &mut dyn Net, effect: Effect) {
@@ -391,16 +453,8 @@ impl Service for MeshNode {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
-            Command::Sync(cmd) => {
-                if let Some(sync) = &mut self.sync {
-                    sync.on_command(&mut self.core, net, cmd);
-                }
-            }
-            Command::Chord(cmd) => {
-                if let Some(chord) = &mut self.chord {
-                    chord.on_command(&mut self.core, net, cmd);
-                }
-            }
+            Command::Sync(cmd) => self.sync_command(net, cmd),
+            Command::Chord(cmd) => self.chord_command(net, cmd),
             Command::Resolved((lookup, purpose)) => match lookup.addr {
                 Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
                 None => warn!(
@@ -440,11 +494,14 @@ impl Service for MeshNode {
     }
 
     fn on_shutdown(&mut self) {
-        if let Some(sync) = &self.sync {
-            sync.events.close();
-        }
         if let Some(chord) = &mut self.chord {
             chord.on_shutdown();
+        }
+        self.run_table_effects();
+        // Requests the table will never answer: their waiters hear the node closed.
+        self.chord_replies.clear();
+        if let Some(view) = &self.sync_view {
+            view.events.close();
         }
         self.shared.close();
     }

@@ -13,7 +13,7 @@ use crate::config::MeshConfig;
 use crate::connection::{check_size, check_sub_flag};
 use crate::id::{node_id, uuid4};
 use crate::message::{Message, MessageKind, PeerEvent, PeerInfo};
-use crate::sync::SyncTable;
+use crate::sync::{SyncTable, SyncView};
 use crate::Error;
 
 /// A node of a py2p mesh network, wire-compatible with py2p 0.5.607's `mesh_socket`.
@@ -56,14 +56,17 @@ impl MeshSocket {
         Self::start(config, None)
     }
 
-    pub(crate) fn start(config: MeshConfig, sync: Option<SyncTable>) -> Result<MeshSocket, Error> {
+    pub(crate) fn start(
+        config: MeshConfig,
+        sync: Option<(SyncTable, Arc<SyncView>)>,
+    ) -> Result<MeshSocket, Error> {
         Self::start_with(config, sync, |_| None)
     }
 
     /// Starts a node; `chord` makes its chord table from the node's id (a chord node).
     pub(crate) fn start_with(
         config: MeshConfig,
-        sync: Option<SyncTable>,
+        sync: Option<(SyncTable, Arc<SyncView>)>,
         chord: impl FnOnce(&str) -> Option<crate::chord::ChordTable>,
     ) -> Result<MeshSocket, Error> {
         // The listener is bound first so that port 0 resolves before the id is made from it.

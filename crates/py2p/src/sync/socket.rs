@@ -1,14 +1,13 @@
 //! `SyncSocket`: the handle users hold on a sync-table node.
 
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, RwLock};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use py2p_wire::Protocol;
 
-use super::{Entry, SyncCommand, SyncEvent, SyncTable};
+use super::{Entry, SyncCommand, SyncEvent, SyncTable, SyncView};
 use crate::config::MeshConfig;
-use crate::inbox::Inbox;
 use crate::mesh::{Command, MeshSocket};
 use crate::Error;
 
@@ -48,8 +47,8 @@ use crate::Error;
 /// ```
 pub struct SyncSocket {
     mesh: MeshSocket,
-    data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
-    events: Arc<Inbox<SyncEvent>>,
+    /// The node's copy of the table, and its changes.
+    view: Arc<SyncView>,
     leasing: bool,
     limits: py2p_wire::Limits,
 }
@@ -64,15 +63,13 @@ impl SyncSocket {
     pub fn bind(mut config: MeshConfig, leasing: bool) -> Result<SyncSocket, Error> {
         let subnet = format!("{}{}", config.protocol.subnet, u8::from(leasing));
         config.protocol = Protocol::new(subnet, config.protocol.encryption);
-        let events = Arc::new(Inbox::new(65_536));
-        let table = SyncTable::new(leasing, config.max_table_bytes, events.clone());
-        let data = table.data.clone();
+        let view = Arc::new(SyncView::new(65_536));
+        let table = SyncTable::new(leasing, config.max_table_bytes);
         let limits = config.net.limits;
-        let mesh = MeshSocket::start(config, Some(table))?;
+        let mesh = MeshSocket::start(config, Some((table, view.clone())))?;
         Ok(SyncSocket {
             mesh,
-            data,
-            events,
+            view,
             leasing,
             limits,
         })
@@ -84,7 +81,7 @@ impl SyncSocket {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Vec<u8>, Entry>> {
-        self.data.read().unwrap_or_else(|p| p.into_inner())
+        self.view.read()
     }
 
     /// The value at `key`.
@@ -242,13 +239,13 @@ impl SyncSocket {
     /// The next change to the table, waiting at most `timeout` (not at all on the event-loop
     /// thread).
     pub fn next_change(&self, timeout: Duration) -> Option<SyncEvent> {
-        self.events.pop(self.wait(Some(timeout))).0
+        self.view.events.pop(self.wait(Some(timeout))).0
     }
 
     /// An iterator of changes that waits for each; it ends when the socket closes (on the
     /// event-loop thread: when none is waiting).
     pub fn changes(&self) -> impl Iterator<Item = SyncEvent> + '_ {
-        std::iter::from_fn(move || self.events.pop(self.wait(None)).0)
+        std::iter::from_fn(move || self.view.events.pop(self.wait(None)).0)
     }
 }
 

@@ -1,30 +1,19 @@
-//! The sync table's data and py2p's lease rules, as a part of the mesh node's state.
+//! The sync table's data and py2p's lease rules, as a part of the mesh node's state: a
+//! plain state machine. Its map is its own; every change it makes leaves, in order, as a
+//! [`SyncEffect`] the node carries out on the copy users read (`SyncView`).
 
-use std::collections::HashMap;
-use std::sync::mpsc;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
 
 use log::{debug, info, warn};
 use py2p_net::{ConnId, Net};
 use py2p_wire::{base58, Flag};
 
-use super::{Entry, SyncEvent};
-use crate::inbox::Inbox;
+use super::{Entry, SyncEffect};
 use crate::mesh::MeshLink;
 use crate::Error;
 
 /// How long a lease lasts, in seconds (py2p: one hour).
 pub const LEASE_SECS: u64 = 3600;
-
-/// Requests from users' threads to the table.
-pub enum SyncCommand {
-    /// Store (or, with an empty value, delete) a key as this node.
-    Set {
-        key: Vec<u8>,
-        value: Vec<u8>,
-        reply: mpsc::Sender<Result<Option<Vec<u8>>, Error>>,
-    },
-}
 
 /// What an entry counts against `max_table_bytes` besides its key, value and owner: the
 /// map's slot and the three buffers' headers, roughly.
@@ -47,8 +36,10 @@ pub struct SyncTable {
     /// Bytes the entries count (see [`cost`]), and the most allowed.
     bytes: usize,
     max_bytes: usize,
-    pub data: Arc<RwLock<HashMap<Vec<u8>, Entry>>>,
-    pub events: Arc<Inbox<SyncEvent>>,
+    /// The entries, by key.
+    pub data: HashMap<Vec<u8>, Entry>,
+    /// Changes made and not yet taken by [`SyncTable::poll_effect`].
+    effects: VecDeque<SyncEffect>,
     /// Peers' `store` messages by outcome (see [`StoreOutcome`]), for the fuzz targets.
     pub outcomes: [u64; StoreOutcome::ALL.len()],
 }
@@ -107,23 +98,20 @@ pub(crate) fn may_store(
 }
 
 impl SyncTable {
-    pub fn new(leasing: bool, max_bytes: usize, events: Arc<Inbox<SyncEvent>>) -> SyncTable {
+    pub fn new(leasing: bool, max_bytes: usize) -> SyncTable {
         SyncTable {
             leasing,
             bytes: 0,
             max_bytes,
-            data: Arc::new(RwLock::new(HashMap::new())),
-            events,
+            data: HashMap::new(),
+            effects: VecDeque::new(),
             outcomes: [0; StoreOutcome::ALL.len()],
         }
     }
 
-    fn emit(&self, event: SyncEvent) {
-        if self.events.has_room() {
-            self.events.push(event);
-        } else {
-            log::warn!("sync event queue full; dropping {event:?}");
-        }
+    /// The oldest change not yet taken.
+    pub fn poll_effect(&mut self) -> Option<SyncEffect> {
+        self.effects.pop_front()
     }
 
     /// Applies a store if the rules allow it and the table has room.
@@ -135,8 +123,7 @@ impl SyncTable {
         time: u64,
         now: u64,
     ) -> Result<Option<Vec<u8>>, Refused> {
-        let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
-        let current = data.get(key);
+        let current = self.data.get(key);
         if !may_store(current, owner, time, now, self.leasing) {
             return Err(Refused::Leased(current.cloned().unwrap_or_else(|| Entry {
                 value: Vec::new(),
@@ -153,11 +140,11 @@ impl SyncTable {
             });
         }
         if value.is_empty() {
-            let old = data.remove(key).map(|e| e.value);
-            drop(data);
+            let old = self.data.remove(key).map(|e| e.value);
             self.bytes = rest;
             if old.is_some() {
-                self.emit(SyncEvent::Deleted { key: key.to_vec() });
+                self.effects
+                    .push_back(SyncEffect::Removed { key: key.to_vec() });
             }
             Ok(old)
         } else {
@@ -166,39 +153,31 @@ impl SyncTable {
                 owner: owner.to_owned(),
                 time,
             };
-            let old = data.insert(key.to_vec(), entry);
-            drop(data);
+            let old = self.data.insert(key.to_vec(), entry.clone());
             self.bytes = rest + cost(key, value, owner);
             let changed = old
                 .as_ref()
                 .is_none_or(|o| o.value != value || o.owner != owner);
-            if changed {
-                self.emit(SyncEvent::Stored {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                    owner: owner.to_owned(),
-                });
-            }
+            self.effects.push_back(SyncEffect::Put {
+                key: key.to_vec(),
+                entry,
+                changed,
+            });
             Ok(old.map(|e| e.value))
         }
     }
 
     /// A peer joining gets every key, with owner and time (py2p's handshake response).
     pub fn send_all_keys(&self, core: &mut dyn MeshLink, net: &mut dyn Net, conn: ConnId) {
-        let entries: Vec<(Vec<u8>, Entry)> = {
-            let data = self.data.read().unwrap_or_else(|p| p.into_inner());
-            let mut entries: Vec<(Vec<u8>, Entry)> =
-                data.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
-            // In key order: the same table always sends the same frames (and simulations replay).
-            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            entries
-        };
+        let mut entries: Vec<(&Vec<u8>, &Entry)> = self.data.iter().collect();
+        // In key order: the same table always sends the same frames (and simulations replay).
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (key, e) in entries {
             let payload = vec![
                 vec![Flag::STORE.0],
-                key,
-                e.value,
-                e.owner.into_bytes(),
+                key.clone(),
+                e.value.clone(),
+                e.owner.clone().into_bytes(),
                 base58::encode_u64(e.time).into_bytes(),
             ];
             core.send_to(net, conn, Flag::WHISPER, payload);
@@ -225,12 +204,7 @@ impl SyncTable {
         let (key, value, owner, time) = match msg.payload() {
             [_, key, value] => (key, value, sender.clone(), msg.time()),
             [_, key, value, owner, time_58] => {
-                let held = self
-                    .data
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains_key(key);
-                if held {
+                if self.data.contains_key(key) {
                     return StoreOutcome::AlreadyHeld;
                 }
                 let Ok(time) = base58::decode_u64_bytes(time_58) else {
@@ -272,31 +246,31 @@ impl SyncTable {
         }
     }
 
-    pub fn on_command(&mut self, core: &mut dyn MeshLink, net: &mut dyn Net, cmd: SyncCommand) {
-        match cmd {
-            SyncCommand::Set { key, value, reply } => {
-                let now = net.unix_time();
-                let owner = core.id().to_owned();
-                match self.store(&key, &value, &owner, now, now) {
-                    Ok(old) => {
-                        // py2p does not announce the deletion of a key it does not hold.
-                        if !value.is_empty() || old.is_some() {
-                            core.broadcast(net, vec![vec![Flag::STORE.0], key, value]);
-                        }
-                        let _ = reply.send(Ok(old));
-                    }
-                    Err(Refused::Leased(current)) => {
-                        let _ = reply.send(Err(Error::Leased {
-                            key,
-                            owner: current.owner,
-                            until: current.time.saturating_add(LEASE_SECS),
-                        }));
-                    }
-                    Err(Refused::Full { used, max }) => {
-                        let _ = reply.send(Err(Error::TableFull { key, used, max }));
-                    }
+    /// The user's write (`SyncSocket::set`, an empty value deletes): applied if the lease
+    /// rules and `max_table_bytes` allow, then broadcast; the value it replaced.
+    pub fn set(
+        &mut self,
+        core: &mut dyn MeshLink,
+        net: &mut dyn Net,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let now = net.unix_time();
+        let owner = core.id().to_owned();
+        match self.store(&key, &value, &owner, now, now) {
+            Ok(old) => {
+                // py2p does not announce the deletion of a key it does not hold.
+                if !value.is_empty() || old.is_some() {
+                    core.broadcast(net, vec![vec![Flag::STORE.0], key, value]);
                 }
+                Ok(old)
             }
+            Err(Refused::Leased(current)) => Err(Error::Leased {
+                key,
+                owner: current.owner,
+                until: current.time.saturating_add(LEASE_SECS),
+            }),
+            Err(Refused::Full { used, max }) => Err(Error::TableFull { key, used, max }),
         }
     }
 }
@@ -316,7 +290,7 @@ mod tests {
     #[test]
     fn the_table_stays_within_max_table_bytes() {
         let per = cost(b"k0", &[7; 100], "owner");
-        let mut t = SyncTable::new(true, 3 * per, Arc::new(Inbox::new(100)));
+        let mut t = SyncTable::new(true, 3 * per);
         let now = 10_000;
         for i in 0..3 {
             let key = format!("k{i}");
@@ -340,10 +314,93 @@ mod tests {
         assert!(t.store(b"k2", b"", "owner", now, now).is_ok());
         assert_eq!(t.bytes, per + cost(b"k1", &[8; 10], "owner"));
         assert!(t.store(b"k3", &[7; 100], "owner", now, now).is_ok());
-        assert_eq!(t.data.read().unwrap().len(), 3);
+        assert_eq!(t.data.len(), 3);
         // Deleting a key not held changes nothing.
         assert!(t.store(b"nope", b"", "owner", now, now).is_ok());
         assert_eq!(t.bytes, 2 * per + cost(b"k1", &[8; 10], "owner"));
+    }
+
+    fn effects(t: &mut SyncTable) -> Vec<SyncEffect> {
+        std::iter::from_fn(|| t.poll_effect()).collect()
+    }
+
+    #[test]
+    fn every_change_leaves_as_an_effect_in_order_and_refusals_leave_none() {
+        use crate::mesh::testing::{FakeLink, FakeNet};
+        let mut link = FakeLink::new("me", "peer");
+        let mut net = FakeNet::new();
+        let mut t = SyncTable::new(true, 1 << 20);
+        let now = net.unix_time();
+        let put = |value: &[u8], changed| SyncEffect::Put {
+            key: b"k".to_vec(),
+            entry: Entry {
+                value: value.to_vec(),
+                owner: "me".into(),
+                time: now,
+            },
+            changed,
+        };
+        let mut set = |t: &mut SyncTable, value: &[u8]| {
+            t.set(&mut link, &mut net, b"k".to_vec(), value.to_vec())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(set(&mut t, b"a"), Ok(None));
+        // The same value again renews the lease: the copy follows, users hear nothing new.
+        assert_eq!(set(&mut t, b"a"), Ok(Some(b"a".to_vec())));
+        assert_eq!(set(&mut t, b"b"), Ok(Some(b"a".to_vec())));
+        assert_eq!(set(&mut t, b""), Ok(Some(b"b".to_vec())));
+        // Deleting a key not held changes nothing and tells nobody.
+        assert_eq!(set(&mut t, b""), Ok(None));
+        assert_eq!(
+            effects(&mut t),
+            [
+                put(b"a", true),
+                put(b"a", false),
+                put(b"b", true),
+                SyncEffect::Removed { key: b"k".to_vec() },
+            ]
+        );
+        assert_eq!(link.broadcasts.len(), 4);
+        // A key leased to another node: refused, no change, no effect.
+        t.store(b"x", b"theirs", "a", now, now).ok();
+        effects(&mut t);
+        assert!(matches!(
+            t.set(&mut link, &mut net, b"x".to_vec(), b"mine".to_vec()),
+            Err(Error::Leased { .. })
+        ));
+        assert!(effects(&mut t).is_empty());
+        assert_eq!(link.broadcasts.len(), 4);
+    }
+
+    #[test]
+    fn the_users_copy_follows_the_effects() {
+        use super::super::{SyncEvent, SyncView};
+        let mut t = SyncTable::new(true, 1 << 20);
+        let view = SyncView::new(100);
+        let now = 10_000;
+        t.store(b"k", b"a", "o", now, now).ok();
+        t.store(b"k", b"a", "o", now + 1, now + 1).ok();
+        t.store(b"j", b"b", "o", now, now).ok();
+        t.store(b"k", b"", "o", now, now).ok();
+        while let Some(e) = t.poll_effect() {
+            view.apply(e);
+        }
+        assert_eq!(*view.read(), t.data);
+        let events: Vec<SyncEvent> =
+            std::iter::from_fn(|| view.events.pop(Some(std::time::Duration::ZERO)).0).collect();
+        let stored = |key: &[u8], value: &[u8]| SyncEvent::Stored {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            owner: "o".into(),
+        };
+        assert_eq!(
+            events,
+            [
+                stored(b"k", b"a"),
+                stored(b"j", b"b"),
+                SyncEvent::Deleted { key: b"k".to_vec() }
+            ]
+        );
     }
 
     #[test]
