@@ -97,7 +97,8 @@ pub struct Tally {
     /// Of which repeated a message the Python node sent. py2p answers a `renegotiate resend`
     /// (which any node sends after a frame it could not decode) by sending its last message
     /// again stamped anew (py2p 0.5.607 `base.py`: `self.send(*self.last_sent)`): a new id, so
-    /// no node can tell it from a new message. Reported, not a failure of ours.
+    /// no node can tell it from a new message. Counted apart to tell where a duplicate came
+    /// from; the run fails on every duplicate all the same.
     pub duplicates_from_python: u64,
     /// Some of them: (message, receiving slot, sending slot).
     pub duplicate_examples: Vec<(u64, usize, usize)>,

@@ -37,10 +37,10 @@ impl Soak {
                 tally.rust_rust.lost
             ));
         }
-        let rust_duplicates = tally.duplicates - tally.duplicates_from_python;
-        if rust_duplicates > 0 {
+        if tally.duplicates > 0 {
             failures.push(format!(
-                "{rust_duplicates} duplicate deliveries of messages sent by Rust nodes"
+                "{} duplicate deliveries ({} of messages the Python node sent)",
+                tally.duplicates, tally.duplicates_from_python
             ));
         }
         if tally.unknown + tally.to_self > 0 || !self.corrupt.is_empty() {
@@ -351,8 +351,7 @@ impl Report {
                 o,
                 "\nDuplicates, some of them (message, printed by, sent by); {} of the {} repeat \
                  a message of the Python node, which py2p sends again stamped anew when a peer \
-                 asks it to resend (a new id: no node can tell it from a new message; not a \
-                 failure of ours):",
+                 asks it to resend (a new id: no node can tell it from a new message):",
                 t.duplicates_from_python, t.duplicates
             );
             for (seq, node, sender) in &t.duplicate_examples {
