@@ -17,9 +17,22 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use common::{python, Node, WAIT};
+
+/// The tests of this file run one at a time. Each starts up to six nodes, three of them py2p,
+/// whose two unsynchronised threads (its daemon and the user's) break links when starved of
+/// CPU (`deque mutated during iteration`, interleaved writes); three such rings side by side
+/// on two cores made the mixed ring read `None` for a key now and then (in the full
+/// `cargo xtask test` and under other load; never when run alone, in 7 runs). We take it for
+/// py2p's races (not proven), which are not what these tests check.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Seconds a single `/get` waits (py2p's get waits its whole timeout for a missing key).
 const GET_TIMEOUT: &str = "3";
@@ -103,6 +116,7 @@ fn errors(node: &Node) -> Vec<serde_json::Value> {
 
 #[test]
 fn python_sets_rust_gets_and_the_reverse() {
+    let _serial = one_at_a_time();
     let Some(py) = python() else { return };
     let mut p = py_chord(&py, "P", &[]);
     let mut r = rust_chord("R", &["--connect", &p.addr]);
@@ -150,6 +164,7 @@ fn python_sets_rust_gets_and_the_reverse() {
 /// on either side read on both.
 #[test]
 fn ssl_chord_python_and_rust_read_each_others_keys() {
+    let _serial = one_at_a_time();
     let Some(py) = python() else { return };
     let mut p = py_chord(&py, "P", &["--encryption", "SSL"]);
     let mut r = rust_chord("R", &["--encryption", "ssl", "--connect", &p.addr]);
@@ -190,6 +205,7 @@ fn ssl_chord_python_and_rust_read_each_others_keys() {
 /// drops.
 #[test]
 fn a_mixed_ring_reads_every_key_everywhere_and_survives_a_rust_delete() {
+    let _serial = one_at_a_time();
     let Some(py) = python() else { return };
     let mut nodes: Vec<Node> = Vec::new();
     nodes.push(py_chord(&py, "P0", &[]));
