@@ -1,38 +1,14 @@
 //! The seen-check comes before the checksum: a copy of a seen broadcast costs no sha-384.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError};
+use py2p_net::{ConnId, ConnInfo, NetError};
 use py2p_wire::{base58, Flag};
 
 use super::{Effect, MeshCore, Tables};
 use crate::config::MeshConfig;
 use crate::error::ConnectError;
-
-/// A network that only records: frames sent, nothing dialled.
-struct Quiet;
-
-impl Net for Quiet {
-    fn send(&mut self, _conn: ConnId, _frame: Frame) {}
-    fn dial(&mut self, _addr: SocketAddr) -> Result<ConnId, NetError> {
-        Err(NetError::Closed)
-    }
-    fn close(&mut self, _conn: ConnId) {}
-    fn queued(&self, _conn: ConnId) -> usize {
-        0
-    }
-    fn total_queued(&self) -> usize {
-        0
-    }
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn unix_time(&self) -> u64 {
-        1_700_000_000
-    }
-    fn shutdown(&mut self) {}
-}
+use crate::mesh::testing::FakeNet;
 
 fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -56,7 +32,7 @@ fn deliveries(core: &mut MeshCore) -> usize {
 fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
     let config = MeshConfig::builder().build();
     let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
-    let mut net = Quiet;
+    let mut net = FakeNet::new();
     let conn = ConnId::from_raw(7);
     let info = ConnInfo {
         peer_addr: SocketAddr::from(([127, 0, 0, 1], 9)),
@@ -111,7 +87,7 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
 fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_is_an_effect() {
     let config = MeshConfig::builder().build();
     let mut core = MeshCore::new(config.clone(), "me".into(), ("127.0.0.1".into(), 1));
-    let mut net = Quiet;
+    let mut net = FakeNet::new();
     let conn = ConnId::from_raw(3);
     let info = ConnInfo {
         peer_addr: SocketAddr::from(([127, 0, 0, 1], 9)),
@@ -182,16 +158,16 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
         ("127.0.0.1".into(), 1),
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-    // `Quiet` refuses every dial as a stopped loop would.
+    // `FakeNet` refuses every dial as a stopped loop would.
     assert!(matches!(
-        core.dial(&mut Quiet, addr, None, Vec::new()),
+        core.dial(&mut FakeNet::new(), addr, None, Vec::new()),
         Err(NetError::Closed)
     ));
     let errors = std::iter::from_fn(|| core.poll_effect())
         .filter(|e| matches!(e, Effect::Error(_)))
         .count();
     assert_eq!(errors, 1, "a refused dial is noted for status()");
-    match core.connect(&mut Quiet, addr, None) {
+    match core.connect(&mut FakeNet::new(), addr, None) {
         super::Connecting::Done(Err(ConnectError::Io(kind, text))) => {
             assert_eq!(kind, std::io::ErrorKind::Other);
             assert_eq!(text, NetError::Closed.to_string());
@@ -201,7 +177,7 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
     // Our own address is refused without a dial.
     let own = SocketAddr::from(([127, 0, 0, 1], 1));
     assert!(matches!(
-        core.connect(&mut Quiet, own, None),
+        core.connect(&mut FakeNet::new(), own, None),
         super::Connecting::Done(Err(ConnectError::SelfConnection))
     ));
 }
