@@ -247,6 +247,30 @@ const DEFLATE_MAX_RATIO: usize = 1032;
 /// grown by doubling: no intermediate buffer, no copy but the growth's. As with flate2's
 /// readers (and Python's `zlib.decompress`), a stream that ends early is an error and bytes
 /// after the end of the stream are ignored.
+/// The first size of a decompression's output buffer: room for the `announced` size plus one
+/// byte (so that the end of the stream is seen without a further allocation), at most `bound`
+/// (what the input can inflate to) and `limit + 1`, at least 64 bytes within that; the buffer
+/// then grows up to `limit + 1`.
+fn first_capacity(announced: usize, bound: usize, limit: usize) -> usize {
+    let cap = limit.saturating_add(1);
+    announced
+        .saturating_add(1)
+        .min(bound)
+        .clamp(64, cap.max(64))
+        .min(cap)
+}
+
+/// Grows a full output buffer by its length (at least 4 KiB), up to `limit + 1` bytes in all;
+/// false when it holds that much already (the output is over the limit).
+fn grow(out: &mut Vec<u8>, limit: usize) -> bool {
+    let cap = limit.saturating_add(1);
+    if out.len() >= cap {
+        return false;
+    }
+    out.reserve_exact(out.len().max(4096).min(cap - out.len()));
+    true
+}
+
 fn inflate(
     data: &[u8],
     limit: usize,
@@ -258,17 +282,12 @@ fn inflate(
     } else {
         flate2::Decompress::new(true)
     };
-    let cap = limit.saturating_add(1);
     let announced = match data.last_chunk::<4>() {
         Some(isize) if gzip => u32::from_le_bytes(*isize) as usize,
         _ => data.len().saturating_mul(4),
     };
-    let first = announced
-        .saturating_add(1)
-        .min(data.len().saturating_mul(DEFLATE_MAX_RATIO))
-        .clamp(64, cap.max(64))
-        .min(cap);
-    let mut out = Vec::with_capacity(first);
+    let bound = data.len().saturating_mul(DEFLATE_MAX_RATIO);
+    let mut out = Vec::with_capacity(first_capacity(announced, bound, limit));
     loop {
         let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
         let input = data.get(consumed..).unwrap_or_default();
@@ -286,10 +305,9 @@ fn inflate(
             return Ok(out);
         }
         if out.len() == out.capacity() {
-            if out.len() >= cap {
+            if !grow(&mut out, limit) {
                 return Err(WireError::DecompressedTooLarge { method, limit });
             }
-            out.reserve_exact(out.len().max(4096).min(cap - out.len()));
         } else if before == (inflater.total_in(), inflater.total_out()) {
             return Err(WireError::Decompress {
                 method,
@@ -427,16 +445,10 @@ fn decompress_liblzma(
         Stream::new_lzma_decoder(memlimit)
     }
     .map_err(invalid)?;
-    // Room for the announced size (bounded by the limit) plus one byte, so that the end of
-    // the stream is seen without a further allocation; the vector grows up to limit + 1.
-    let cap = limit.saturating_add(1);
-    let first = announced
+    let announced = announced
         .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(data.len().saturating_mul(4))
-        .saturating_add(1)
-        .clamp(64, cap.max(64))
-        .min(cap);
-    let mut out = Vec::with_capacity(first);
+        .unwrap_or(data.len().saturating_mul(4));
+    let mut out = Vec::with_capacity(first_capacity(announced, usize::MAX, limit));
     loop {
         let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
         let input = data.get(consumed..).unwrap_or_default();
@@ -455,11 +467,9 @@ fn decompress_liblzma(
             _ => {}
         }
         if out.len() == out.capacity() {
-            if out.len() >= cap {
+            if !grow(&mut out, limit) {
                 return Err(LiblzmaFailure::TooLarge);
             }
-            let more = out.len().max(4096).min(cap - out.len());
-            out.reserve_exact(more);
         } else if before == (stream.total_in(), stream.total_out()) {
             return Err(LiblzmaFailure::Invalid(
                 "lzma stream made no progress".to_owned(),
