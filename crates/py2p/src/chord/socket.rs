@@ -16,7 +16,7 @@ use crate::Error;
 /// returns a value when three slots agree.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use py2p::{ChordConfig, ChordSocket};
 ///
 /// let config = || ChordSocket::config().bind("127.0.0.1:0".parse().unwrap()).build();
@@ -30,21 +30,22 @@ use crate::Error;
 /// b.wait_for_ring(1, Duration::from_secs(10))?;
 ///
 /// a.set("colour", "blue")?;
-/// // Sets and deletes are not acknowledged (as in py2p): another node may read the old
-/// // value until the stores land.
+/// // Sets and deletes are not acknowledged (as in py2p): another node reads the old value
+/// // until the stores reach the slots' holders, so a reader that must see the write polls.
 /// let t = Duration::from_secs(10);
-/// let mut value = None;
-/// for _ in 0..100 {
-///     value = b.get("colour", t)?;
-///     if value.is_some() { break; }
-/// }
-/// assert_eq!(value, Some(b"blue".to_vec()));
+/// let reads = |node: &ChordSocket, want: Option<&[u8]>| -> Result<bool, py2p::Error> {
+///     let deadline = Instant::now() + t;
+///     while Instant::now() < deadline {
+///         if node.get("colour", t)?.as_deref() == want {
+///             return Ok(true);
+///         }
+///         std::thread::sleep(Duration::from_millis(10)); // the stores are on their way
+///     }
+///     Ok(false)
+/// };
+/// assert!(reads(&b, Some(b"blue"))?);
 /// b.delete("colour")?;
-/// for _ in 0..100 {
-///     value = a.get("colour", t)?;
-///     if value.is_none() { break; }
-/// }
-/// assert_eq!(value, None);
+/// assert!(reads(&a, None)?);
 /// # Ok::<(), py2p::Error>(())
 /// ```
 pub struct ChordSocket {
