@@ -1,7 +1,7 @@
 //! State shared between the event loop and the user's threads.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -24,24 +24,47 @@ pub(crate) struct Published {
     pub errors_total: u64,
 }
 
-/// Bytes waiting to be written, and bytes of user sends not yet taken by the loop.
+/// Bytes waiting to be written, and bytes of user sends not yet taken by the loop: atomics,
+/// so that a send under the high-water mark and the loop's count after each command take no
+/// lock (a lock shared by a sender and the loop, taken for every message, was a futex call
+/// per message whenever they met).
 #[derive(Default)]
 struct Backlog {
-    queued: usize,
-    in_flight: usize,
-    closed: bool,
+    queued: AtomicUsize,
+    in_flight: AtomicUsize,
+    closed: AtomicBool,
     /// Senders waiting in `reserve`: the loop wakes them only when there are some (a
     /// condvar's notify is a system call even with no one waiting).
-    waiting: usize,
+    waiting: AtomicUsize,
+    /// Held by a sender from counting itself as waiting until it sleeps, and by the loop to
+    /// notify: no wake-up is lost between a sender's check and its sleep.
+    lock: Mutex<()>,
 }
+
+impl Backlog {
+    fn total(&self) -> usize {
+        self.queued
+            .load(Ordering::SeqCst)
+            .saturating_add(self.in_flight.load(Ordering::SeqCst))
+    }
+}
+
+/// A sender that waited wakes when the backlog has fallen to this fraction of the high-water
+/// mark (or, after `RECHECK`, to the mark itself): a sender kept at the mark would otherwise
+/// sleep and be woken once per message (a futex call and two context switches each), taking
+/// the CPU the loops need to drain the backlog.
+const LOW_WATER_DIVISOR: usize = 2;
+/// How long a waiting sender sleeps before it settles for the high-water mark.
+const RECHECK: Duration = Duration::from_millis(100);
 
 pub struct Shared {
     pub inbox: Inbox<Message>,
     pub events: Inbox<PeerEvent>,
     pub handle: OnceLock<py2p_net::LoopHandle<Command>>,
-    backlog: Mutex<Backlog>,
+    backlog: Backlog,
     drained: Condvar,
     high_water: usize,
+    low_water: usize,
     published: Mutex<Published>,
     max_errors: usize,
     /// The loop is running a user's handler (so it cannot answer commands now).
@@ -55,9 +78,10 @@ impl Shared {
             inbox: Inbox::with_max_bytes(config.inbox_capacity, config.inbox_max_bytes),
             events: Inbox::new(65_536),
             handle: OnceLock::new(),
-            backlog: Mutex::new(Backlog::default()),
+            backlog: Backlog::default(),
             drained: Condvar::new(),
             high_water,
+            low_water: high_water / LOW_WATER_DIVISOR,
             published: Mutex::new(Published::default()),
             max_errors: config.max_status_errors,
             in_handler: AtomicBool::new(false),
@@ -94,25 +118,39 @@ impl Shared {
         }
     }
 
-    fn backlog(&self) -> std::sync::MutexGuard<'_, Backlog> {
-        self.backlog.lock().unwrap_or_else(|p| p.into_inner())
+    /// Waits while more than the high-water mark of bytes wait for peers, then counts `bytes`
+    /// as in flight. Returns false when the socket closed meanwhile. A sender that had to
+    /// wait goes on once the backlog is down to the low-water mark (half the high one), or
+    /// down to the high one after `RECHECK`. Senders that pass the check together may each
+    /// add one message over the mark.
+    pub fn reserve(&self, bytes: usize) -> bool {
+        let b = &self.backlog;
+        if b.total() > self.high_water && !b.closed.load(Ordering::SeqCst) {
+            self.wait_for_room();
+        }
+        b.in_flight.fetch_add(bytes, Ordering::SeqCst);
+        !b.closed.load(Ordering::SeqCst)
     }
 
-    /// Waits while more than the high-water mark of bytes wait for peers, then counts `bytes`
-    /// as in flight. Returns false when the socket closed meanwhile.
-    pub fn reserve(&self, bytes: usize) -> bool {
-        let mut b = self.backlog();
-        while !b.closed && b.queued + b.in_flight > self.high_water {
-            b.waiting += 1;
-            b = self
+    fn wait_for_room(&self) {
+        let b = &self.backlog;
+        let mut guard = b.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Counted before the check: the loop either sees a waiter and notifies (under the
+        // lock, so after this sender sleeps), or updated the counts before this check.
+        b.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut mark = self.low_water;
+        while !b.closed.load(Ordering::SeqCst) && b.total() > mark {
+            let (g, timeout) = self
                 .drained
-                .wait_timeout(b, Duration::from_millis(100))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            b.waiting -= 1;
+                .wait_timeout(guard, RECHECK)
+                .unwrap_or_else(|p| p.into_inner());
+            guard = g;
+            if timeout.timed_out() {
+                mark = self.high_water;
+            }
         }
-        b.in_flight += bytes;
-        !b.closed
+        b.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
     }
 
     /// A send reserved with `reserve` has been queued; `queued` is the loop's new total.
@@ -126,19 +164,30 @@ impl Shared {
     }
 
     /// Releases `done` reserved bytes, records the queued total, and wakes the senders that
-    /// wait when it is under the high-water mark.
+    /// wait when it is down to the low-water mark.
     fn update(&self, done: usize, queued: usize) {
-        let mut b = self.backlog();
-        b.in_flight = b.in_flight.saturating_sub(done);
-        b.queued = queued;
-        if b.waiting > 0 && b.queued + b.in_flight <= self.high_water {
+        let b = &self.backlog;
+        if done > 0 {
+            // Saturating: the loop's own sends were never reserved.
+            let _ = b
+                .in_flight
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    Some(n.saturating_sub(done))
+                });
+        }
+        b.queued.store(queued, Ordering::SeqCst);
+        if b.waiting.load(Ordering::SeqCst) > 0 && b.total() <= self.low_water {
+            let _guard = b.lock.lock().unwrap_or_else(|p| p.into_inner());
             self.drained.notify_all();
         }
     }
 
     pub fn close(&self) {
-        self.backlog().closed = true;
-        self.drained.notify_all();
+        self.backlog.closed.store(true, Ordering::SeqCst);
+        {
+            let _guard = self.backlog.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.drained.notify_all();
+        }
         self.inbox.close();
         self.events.close();
     }
