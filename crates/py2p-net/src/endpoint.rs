@@ -80,6 +80,9 @@ pub struct Endpoint {
     total_buffered: usize,
     /// Unix time pinned by a driver with its own clock (a simulator); else the system's.
     unix_time: Option<u64>,
+    /// The system's Unix time, read at [`Endpoint::set_now`]: one clock read per batch of
+    /// inputs instead of one per message (every message is stamped or checked against it).
+    wall: u64,
 }
 
 impl Endpoint {
@@ -99,6 +102,7 @@ impl Endpoint {
             total_queued: 0,
             total_buffered: 0,
             unix_time: None,
+            wall: system_unix_time(),
         }
     }
 
@@ -107,9 +111,13 @@ impl Endpoint {
         &self.config
     }
 
-    /// Sets the time for the inputs that follow.
+    /// Sets the time for the inputs that follow (and reads the system's Unix time for them,
+    /// unless a driver pinned it with [`Endpoint::set_unix_time`]).
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
+        if self.unix_time.is_none() {
+            self.wall = system_unix_time();
+        }
     }
 
     /// Pins the Unix time (whole seconds) that [`Net::unix_time`] gives the service, for a
@@ -668,17 +676,19 @@ impl Net for Endpoint {
     }
 
     fn unix_time(&self) -> u64 {
-        if let Some(t) = self.unix_time {
-            return t;
-        }
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        self.unix_time.unwrap_or(self.wall)
     }
 
     fn shutdown(&mut self) {
         self.stop_requested = true;
     }
+}
+
+/// Whole seconds since the Unix epoch on the system's clock.
+fn system_unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A [`Write`] over a `Vec<u8>` that takes at most `room` bytes and then refuses with

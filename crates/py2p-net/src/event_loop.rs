@@ -20,6 +20,8 @@ const WAKER: Token = Token(1);
 const FIRST_CONN: u64 = 2;
 /// Queued bytes above which the loop writes while it is still taking commands.
 const FLUSH_DURING_COMMANDS: usize = 256 << 10;
+/// Commands taken between two readings of the clock while the loop drains a long run of them.
+const CLOCK_EVERY: u32 = 256;
 /// Bytes read from one connection before the loop turns to the others.
 const READ_BUDGET: usize = 1 << 20;
 
@@ -397,7 +399,14 @@ fn run<S: Service>(mut d: Driver, mut service: S, rx: Receiver<S::Command>, shar
         // which sees every command sent before a `send` found it set) makes the next
         // command after this drain fire the waker again.
         shared.woken.swap(false, Ordering::AcqRel);
+        let mut taken = 0u32;
         while let Ok(cmd) = rx.try_recv() {
+            // Senders may keep this drain going for long: the clock (which stamps messages)
+            // is read again every so many commands.
+            taken = taken.wrapping_add(1);
+            if taken.is_multiple_of(CLOCK_EVERY) {
+                d.endpoint.set_now(Instant::now());
+            }
             d.endpoint.command(cmd, &mut service);
             d.apply_actions(&mut service);
             // A long run of commands (a program sending in a loop) is written out as it goes,

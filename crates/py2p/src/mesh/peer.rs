@@ -35,16 +35,11 @@ pub(crate) struct Peer {
     pub tls_version: Option<&'static str>,
 }
 
-/// The last user message sent to a peer, for `renegotiate resend`: enough to send the
-/// very same message again (same time, so the same id: a peer that got it already drops the
-/// copy as seen, instead of its users getting it twice).
-#[derive(Debug, Clone)]
-pub struct LastSent {
-    pub msg_type: u8,
-    /// Shared between the peers a broadcast went to, so remembering it costs no copy each.
-    pub payload: Arc<[Vec<u8>]>,
-    pub time: u64,
-}
+/// The last user message sent to a peer, for `renegotiate resend`: the very message, sent
+/// again as it is (same time, so the same id: a peer that got it already drops the copy as
+/// seen, instead of its users getting it twice). Shared between the peers a broadcast went
+/// to, and with the send itself: remembering it costs one reference count, no copy.
+pub type LastSent = Arc<py2p_wire::Message>;
 
 impl Peer {
     pub fn new(conn: ConnId, tcp_addr: SocketAddr, outgoing: bool, now: Instant) -> Peer {

@@ -97,13 +97,7 @@ impl MeshCore {
                 // The same message again: same time, same id (py2p stamps it anew, and then
                 // every peer that had it already delivers it a second time).
                 debug!("{}: resending the last message", peer.label());
-                let msg = py2p_wire::Message::new(
-                    vec![last.msg_type],
-                    self.id.as_bytes().to_vec(),
-                    last.payload.to_vec(),
-                    last.time,
-                );
-                if let Some(frame) = self.frame_for(conn, &msg) {
+                if let Some(frame) = self.frame_for(conn, &last) {
                     net.send(conn, frame.into());
                 }
             }

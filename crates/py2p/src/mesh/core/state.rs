@@ -53,6 +53,8 @@ pub(crate) struct MeshCore {
     pub(super) peers_dirty: bool,
     /// Frames are decompressed here, one after the other (no allocation per frame).
     pub(super) scratch: Vec<u8>,
+    /// The connections a broadcast goes to, kept between messages (no allocation per frame).
+    pub(super) targets: Vec<ConnId>,
     /// Outputs for the node, oldest first (see [`Effect`]).
     pub(super) effects: VecDeque<Effect>,
     /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
@@ -93,6 +95,7 @@ impl MeshCore {
             waiters: HashMap::new(),
             peers_dirty: true,
             scratch: Vec::new(),
+            targets: Vec::new(),
             effects: VecDeque::new(),
             observer: None,
         }

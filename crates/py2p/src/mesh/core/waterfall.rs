@@ -52,11 +52,7 @@ impl MeshCore {
             );
             if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
                 if let Some(p) = self.peers.get_mut(&conn) {
-                    p.last_sent = Some(LastSent {
-                        msg_type: msg_type.0,
-                        payload: msg.payload().into(),
-                        time: msg.time(),
-                    });
+                    p.last_sent = Some(LastSent::new(msg));
                 }
             }
             net.send(conn, frame.into());
@@ -72,12 +68,15 @@ impl MeshCore {
         except: &[ConnId],
     ) -> usize {
         let mut frames: Vec<(Option<Compression>, Frame)> = Vec::new();
-        let mut targets: Vec<ConnId> = self
-            .routing
-            .values()
-            .copied()
-            .filter(|c| !except.contains(c))
-            .collect();
+        // The list is kept between calls: no allocation per message.
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        targets.extend(
+            self.routing
+                .values()
+                .copied()
+                .filter(|c| !except.contains(c)),
+        );
         targets.sort_unstable();
         targets.dedup();
         for &conn in &targets {
@@ -96,21 +95,18 @@ impl MeshCore {
             };
             net.send(conn, frame);
         }
-        targets.len()
+        let n = targets.len();
+        self.targets = targets;
+        n
     }
 
     /// A broadcast of ours to every peer.
     pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
-        let msg = self.own_message(net, Flag::BROADCAST, payload);
+        let msg = LastSent::new(self.own_message(net, Flag::BROADCAST, payload));
         self.seen.insert(msg.id(), msg.time());
-        let last = LastSent {
-            msg_type: Flag::BROADCAST.0,
-            payload: msg.payload().into(),
-            time: msg.time(),
-        };
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
-                p.last_sent = Some(last.clone());
+                p.last_sent = Some(msg.clone());
             }
         }
         self.send_all(net, &msg, &[]);
@@ -172,7 +168,7 @@ impl MeshCore {
             .ok()
             .and_then(|s| self.routing.get(s))
             .copied();
-        let except: Vec<ConnId> = std::iter::once(conn).chain(origin).collect();
+        let except = [conn, origin.unwrap_or(conn)];
         let n = self.send_all(net, msg, &except);
         self.counters.relayed += n as u64;
         true
