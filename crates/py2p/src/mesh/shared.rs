@@ -39,6 +39,8 @@ struct Backlog {
     /// Held by a sender from counting itself as waiting until it sleeps, and by the loop to
     /// notify: no wake-up is lost between a sender's check and its sleep.
     lock: Mutex<()>,
+    /// Times the loop woke waiting senders.
+    wakeups: AtomicUsize,
 }
 
 impl Backlog {
@@ -178,6 +180,7 @@ impl Shared {
         b.queued.store(queued, Ordering::SeqCst);
         if b.waiting.load(Ordering::SeqCst) > 0 && b.total() <= self.low_water {
             let _guard = b.lock.lock().unwrap_or_else(|p| p.into_inner());
+            b.wakeups.fetch_add(1, Ordering::Relaxed);
             self.drained.notify_all();
         }
     }
@@ -190,5 +193,62 @@ impl Shared {
         }
         self.inbox.close();
         self.events.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_waiting_sender_is_woken_at_the_low_water_mark_not_before() {
+        let mut config = MeshConfig::builder().build();
+        config.send_high_water = 1000;
+        let shared = Arc::new(Shared::new(&config));
+        shared.set_backlog(1500);
+        let sender = {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.reserve(10))
+        };
+        while shared.backlog.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        // Under the high-water mark but over half of it: the sender would send one message
+        // and wait again, so it is not woken (it was, for every command, before).
+        shared.set_backlog(900);
+        shared.command_done(0, 600);
+        assert_eq!(shared.backlog.wakeups.load(Ordering::SeqCst), 0);
+        shared.set_backlog(500);
+        assert!(
+            sender.join().unwrap(),
+            "the sender goes on, the socket open"
+        );
+        // The wake-up at 500, unless the sender had settled for the high-water mark after
+        // waiting `RECHECK` already (a loaded machine).
+        assert!(shared.backlog.wakeups.load(Ordering::SeqCst) <= 1);
+        assert_eq!(shared.backlog.in_flight.load(Ordering::SeqCst), 10);
+    }
+
+    #[test]
+    fn senders_under_the_mark_do_not_wait_and_close_releases_waiters() {
+        let mut config = MeshConfig::builder().build();
+        config.send_high_water = 1000;
+        let shared = Arc::new(Shared::new(&config));
+        assert!(shared.reserve(400));
+        assert!(shared.reserve(400));
+        // The loop's own sends were never reserved: releasing them saturates.
+        shared.command_done(10_000, 0);
+        assert_eq!(shared.backlog.in_flight.load(Ordering::SeqCst), 0);
+        shared.set_backlog(5000);
+        let sender = {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.reserve(10))
+        };
+        while shared.backlog.waiting.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        shared.close();
+        assert!(!sender.join().unwrap(), "a closed socket refuses the send");
     }
 }
