@@ -37,6 +37,9 @@ use crate::conn::{Conn, Phase};
 use crate::tls::TlsLayer;
 use crate::{CloseReason, ConnId, ConnInfo, Frame, Net, NetConfig, NetError, Service};
 
+/// The frame buffer is given back when a frame grew it past this.
+const FRAME_KEEP: usize = 64 << 10;
+
 /// rustls's own buffers per connection (unsent plaintext and records) at most.
 const TLS_BUFFER_LIMIT: usize = 256 << 10;
 
@@ -83,6 +86,9 @@ pub struct Endpoint {
     /// The system's Unix time, read at [`Endpoint::set_now`]: one clock read per batch of
     /// inputs instead of one per message (every message is stamped or checked against it).
     wall: u64,
+    /// Every frame body is copied here for the service, one after the other (no allocation
+    /// per frame); given back when a large frame grew it past `FRAME_KEEP`.
+    frame: Vec<u8>,
 }
 
 impl Endpoint {
@@ -103,6 +109,7 @@ impl Endpoint {
             total_buffered: 0,
             unix_time: None,
             wall: system_unix_time(),
+            frame: Vec::new(),
         }
     }
 
@@ -569,9 +576,16 @@ impl Endpoint {
                 c.read_pending = true;
                 return;
             }
-            match c.decoder.next_frame() {
-                Ok(Some(body)) => service.on_frame(self, conn, body),
-                Ok(None) => {
+            let mut frame = std::mem::take(&mut self.frame);
+            match c.decoder.next_frame_into(&mut frame) {
+                Ok(true) => {
+                    service.on_frame(self, conn, &frame);
+                    if frame.capacity() <= FRAME_KEEP {
+                        self.frame = frame;
+                    }
+                }
+                Ok(false) => {
+                    self.frame = frame;
                     if c.peer_closed {
                         self.closing.push((conn, CloseReason::PeerClosed));
                     }

@@ -143,8 +143,9 @@ pub trait Service: Send + 'static {
 
     /// A connection is established (accepted, or dialled and connected).
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo);
-    /// A whole frame body (length header removed) arrived.
-    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>);
+    /// A whole frame body (length header removed) arrived. The bytes are lent: the loop
+    /// reuses one buffer for every frame (no allocation per frame); copy what is kept.
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]);
     /// A connection closed (for any reason, including a failed dial).
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
     /// A command from another thread.

@@ -23,9 +23,9 @@ struct Echo {
 impl Service for Echo {
     type Command = ();
     fn on_open(&mut self, _net: &mut dyn Net, _conn: ConnId, _info: &ConnInfo) {}
-    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
+        frame.extend_from_slice(body);
         net.send(conn, frame.into());
     }
     fn on_close(&mut self, _net: &mut dyn Net, _conn: ConnId, why: &CloseReason) {

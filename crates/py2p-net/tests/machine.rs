@@ -54,9 +54,9 @@ impl Service for Gate {
     fn on_open(&mut self, _net: &mut dyn Net, conn: ConnId, _info: &ConnInfo) {
         self.order.push(conn);
     }
-    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         self.identified.push(conn);
-        net.send(conn, frame(&body).into());
+        net.send(conn, frame(body).into());
     }
     fn on_close(&mut self, _net: &mut dyn Net, conn: ConnId, why: &CloseReason) {
         self.order.retain(|c| *c != conn);

@@ -40,8 +40,8 @@ impl Service for Recorder {
     fn on_open(&mut self, _net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
         let _ = self.0.send(Event::Open(conn, info.tls_version));
     }
-    fn on_frame(&mut self, _net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
-        let _ = self.0.send(Event::Frame(conn, body));
+    fn on_frame(&mut self, _net: &mut dyn Net, conn: ConnId, body: &[u8]) {
+        let _ = self.0.send(Event::Frame(conn, body.to_vec()));
     }
     fn on_close(&mut self, _net: &mut dyn Net, conn: ConnId, why: &CloseReason) {
         let _ = self.0.send(Event::Closed(conn, why.clone()));

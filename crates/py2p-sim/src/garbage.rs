@@ -225,12 +225,12 @@ impl Service for GarbagePeer {
         }
     }
 
-    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: &[u8]) {
         if !matches!(self.kind, Garbage::Hostile | Garbage::FutureStamps) {
             return;
         }
         // It offered no compression, so frames come plain.
-        if let Ok(msg) = Message::decode_body(&body, &[], &Limits::default()) {
+        if let Ok(msg) = Message::decode_body(body, &[], &Limits::default()) {
             if Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST) && self.heard.len() < 64 {
                 let mut frame = (body.len() as u32).to_be_bytes().to_vec();
                 frame.extend_from_slice(&body);

@@ -181,7 +181,7 @@ impl Service for Actor {
             Actor::Scripted(s) => s.on_open(net, conn, info),
         }
     }
-    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         match self {
             Actor::Mesh(m) => m.core.on_frame(net, conn, body),
             Actor::Garbage(g) => g.on_frame(net, conn, body),

@@ -24,9 +24,9 @@ impl Service for ScriptedPeer {
         self.open.insert(conn);
     }
 
-    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, body: &[u8]) {
         if self.heard.len() < MAX_HEARD {
-            self.heard.push(body);
+            self.heard.push(body.to_vec());
         }
     }
 

@@ -66,17 +66,36 @@ impl FrameDecoder {
 
     /// The next complete frame body, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        let mut body = Vec::new();
+        Ok(self.next_frame_into(&mut body)?.then_some(body))
+    }
+
+    /// Like [`FrameDecoder::next_frame`], but copies the next whole frame's body into `out`
+    /// (cleared first) instead of a new `Vec`: a reader that reuses `out` allocates nothing
+    /// per frame. Returns whether a frame was there (`out` is left empty when not).
+    ///
+    /// ```
+    /// use py2p_wire::FrameDecoder;
+    /// let mut d = FrameDecoder::new(1 << 20);
+    /// d.push(&[0, 0, 0, 2, 7, 8, 0, 0]);
+    /// let mut body = Vec::new();
+    /// assert_eq!(d.next_frame_into(&mut body), Ok(true));
+    /// assert_eq!(body, [7, 8]);
+    /// assert_eq!(d.next_frame_into(&mut body), Ok(false));
+    /// ```
+    pub fn next_frame_into(&mut self, out: &mut Vec<u8>) -> Result<bool, WireError> {
+        out.clear();
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let pending = self.buf.get(self.start..).unwrap_or_default();
         let Some((header, rest)) = pending.split_first_chunk::<HEADER_LEN>() else {
-            return Ok(None);
+            return Ok(false);
         };
-        let len = u32::from_be_bytes(*header);
-        if len as usize > self.max_frame_len {
+        let len = u32::from_be_bytes(*header) as usize;
+        if len > self.max_frame_len {
             let e = WireError::FrameTooLarge {
-                len: u64::from(len),
+                len: len as u64,
                 max: self.max_frame_len,
             };
             self.failed = Some(e.clone());
@@ -84,16 +103,16 @@ impl FrameDecoder {
             self.start = 0;
             return Err(e);
         }
-        let Some(body) = rest.get(..len as usize) else {
-            return Ok(None);
+        let Some(body) = rest.get(..len) else {
+            return Ok(false);
         };
-        let body = body.to_vec();
-        self.start += HEADER_LEN + body.len();
+        out.extend_from_slice(body);
+        self.start += HEADER_LEN + len;
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
         }
-        Ok(Some(body))
+        Ok(true)
     }
 
     /// Whether a frame has begun and not yet been completed.
@@ -192,8 +211,19 @@ mod tests {
                 let end = (at + cut.next().unwrap()).min(stream.len());
                 d.push(&stream[at..end]);
                 at = end;
-                while let Some(b) = d.next_frame().unwrap() {
-                    got.push(b);
+                // Both ways of taking frames, in turn.
+                let mut reused = Vec::new();
+                loop {
+                    if got.len() % 2 == 0 {
+                        let Some(b) = d.next_frame().unwrap() else { break };
+                        got.push(b);
+                    } else {
+                        if !d.next_frame_into(&mut reused).unwrap() {
+                            prop_assert!(reused.is_empty());
+                            break;
+                        }
+                        got.push(reused.clone());
+                    }
                 }
             }
             prop_assert_eq!(got, bodies);

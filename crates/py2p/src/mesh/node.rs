@@ -399,7 +399,7 @@ impl Service for MeshNode {
         self.run_effects(net);
     }
 
-    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: Vec<u8>) {
+    fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         let tables = self.tables();
         self.core.on_frame(net, conn, body, tables);
         self.run_effects(net);

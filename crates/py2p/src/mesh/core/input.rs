@@ -33,14 +33,14 @@ impl MeshCore {
         &mut self,
         net: &mut dyn Net,
         conn: ConnId,
-        body: Vec<u8>,
+        body: &[u8],
         tables: Tables,
     ) {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
         let plain = py2p_wire::PlainBody::unpack_in(
-            &body,
+            body,
             &peer.compression,
             &self.limits,
             &mut self.scratch,
