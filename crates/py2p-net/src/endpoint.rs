@@ -447,13 +447,17 @@ impl Endpoint {
                 Phase::Open => {}
             }
             // While input is paused the buffered frames are ours to take, not the peer's delay.
+            // The buffers of a connection quiet since the last tick are given back (a busy
+            // one keeps them: freeing and growing them again every tick costs malloc time).
+            let quiet = now.duration_since(c.last_read) >= config.tick_interval;
             if c.decoder.is_mid_frame() && !c.read_pending {
                 if now.duration_since(c.last_read) > config.partial_frame_timeout {
                     self.closing.push((*id, CloseReason::PartialFrameTimeout));
                 }
-            } else if c.decoder.capacity() > 0 {
+            } else if c.decoder.capacity() > 0 && quiet {
                 c.decoder.shrink();
             }
+            c.queue.shrink();
             if c.queued() > 0
                 && now.duration_since(c.last_write_progress) > config.write_stall_timeout
             {

@@ -71,8 +71,16 @@ impl WriteQueue {
             total += written;
             self.consume(written);
         }
-        self.frames.shrink_to(8);
         Ok(total)
+    }
+
+    /// Gives back the room of a queue that grew and is empty again (the endpoint calls it
+    /// on its timer, not after every write: a busy connection would free and grow it again
+    /// for every burst).
+    pub(crate) fn shrink(&mut self) {
+        if self.frames.is_empty() {
+            self.frames.shrink_to(8);
+        }
     }
 
     /// The unwritten part of the front frame.
@@ -126,6 +134,25 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_room_is_kept_between_bursts_and_given_back_by_shrink() {
+        let mut q = WriteQueue::default();
+        for _ in 0..100 {
+            q.push(vec![1u8; 10].into());
+        }
+        let mut out = Vec::new();
+        q.write_to(&mut out).unwrap();
+        assert_eq!(out.len(), 1000);
+        assert!(q.is_empty());
+        assert!(q.frames.capacity() >= 100, "kept for the next burst");
+        q.push(vec![2u8; 10].into());
+        q.shrink();
+        assert!(q.frames.capacity() >= 100, "not while frames wait");
+        q.write_to(&mut out).unwrap();
+        q.shrink();
+        assert!(q.frames.capacity() < 100, "given back once empty");
     }
 
     #[test]
