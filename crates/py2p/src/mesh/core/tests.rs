@@ -47,17 +47,17 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         1_700_000_000,
     );
     let genuine_body = genuine.encode(None).split_off(4);
-    core.on_frame(&mut net, conn, genuine_body.clone(), Tables::default());
+    core.on_frame(&mut net, conn, &genuine_body, Tables::default());
     assert_eq!(deliveries(&mut core), 1);
     // The same frame again, and one with the genuine id but another payload (its
     // checksum does not match): both are copies of a seen broadcast, dropped unchecked.
-    core.on_frame(&mut net, conn, genuine_body, Tables::default());
+    core.on_frame(&mut net, conn, &genuine_body, Tables::default());
     let forged = body(
         Flag::BROADCAST.0,
         genuine.id(),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, forged.clone(), Tables::default());
+    core.on_frame(&mut net, conn, &forged, Tables::default());
     assert_eq!(
         (
             deliveries(&mut core),
@@ -72,11 +72,11 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         &base58::encode_be_bytes(&[7u8; 48]),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, unseen, Tables::default());
+    core.on_frame(&mut net, conn, &unseen, Tables::default());
     assert_eq!(core.counters.decode_errors, 1);
     // A whisper is never taken for a seen broadcast: it is checked and refused.
     let whisper = body(Flag::WHISPER.0, genuine.id(), &[&[Flag::WHISPER.0], b"bye"]);
-    core.on_frame(&mut net, conn, whisper, Tables::default());
+    core.on_frame(&mut net, conn, &whisper, Tables::default());
     assert_eq!(
         (core.counters.duplicates, core.counters.decode_errors),
         (2, 2)
@@ -110,7 +110,7 @@ fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_i
     core.on_frame(
         &mut net,
         conn,
-        handshake.encode(None).split_off(4),
+        &handshake.encode(None)[4..],
         Tables::default(),
     );
     let effects: Vec<Effect> = std::iter::from_fn(|| core.poll_effect()).collect();
@@ -135,7 +135,7 @@ fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_i
     core.on_frame(
         &mut net,
         conn,
-        whisper.encode(None).split_off(4),
+        &whisper.encode(None)[4..],
         Tables::default(),
     );
     match core.poll_effect() {
