@@ -37,6 +37,8 @@ use crate::conn::{Conn, Phase};
 use crate::tls::TlsLayer;
 use crate::{CloseReason, ConnId, ConnInfo, Frame, Net, NetConfig, NetError, Service};
 
+/// A connection's read buffer up to this size is given back at every tick, busy or not.
+const SMALL_READ_BUFFER: usize = 4 << 10;
 /// The frame buffer is given back when a frame grew it past this.
 const FRAME_KEEP: usize = 64 << 10;
 
@@ -447,14 +449,17 @@ impl Endpoint {
                 Phase::Open => {}
             }
             // While input is paused the buffered frames are ours to take, not the peer's delay.
-            // The buffers of a connection quiet since the last tick are given back (a busy
-            // one keeps them: freeing and growing them again every tick costs malloc time).
+            // A small read buffer is given back at every tick (an idle connection keeps
+            // none); a large one once its connection was quiet for a tick (a busy one keeps
+            // it: freeing and growing it again every tick costs malloc time).
             let quiet = now.duration_since(c.last_read) >= config.tick_interval;
             if c.decoder.is_mid_frame() && !c.read_pending {
                 if now.duration_since(c.last_read) > config.partial_frame_timeout {
                     self.closing.push((*id, CloseReason::PartialFrameTimeout));
                 }
-            } else if c.decoder.capacity() > 0 && quiet {
+            } else if c.decoder.capacity() > 0
+                && (quiet || c.decoder.capacity() <= SMALL_READ_BUFFER)
+            {
                 c.decoder.shrink();
             }
             c.queue.shrink();
