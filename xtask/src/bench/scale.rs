@@ -26,6 +26,8 @@ pub const CONN_COUNTS: [u64; 6] = [0, 10, 100, 250, 500, 1000];
 /// The mesh whose delivery is checked, and its broadcasts.
 const CHECKED_MESH: u64 = 64;
 const CHECKED_BROADCASTS: f64 = 10_000.0;
+/// Issue 14's target for the checked mesh: twice the 1,603 broadcasts/s of its first report.
+const ISSUE14_MESH_RATE: f64 = 3_206.0;
 const OURS_COLOR: &str = "#1f77b4";
 const PY2P_COLOR: &str = "#d62728";
 const LIBP2P_COLOR: &str = "#2ca02c";
@@ -206,6 +208,15 @@ fn markdown(ours: &Results, reference: Option<&Results>) -> String {
                 }
             }),
             ratio(x)
+        ));
+    }
+    if let Some((rate, whole)) = mesh_rate(ours, CHECKED_MESH) {
+        md.push_str(&format!(
+            "\n**Target (issue 14):** the {CHECKED_MESH}-node mesh at least {} broadcasts/s \
+             with every broadcast delivered once: {} broadcasts/s, **{}**.\n",
+            thousands(ISSUE14_MESH_RATE),
+            thousands(rate),
+            yes_no(whole && rate >= ISSUE14_MESH_RATE)
         ));
     }
     md.push_str(&format!(
