@@ -233,7 +233,7 @@ impl Service for GarbagePeer {
         if let Ok(msg) = Message::decode_body(body, &[], &Limits::default()) {
             if Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST) && self.heard.len() < 64 {
                 let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-                frame.extend_from_slice(&body);
+                frame.extend_from_slice(body);
                 self.heard.push(frame);
             }
         }
