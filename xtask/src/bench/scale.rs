@@ -213,7 +213,7 @@ fn markdown(ours: &Results, reference: Option<&Results>) -> String {
     if let Some((rate, whole)) = mesh_rate(ours, CHECKED_MESH) {
         md.push_str(&format!(
             "\n**Target (issue 14):** the {CHECKED_MESH}-node mesh at least {} broadcasts/s \
-             with every broadcast delivered once: {} broadcasts/s, **{}**.\n",
+             with every broadcast delivered once: {} broadcasts/s, {}.\n",
             thousands(ISSUE14_MESH_RATE),
             thousands(rate),
             yes_no(whole && rate >= ISSUE14_MESH_RATE)
