@@ -77,6 +77,10 @@ pub struct Endpoint {
     dirty: Vec<ConnId>,
     actions: VecDeque<Action>,
     stop_requested: bool,
+    /// Set by [`Endpoint::close_all`]: frames and dials the service asks for while it hears
+    /// of every connection closing are dropped (telling each remaining peer of each loss
+    /// would queue N² frames at a shutdown).
+    closing_all: bool,
     now: Instant,
     next_tick: Instant,
     /// Bytes waiting in all write queues and TLS buffers together.
@@ -105,6 +109,7 @@ impl Endpoint {
             dirty: Vec::new(),
             actions: VecDeque::new(),
             stop_requested: false,
+            closing_all: false,
             now,
             next_tick: now + tick,
             total_queued: 0,
@@ -476,7 +481,11 @@ impl Endpoint {
     }
 
     /// Closes every connection ([`CloseReason::Shutdown`]) and tells the service it stopped.
+    ///
+    /// Frames the service sends and dials it asks for from then on are dropped: nothing
+    /// queued after the shutdown began would be written.
     pub fn close_all<S: Service>(&mut self, service: &mut S) {
+        self.closing_all = true;
         let all: Vec<ConnId> = self.conns.keys().copied().collect();
         self.closing
             .extend(all.into_iter().map(|id| (id, CloseReason::Shutdown)));
@@ -644,6 +653,9 @@ impl Endpoint {
 
 impl Net for Endpoint {
     fn send(&mut self, conn: ConnId, frame: Frame) {
+        if self.closing_all {
+            return;
+        }
         let max = self.config.max_write_queue;
         let now = self.now;
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -666,6 +678,9 @@ impl Net for Endpoint {
     }
 
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
+        if self.closing_all {
+            return Err(NetError::Closed);
+        }
         if self.conns.len() >= self.config.max_connections {
             return Err(NetError::TooManyConnections {
                 max: self.config.max_connections,

@@ -357,3 +357,74 @@ fn a_peer_that_stops_reading_is_dropped_when_its_budget_bites_over_sockets() {
     reader.shutdown(std::net::Shutdown::Both).ok();
     handle.shutdown();
 }
+
+/// Tells every other open connection of each loss (as a mesh node asks its remaining peers
+/// for theirs when one goes), and dials a replacement.
+struct Gossip {
+    open: Vec<ConnId>,
+    dials_refused: usize,
+}
+
+impl Service for Gossip {
+    type Command = ();
+    fn on_open(&mut self, _net: &mut dyn Net, conn: ConnId, _info: &ConnInfo) {
+        self.open.push(conn);
+    }
+    fn on_frame(&mut self, _net: &mut dyn Net, _conn: ConnId, _body: &[u8]) {}
+    fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, _why: &CloseReason) {
+        self.open.retain(|c| *c != conn);
+        let news = Frame::shared(frame(b"a peer left"));
+        for c in self.open.clone() {
+            net.send(c, news.clone());
+        }
+        if net.dial(([127, 0, 0, 1], 9).into()).is_err() {
+            self.dials_refused += 1;
+        }
+    }
+    fn on_command(&mut self, _net: &mut dyn Net, _cmd: ()) {}
+    fn on_tick(&mut self, _net: &mut dyn Net) {}
+}
+
+#[test]
+fn a_shutdown_queues_nothing_the_service_sends_while_it_hears_of_the_closes() {
+    let mut endpoint = Endpoint::new(NetConfig::default(), Instant::now(), 2);
+    let mut service = Gossip {
+        open: Vec::new(),
+        dials_refused: 0,
+    };
+    let n = 200;
+    for port in 0..n {
+        let addr: SocketAddr = ([127, 0, 0, 1], 1000 + port).into();
+        endpoint.accept(addr, &mut service).unwrap();
+    }
+    // Queued before the shutdown: goes out as last words.
+    let first = service.open[0];
+    endpoint.command((), &mut service);
+    let hello = frame(b"queued before");
+    Net::send(&mut endpoint, first, hello.clone().into());
+    while endpoint.poll_action().is_some() {}
+    endpoint.close_all(&mut service);
+    let mut closes = 0;
+    let mut last_words = 0;
+    while let Some(action) = endpoint.poll_action() {
+        match action {
+            Action::Close {
+                conn,
+                last_words: w,
+            } => {
+                closes += 1;
+                if conn == first {
+                    assert_eq!(w, hello);
+                } else {
+                    last_words += w.len();
+                }
+            }
+            Action::Dial { .. } => panic!("a dial during the shutdown"),
+        }
+    }
+    assert_eq!(closes, n as usize);
+    // Without the rule each connection would carry a frame per earlier close: n²/2 frames.
+    assert_eq!(last_words, 0, "frames queued during the shutdown");
+    assert_eq!(service.dials_refused, n as usize);
+    assert!(endpoint.is_empty());
+}
