@@ -6,8 +6,7 @@
 
 use std::borrow::Cow;
 
-use sha2::{Digest, Sha384};
-
+use crate::digest::Sha384;
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 /// One py2p message: type, sender, payload packets and time, with its id.
@@ -425,12 +424,14 @@ fn frame_len(len: usize) -> [u8; HEADER_LEN] {
 
 /// sha-384 over the payload packets and the time's base-58 text.
 fn id_digest(payload: &[Vec<u8>], time: u64) -> [u8; 48] {
-    let mut h = Sha384::new();
+    let time_58 = base58::U64Text::new(time);
+    let len = payload.iter().map(Vec::len).sum::<usize>() + time_58.as_bytes().len();
+    let mut h = Sha384::for_len(len);
     for packet in payload {
         h.update(packet);
     }
-    h.update(base58::U64Text::new(time).as_bytes());
-    h.finalize().into()
+    h.update(time_58.as_bytes());
+    h.finish()
 }
 
 /// The message id: base-58 of [`id_digest`].
