@@ -368,9 +368,9 @@ const XZ_PRESET_6_DICT: u32 = 8 << 20;
 /// liblzma's smallest dictionary.
 const XZ_MIN_DICT: u32 = 4 << 10;
 
-/// An `.xz` stream of the `len` bytes `write` writes: LZMA2 with preset 6's settings and a CRC64 check, as Python's
-/// `lzma.compress(data)` (py2p's lzma) makes it, except that the dictionary is no larger
-/// than the data (rounded up to a power of two, from 4 KiB to preset 6's 8 MiB). A match
+/// An `.xz` stream of the `len` bytes `write` writes: LZMA2 with preset 6's settings and a
+/// CRC64 check, as Python's `lzma.compress(data)` (py2p's lzma) makes it, except that the
+/// dictionary is no larger than the data (rounded up to a power of two, from 4 KiB to preset 6's 8 MiB). A match
 /// cannot reach further back than the data's start, so a larger dictionary compresses no
 /// better; a smaller one spares the encoder preset 6's 94 MiB of tables, most of which it
 /// would clear for every message.
