@@ -90,36 +90,59 @@ impl Compression {
     /// Appends the output of [`Compression::compress`] to `out` (a frame being built: no
     /// copy of the compressed bytes afterwards).
     pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {
+        self.compress_written_into(data.len(), out, |w| w.write_all(data));
+    }
+
+    /// Appends to `out` the compression of the `len` bytes that `write` writes, in as many
+    /// pieces as it likes: zlib, gzip, bz2 and lzma take them as they come (small pieces
+    /// gathered in a 4 KiB buffer, large ones passed straight to the compressor), so a
+    /// message's packets are compressed without first being copied into one body; snappy,
+    /// whose raw format is one block, gathers them first.
+    pub(crate) fn compress_written_into(
+        self,
+        len: usize,
+        out: &mut Vec<u8>,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) {
         let start = out.len();
         let result = match self {
             Compression::Snappy => {
-                out.resize(start + snap::raw::max_compress_len(data.len()), 0);
-                let written = match out.get_mut(start..) {
-                    Some(room) => snap::raw::Encoder::new().compress(data, room),
-                    None => Ok(0),
-                };
-                written
-                    .map(|n| out.truncate(start + n))
-                    .map_err(io::Error::other)
+                let mut plain = Vec::with_capacity(len);
+                write(&mut plain).and_then(|()| {
+                    out.resize(start + snap::raw::max_compress_len(plain.len()), 0);
+                    let written = match out.get_mut(start..) {
+                        Some(room) => snap::raw::Encoder::new().compress(&plain, room),
+                        None => Ok(0),
+                    };
+                    written
+                        .map(|n| out.truncate(start + n))
+                        .map_err(io::Error::other)
+                })
             }
             Compression::Zlib => {
-                out.reserve(data.len() / 2 + 16);
+                out.reserve(len / 2 + 16);
                 let mut e =
                     flate2::write::ZlibEncoder::new(&mut *out, flate2::Compression::default());
-                e.write_all(data).and_then(|()| e.finish()).map(drop)
+                write_gathered(&mut e, write)
+                    .and_then(|()| e.finish())
+                    .map(drop)
             }
             Compression::Gzip => {
-                out.reserve(data.len() / 2 + 32);
+                out.reserve(len / 2 + 32);
                 let mut e =
                     flate2::write::GzEncoder::new(&mut *out, flate2::Compression::default());
-                e.write_all(data).and_then(|()| e.finish()).map(drop)
+                write_gathered(&mut e, write)
+                    .and_then(|()| e.finish())
+                    .map(drop)
             }
             Compression::Bz2 => {
-                out.reserve(data.len() / 2 + 64);
+                out.reserve(len / 2 + 64);
                 let mut e = bzip2::write::BzEncoder::new(&mut *out, bzip2::Compression::best());
-                e.write_all(data).and_then(|()| e.finish()).map(drop)
+                write_gathered(&mut e, write)
+                    .and_then(|()| e.finish())
+                    .map(drop)
             }
-            Compression::Lzma => compress_xz(data, out),
+            Compression::Lzma => compress_xz(len, out, write),
         };
         // Compressing into memory cannot fail: the writers only fail when their sink does,
         // and snappy only rejects inputs above 4 GiB, which no frame can hold. Were it to
@@ -345,14 +368,18 @@ const XZ_PRESET_6_DICT: u32 = 8 << 20;
 /// liblzma's smallest dictionary.
 const XZ_MIN_DICT: u32 = 4 << 10;
 
-/// An `.xz` stream of `data`: LZMA2 with preset 6's settings and a CRC64 check, as Python's
-/// `lzma.compress(data)` (py2p's lzma) makes it, except that the dictionary is no larger
-/// than the data (rounded up to a power of two, from 4 KiB to preset 6's 8 MiB). A match
+/// An `.xz` stream of the `len` bytes `write` writes: LZMA2 with preset 6's settings and a
+/// CRC64 check, as Python's `lzma.compress(data)` (py2p's lzma) makes it, except that the
+/// dictionary is no larger than the data (rounded up to a power of two, from 4 KiB to preset 6's 8 MiB). A match
 /// cannot reach further back than the data's start, so a larger dictionary compresses no
 /// better; a smaller one spares the encoder preset 6's 94 MiB of tables, most of which it
 /// would clear for every message.
-fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    let dict = u32::try_from(data.len())
+fn compress_xz(
+    len: usize,
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dict = u32::try_from(len)
         .unwrap_or(u32::MAX)
         .checked_next_power_of_two()
         .unwrap_or(u32::MAX)
@@ -364,10 +391,21 @@ fn compress_xz(data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let stream =
         liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64)
             .map_err(io::Error::other)?;
-    out.reserve(data.len() / 2 + 64);
+    out.reserve(len / 2 + 64);
     let mut e = liblzma::write::XzEncoder::new_stream(&mut *out, stream);
-    e.write_all(data)?;
+    write_gathered(&mut e, write)?;
     e.finish().map(drop)
+}
+
+/// Runs `write` on `sink` through a 4 KiB buffer: packet headers and small packets are
+/// gathered into one call of the compressor, large packets go to it without a copy.
+fn write_gathered<W: Write>(
+    sink: &mut W,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buffered = io::BufWriter::with_capacity(4096, sink);
+    write(&mut buffered)?;
+    buffered.flush()
 }
 
 /// Memory liblzma's decoder may use beyond the output limit: what preset 6's 8 MiB

@@ -32,6 +32,7 @@
 pub mod base58;
 pub mod compression;
 mod decoder;
+pub mod digest;
 mod error;
 mod flag;
 mod limits;

@@ -5,9 +5,9 @@
 //! The id is base-58 of sha-384 over the payload packets and `time_58`.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
-use sha2::{Digest, Sha384};
-
+use crate::digest::Sha384;
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 /// One py2p message: type, sender, payload packets and time, with its id.
@@ -120,12 +120,11 @@ impl Message {
                 self.write_body(out);
             }
             Some(method) => {
-                let mut body = Vec::with_capacity(self.body_len());
-                self.write_body(&mut body);
-                // Compressed straight after a placeholder header, which is then filled in.
+                // Compressed straight after a placeholder header, which is then filled in;
+                // the packets go to the compressor as they are, without a body in between.
                 let start = out.len();
                 out.extend_from_slice(&[0; HEADER_LEN]);
-                method.compress_into(&body, out);
+                method.compress_written_into(self.body_len(), out, |w| self.write_body_to(w));
                 let packed = out.len() - start - HEADER_LEN;
                 if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
                     header.copy_from_slice(&frame_len(packed));
@@ -135,20 +134,33 @@ impl Message {
     }
 
     fn write_body(&self, out: &mut Vec<u8>) {
-        let time_58 = base58::U64Text::new(self.time);
+        for packet in self.body_packets(&base58::U64Text::new(self.time)) {
+            out.extend_from_slice(&frame_len(packet.len()));
+            out.extend_from_slice(packet);
+        }
+    }
+
+    fn write_body_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        for packet in self.body_packets(&base58::U64Text::new(self.time)) {
+            out.write_all(&frame_len(packet.len()))?;
+            out.write_all(packet)?;
+        }
+        Ok(())
+    }
+
+    /// The packets of the body, in order: type, sender, id, time and the payload.
+    fn body_packets<'a>(
+        &'a self,
+        time_58: &'a base58::U64Text,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
         let head: [&[u8]; 4] = [
             &self.msg_type,
             &self.sender,
             self.id.as_bytes(),
             time_58.as_bytes(),
         ];
-        for packet in head
-            .into_iter()
+        head.into_iter()
             .chain(self.payload.iter().map(Vec::as_slice))
-        {
-            out.extend_from_slice(&frame_len(packet.len()));
-            out.extend_from_slice(packet);
-        }
     }
 
     /// Decodes a whole frame (4-byte length header included).
@@ -425,12 +437,14 @@ fn frame_len(len: usize) -> [u8; HEADER_LEN] {
 
 /// sha-384 over the payload packets and the time's base-58 text.
 fn id_digest(payload: &[Vec<u8>], time: u64) -> [u8; 48] {
-    let mut h = Sha384::new();
+    let time_58 = base58::U64Text::new(time);
+    let len = payload.iter().map(Vec::len).sum::<usize>() + time_58.as_bytes().len();
+    let mut h = Sha384::for_len(len);
     for packet in payload {
         h.update(packet);
     }
-    h.update(base58::U64Text::new(time).as_bytes());
-    h.finalize().into()
+    h.update(time_58.as_bytes());
+    h.finish()
 }
 
 /// The message id: base-58 of [`id_digest`].
@@ -462,6 +476,34 @@ mod tests {
             assert_eq!(out[3..], m.encode(method)[..], "{method:?}");
             let back = Message::decode_frame(&out[3..], &Compression::ALL, &Limits::default());
             assert_eq!(back.as_ref(), Ok(&m), "{method:?}");
+        }
+    }
+
+    /// Compressed frames are made from the packets without a body in between: whatever
+    /// the mix of packet sizes around the 4 KiB gathering buffer, each method's frame
+    /// decompresses to exactly the uncompressed frame's body.
+    #[test]
+    fn compressed_frames_hold_the_plain_body() {
+        let sizes: [&[usize]; 4] = [
+            &[1, 0, 5],
+            &[1, 4091, 3, 4096, 4097, 10],
+            &[1, 70_000],
+            &[1, 200, 9000, 1, 0, 65_536, 7],
+        ];
+        for sizes in sizes {
+            let payload: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (0..n).map(|j| (j * 31 + i * 7) as u8).collect())
+                .collect();
+            let m = Message::new(vec![0], b"sender".to_vec(), payload, 1_700_000_000);
+            let plain = m.encode(None);
+            for method in Compression::ALL {
+                let frame = m.encode(Some(method));
+                let body = method.decompress(&frame[4..], usize::MAX).unwrap();
+                assert!(body == plain[4..], "{method:?} {sizes:?}");
+                assert_eq!(frame[..4], (frame.len() as u32 - 4).to_be_bytes());
+            }
         }
     }
 

@@ -61,11 +61,23 @@ impl CodecReference {
 
 /// Runs `interop/bench_reference.py --part PART` in the venv.
 pub fn python_codec_reference(args: &BenchArgs, part: &str) -> Result<CodecReference> {
+    python_codec_reference_only(args, part, "")
+}
+
+/// [`python_codec_reference`] of the ids containing `only` (all when empty).
+pub fn python_codec_reference_only(
+    args: &BenchArgs,
+    part: &str,
+    only: &str,
+) -> Result<CodecReference> {
     let python = venv::ensure()?;
     let mut cmd = Command::new(&python);
     cmd.arg("interop/bench_reference.py")
         .args(["--part", part])
         .current_dir(util::repo_root());
+    if !only.is_empty() {
+        cmd.args(["--only", only]);
+    }
     if args.quick {
         cmd.arg("--quick");
     }
