@@ -29,7 +29,8 @@ pub(crate) struct Conn {
     pub decoder: FrameDecoder,
     /// Whole frames not yet handed to the socket (or to TLS).
     pub queue: WriteQueue,
-    pub tls: Option<TlsLayer>,
+    /// Boxed: a TLS session is over a kilobyte, which plaintext connections need not carry.
+    pub tls: Option<Box<TlsLayer>>,
     /// When the current phase began.
     pub since: Instant,
     /// Last time bytes arrived.
@@ -65,13 +66,13 @@ impl Conn {
 
     /// Bytes waiting to be written: queued frames and encrypted records.
     pub fn queued(&self) -> usize {
-        self.queue.len() + self.tls.as_ref().map_or(0, TlsLayer::pending)
+        self.queue.len() + self.tls.as_deref().map_or(0, TlsLayer::pending)
     }
 
     /// Whether anything waits for the socket.
     pub fn has_output(&self) -> bool {
         self.phase != Phase::Connecting
-            && (!self.queue.is_empty() || self.tls.as_ref().is_some_and(TlsLayer::wants_write))
+            && (!self.queue.is_empty() || self.tls.as_deref().is_some_and(TlsLayer::wants_write))
     }
 
     /// Bytes of unfinished input held.
@@ -129,5 +130,18 @@ impl Conn {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection carries a `Conn`, idle or not: it stays small (the TLS session,
+    /// over a kilobyte, is boxed), for the memory per idle connection.
+    #[test]
+    fn a_connection_record_is_small() {
+        let size = std::mem::size_of::<Conn>();
+        assert!(size <= 256, "Conn is {size} bytes");
     }
 }

@@ -212,7 +212,7 @@ impl Endpoint {
         if let Some(tls) = &self.config.tls {
             match TlsLayer::server(tls, TLS_BUFFER_LIMIT) {
                 Ok(layer) => {
-                    conn.tls = Some(layer);
+                    conn.tls = Some(Box::new(layer));
                     conn.phase = Phase::TlsHandshake;
                 }
                 Err(e) => {
@@ -253,7 +253,7 @@ impl Endpoint {
             Some(tls) => match TlsLayer::client(&tls, peer, TLS_BUFFER_LIMIT) {
                 Ok(layer) => {
                     // The ClientHello goes out at once.
-                    c.tls = Some(layer);
+                    c.tls = Some(Box::new(layer));
                     c.phase = Phase::TlsHandshake;
                     self.dirty.push(conn);
                 }
@@ -515,7 +515,7 @@ impl Endpoint {
         let info = ConnInfo {
             peer_addr: c.peer_addr,
             outgoing: c.outgoing,
-            tls_version: c.tls.as_ref().and_then(TlsLayer::version),
+            tls_version: c.tls.as_deref().and_then(TlsLayer::version),
         };
         service.on_open(self, conn, &info);
         self.dirty.push(conn);
