@@ -59,7 +59,17 @@ pub fn build_wheel(python: &Path, profile: &str) -> Result<PathBuf> {
     let maturin = python.with_file_name("maturin");
     util::run(
         Command::new(&maturin)
-            .args(["build", "--profile", profile, "--interpreter"])
+            // The wheel is for this machine's venv: it may link the system's libcrypto
+            // (py2p-wire's `openssl` feature) instead of carrying a copy, which would need
+            // patchelf to repair it for manylinux.
+            .args([
+                "build",
+                "--auditwheel",
+                "skip",
+                "--profile",
+                profile,
+                "--interpreter",
+            ])
             .arg(python)
             .arg("--out")
             .arg(&out)
