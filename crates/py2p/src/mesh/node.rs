@@ -420,6 +420,10 @@ impl Service for MeshNode {
                 self.shared.command_done(bytes, net.total_queued());
             }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
+            Command::BroadcastMany { messages, bytes } => {
+                super::socket::broadcast_many(&mut self.core, net, messages);
+                self.shared.command_done(bytes, net.total_queued());
+            }
             Command::Connect {
                 addr,
                 expected_id,
