@@ -1,9 +1,9 @@
 //! `py2p mesh`, `py2p sync` and `py2p chord`: one node, driven by lines on stdin, reporting JSON lines on
 //! stdout.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 
@@ -12,6 +12,9 @@ use py2p::{
     SyncEvent, SyncSocket,
 };
 use serde_json::{json, Value};
+
+mod stdin;
+use self::stdin::stdin_commands;
 
 /// What the node was started as.
 pub enum Kind {
@@ -374,37 +377,6 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
         let _ = p.join();
     }
     Ok(())
-}
-
-/// Reads stdin's lines and carries each out, until `/quit` (which it passes on) or the node
-/// closes. At the end of input the node keeps running until `/quit` or a signal.
-fn stdin_commands(node: &Node, quit: &Sender<()>) {
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut raw = Vec::with_capacity(1024);
-    loop {
-        raw.clear();
-        match input.read_until(b'\n', &mut raw) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let line = lossy(bytes);
-        if line == "/quit" {
-            let _ = quit.send(());
-            return;
-        }
-        if node.mesh().is_closed() {
-            return;
-        }
-        if let Some(v) = command(node, &line) {
-            if node.mesh().is_closed() {
-                return;
-            }
-            print_line(&v);
-        }
-    }
 }
 
 /// Carries out one input line; returns a line to print, if any.
