@@ -70,8 +70,57 @@ fn text(b: &[u8]) -> String {
 /// the control characters; everything else, non-ASCII included, as is), so that the message
 /// lines are byte for byte what a `serde_json::Value` printed before.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
+    push_json_chars(out, s);
+    out.push(b'"');
+}
+
+/// Appends the text of `b` as a JSON string: `push_json_str` of `String::from_utf8_lossy(b)`,
+/// in one pass over the usual text (ASCII that needs no escaping, checked 32 bytes at a
+/// time) instead of a UTF-8 check and then an escape scan.
+fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 32) {
+        let mut bad = 0;
+        for word in chunk.chunks_exact(8) {
+            bad |= ascii_needs_escape(word);
+        }
+        if bad != 0 {
+            break;
+        }
+        i += 32;
+    }
+    while let Some(word) = b.get(i..i + 8) {
+        if ascii_needs_escape(word) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    let (plain, rest) = b.split_at(i);
+    match std::str::from_utf8(rest) {
+        Ok(rest) => {
+            out.push(b'"');
+            out.extend_from_slice(plain);
+            push_json_chars(out, rest);
+            out.push(b'"');
+        }
+        // `plain` is ASCII: the whole is invalid.
+        Err(_) => push_json_str(out, &String::from_utf8_lossy(b)),
+    }
+}
+
+/// Nonzero when the eight bytes of `word` hold a byte that is not ASCII or needs escaping.
+fn ascii_needs_escape(word: &[u8]) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(word);
+    let w = u64::from_le_bytes(w);
+    (w & HIGH) | u64::from(word_needs_escape(w))
+}
+
+/// The characters of `s` escaped as serde_json escapes them, without the quotes.
+fn push_json_chars(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
@@ -112,7 +161,6 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the
@@ -162,7 +210,7 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"sender\":");
-    push_json_str(out, &lossy(m.sender));
+    push_json_bytes(out, m.sender);
     out.extend_from_slice(b",\"id\":");
     push_json_str(out, m.id);
     out.extend_from_slice(b",\"time\":");
@@ -172,7 +220,7 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
         if i > 0 {
             out.push(b',');
         }
-        push_json_str(out, &lossy(p));
+        push_json_bytes(out, p);
     }
     out.extend_from_slice(b"]}\n");
 }
@@ -482,6 +530,39 @@ mod tests {
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_are_written_as_their_lossy_text() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"plain".to_vec(),
+            vec![b'a'; 64],
+            "é ☃ 𝄞".as_bytes().to_vec(),
+            vec![0xff, 0xfe, b'a', 0x01],
+            b"\xc3(".to_vec(),
+        ];
+        // Every byte at every position of 40 plain bytes (the 32- and 8-byte steps and the
+        // tail), and a cut multi-byte character at each.
+        for pos in 0..40 {
+            for b in 0..=255u8 {
+                let mut v = vec![b'x'; 40];
+                v[pos] = b;
+                cases.push(v);
+            }
+            let mut v = vec![b'y'; 40];
+            v.splice(pos..pos, "€".as_bytes()[..2].iter().copied());
+            cases.push(v);
+        }
+        for case in cases {
+            let mut out = Vec::new();
+            push_json_bytes(&mut out, &case);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&String::from_utf8_lossy(&case)).unwrap(),
+                "{case:?}"
             );
         }
     }
