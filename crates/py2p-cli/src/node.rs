@@ -79,19 +79,19 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 /// in one pass over the usual text (ASCII that needs no escaping, checked 32 bytes at a
 /// time) instead of a UTF-8 check and then an escape scan.
 fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 32) {
-        let mut bad = 0;
-        for word in chunk.chunks_exact(8) {
-            bad |= ascii_needs_escape(word);
-        }
-        if bad != 0 {
+        let bad = chunk
+            .chunks_exact(8)
+            .fold(0, |acc, word| acc | not_plain(word));
+        if bad & HIGH != 0 {
             break;
         }
         i += 32;
     }
     while let Some(word) = b.get(i..i + 8) {
-        if ascii_needs_escape(word) != 0 {
+        if not_plain(word) & HIGH != 0 {
             break;
         }
         i += 8;
@@ -109,13 +109,20 @@ fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-/// Nonzero when the eight bytes of `word` hold a byte that is not ASCII or needs escaping.
-fn ascii_needs_escape(word: &[u8]) -> u64 {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+/// The eight bytes of `word` with the high bit of each byte that is not ASCII or needs
+/// escaping set (other bits are noise: mask with `0x80..80`). The has-less-than and
+/// has-zero-byte tricks, exact as a yes/no for the word, OR'd without a branch.
+fn not_plain(word: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
     let mut w = [0u8; 8];
     w.copy_from_slice(word);
     let w = u64::from_le_bytes(w);
-    (w & HIGH) | u64::from(word_needs_escape(w))
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (w.wrapping_sub(ONES * 0x20) & !w)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | w
 }
 
 /// The characters of `s` escaped as serde_json escapes them, without the quotes.
@@ -212,7 +219,7 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
     out.extend_from_slice(b",\"sender\":");
     push_json_bytes(out, m.sender);
     out.extend_from_slice(b",\"id\":");
-    push_json_str(out, m.id);
+    push_json_bytes(out, m.id.as_bytes());
     out.extend_from_slice(b",\"time\":");
     out.extend_from_slice(decimal(m.time, &mut digits));
     out.extend_from_slice(b",\"packets\":[");
