@@ -14,7 +14,7 @@ use py2p::{
 use serde_json::{json, Value};
 
 mod stdin;
-use self::stdin::stdin_commands;
+use self::stdin::Flow;
 
 /// What the node was started as.
 pub enum Kind {
@@ -232,15 +232,6 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
     out.extend_from_slice(b"]}\n");
 }
 
-/// `b` as text, invalid UTF-8 replaced as `String::from_utf8_lossy` does; valid text (the
-/// usual case) takes `str::from_utf8`'s faster check and no copy.
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
-    }
-}
-
 /// `n` in decimal, in the tail of `buf`.
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
@@ -432,6 +423,51 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
         let _ = p.join();
     }
     Ok(())
+}
+
+/// Reads stdin's lines and carries each out, until `/quit` (which it passes on) or the node
+/// closes. At the end of input the node keeps running until `/quit` or a signal.
+fn stdin_commands(node: &Node, quit: &mpsc::Sender<()>) {
+    stdin::read_lines(io::stdin().lock(), &mut StdinCommands { node, quit });
+}
+
+/// Carries out what stdin's lines ask: batches of broadcast lines and single commands.
+struct StdinCommands<'a> {
+    node: &'a Node,
+    quit: &'a mpsc::Sender<()>,
+}
+
+impl stdin::Lines for StdinCommands<'_> {
+    fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow {
+        let mesh = self.node.mesh();
+        if mesh.is_closed() {
+            return Flow::Stop;
+        }
+        if let Err(e) = mesh.send_many(messages) {
+            if mesh.is_closed() {
+                return Flow::Stop;
+            }
+            print_line(&error_json(e));
+        }
+        Flow::Go
+    }
+
+    fn line(&mut self, line: &str) -> Flow {
+        if line == "/quit" {
+            let _ = self.quit.send(());
+            return Flow::Stop;
+        }
+        if self.node.mesh().is_closed() {
+            return Flow::Stop;
+        }
+        if let Some(v) = command(self.node, line) {
+            if self.node.mesh().is_closed() {
+                return Flow::Stop;
+            }
+            print_line(&v);
+        }
+        Flow::Go
+    }
 }
 
 /// Carries out one input line; returns a line to print, if any.

@@ -1,78 +1,68 @@
 //! The stdin side of a node: reads stdin in large blocks, splits them into lines, and hands
-//! the node each block's broadcast lines as one batch ([`MeshSocket::send_many`]); commands
-//! are carried out one by one, in their place among the lines.
+//! each block's broadcast lines over as one batch (for [`MeshSocket::send_many`]); other
+//! lines (commands) are handed over one by one, in their place among the lines.
 //!
-//! A `read` returns whatever the pipe or terminal holds, so a line typed by hand is sent
-//! as soon as it is read, alone in its batch; a program writing fast fills whole blocks.
-//! `send_many` waits while the node's queues are over their high-water mark, so stdin is
-//! read no faster than the network takes it.
+//! A `read` returns whatever the pipe or terminal holds, so a line typed by hand is handed
+//! over as soon as it is read, alone in its batch; a program writing fast fills whole
+//! blocks. The receiver of the batches waits while the node's queues are over their
+//! high-water mark (`send_many` does), so stdin is read no faster than the network takes it.
 //!
 //! [`MeshSocket::send_many`]: py2p::MeshSocket::send_many
 
+use std::borrow::Cow;
 use std::io::{self, Read};
-use std::sync::mpsc::Sender;
-
-use super::{command, error_json, lossy, print_line, Node};
 
 /// Bytes asked of stdin at once (a pipe holds 64 KiB by default).
 const READ_BLOCK: usize = 64 * 1024;
-/// Broadcast lines handed to the node in one batch at most.
+/// Broadcast lines handed over in one batch at most.
 const BATCH_LINES: usize = 1024;
 /// Bytes of broadcast lines in one batch at most.
 const BATCH_BYTES: usize = 256 * 1024;
-/// A longer line is sent on its own (`send`), as every line was before batching.
+/// A longer broadcast line is handed over on its own (as a command line is), to be sent
+/// with `send` as every line was before batching.
 const BATCH_LINE_MAX: usize = 64 * 1024;
 
 /// Whether to go on reading.
-enum Flow {
+pub(super) enum Flow {
     Go,
     Stop,
 }
 
-/// Broadcast lines read but not yet handed to the node.
+/// What the lines of stdin are handed to.
+pub(super) trait Lines {
+    /// Broadcast lines, each one message of one packet, in order.
+    fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow;
+    /// Any other line (a command, or text too long to batch), after the batch before it;
+    /// invalid UTF-8 replaced.
+    fn line(&mut self, line: &str) -> Flow;
+}
+
+/// Broadcast lines read but not yet handed over.
 struct Batch {
     messages: Vec<Vec<Vec<u8>>>,
     bytes: usize,
 }
 
 impl Batch {
-    fn new() -> Batch {
-        Batch {
-            messages: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Hands the batch to the node. Stops once the node is closed.
-    fn flush(&mut self, node: &Node) -> Flow {
+    fn flush(&mut self, lines: &mut impl Lines) -> Flow {
         if self.messages.is_empty() {
             return Flow::Go;
         }
         self.bytes = 0;
-        let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(BATCH_LINES));
-        let mesh = node.mesh();
-        if mesh.is_closed() {
-            return Flow::Stop;
-        }
-        if let Err(e) = mesh.send_many(messages) {
-            if mesh.is_closed() {
-                return Flow::Stop;
-            }
-            print_line(&error_json(e));
-        }
-        Flow::Go
+        lines.broadcasts(std::mem::take(&mut self.messages))
     }
 }
 
-/// Reads stdin's lines and carries each out, until `/quit` (which it passes on) or the node
-/// closes. At the end of input the node keeps running until `/quit` or a signal.
-pub(super) fn stdin_commands(node: &Node, quit: &Sender<()>) {
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
+/// Reads `input` to its end (or until told to stop), handing its lines to `lines`. A last
+/// line without its newline is a line too.
+pub(super) fn read_lines(mut input: impl Read, lines: &mut impl Lines) {
     let mut block = vec![0u8; READ_BLOCK];
     // The start of a line whose end has not been read yet.
     let mut partial: Vec<u8> = Vec::new();
-    let mut batch = Batch::new();
+    let mut batch = Batch {
+        messages: Vec::new(),
+        bytes: 0,
+    };
     loop {
         let n = match input.read(&mut block) {
             Ok(0) => break,
@@ -85,10 +75,10 @@ pub(super) fn stdin_commands(node: &Node, quit: &Sender<()>) {
             let (head, rest) = data.split_at(end);
             data = rest.get(1..).unwrap_or_default();
             let flow = if partial.is_empty() {
-                line(node, quit, &mut batch, head)
+                line(lines, &mut batch, head)
             } else {
                 partial.extend_from_slice(head);
-                let flow = line(node, quit, &mut batch, &partial);
+                let flow = line(lines, &mut batch, &partial);
                 partial.clear();
                 flow
             };
@@ -97,57 +87,43 @@ pub(super) fn stdin_commands(node: &Node, quit: &Sender<()>) {
             }
         }
         partial.extend_from_slice(data);
-        if let Flow::Stop = batch.flush(node) {
+        if let Flow::Stop = batch.flush(lines) {
             return;
         }
     }
-    // The last line, when the input does not end with a newline.
     if !partial.is_empty() {
-        if let Flow::Go = line(node, quit, &mut batch, &partial) {
-            batch.flush(node);
+        if let Flow::Go = line(lines, &mut batch, &partial) {
+            batch.flush(lines);
         }
     }
 }
 
-/// One line of input (without its newline): a broadcast joins the batch; a command is
-/// carried out after the lines before it were handed over.
-fn line(node: &Node, quit: &Sender<()>, batch: &mut Batch, raw: &[u8]) -> Flow {
+/// One line of input (without its newline): a broadcast joins the batch; any other line is
+/// handed over after the lines before it.
+fn line(lines: &mut impl Lines, batch: &mut Batch, raw: &[u8]) -> Flow {
     let bytes = raw.strip_suffix(b"\r").unwrap_or(raw);
-    if is_broadcast(bytes) && bytes.len() <= BATCH_LINE_MAX {
+    let text = String::from_utf8_lossy(bytes);
+    if is_broadcast(bytes) && text.len() <= BATCH_LINE_MAX {
         // Invalid UTF-8 is sent as its lossy text, as the line always was.
-        let text = match lossy(bytes) {
-            std::borrow::Cow::Borrowed(_) => bytes.to_vec(),
-            std::borrow::Cow::Owned(s) => s.into_bytes(),
+        let text = match text {
+            Cow::Borrowed(_) => bytes.to_vec(),
+            Cow::Owned(s) => s.into_bytes(),
         };
         batch.bytes += text.len();
         batch.messages.push(vec![text]);
         if batch.messages.len() >= BATCH_LINES || batch.bytes >= BATCH_BYTES {
-            return batch.flush(node);
+            return batch.flush(lines);
         }
         return Flow::Go;
     }
-    if let Flow::Stop = batch.flush(node) {
+    if let Flow::Stop = batch.flush(lines) {
         return Flow::Stop;
     }
-    let line = lossy(bytes);
-    if line == "/quit" {
-        let _ = quit.send(());
-        return Flow::Stop;
-    }
-    if node.mesh().is_closed() {
-        return Flow::Stop;
-    }
-    if let Some(v) = command(node, &line) {
-        if node.mesh().is_closed() {
-            return Flow::Stop;
-        }
-        print_line(&v);
-    }
-    Flow::Go
+    lines.line(&text)
 }
 
-/// Whether `line` is text to broadcast rather than a command: commands are a `/` and a
-/// name before the first space (a lone `/` is text), as [`command`] reads them.
+/// Whether `line` is text to broadcast rather than a command: a command is a `/` and a name
+/// before the first space (a lone `/` is text), as the node's command parser reads it.
 fn is_broadcast(line: &[u8]) -> bool {
     match line {
         [b'/', next, ..] => *next == b' ',
@@ -157,7 +133,7 @@ fn is_broadcast(line: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_broadcast;
+    use super::*;
 
     #[test]
     fn commands_are_told_from_text_as_the_command_parser_tells_them() {
@@ -180,5 +156,83 @@ mod tests {
             assert_eq!(!(head.starts_with('/') && head.len() > 1), text, "{line:?}");
             assert_eq!(is_broadcast(line.as_bytes()), text, "{line:?}");
         }
+    }
+
+    /// What a reader was handed: batches and other lines, in order.
+    #[derive(Default)]
+    struct Record {
+        got: Vec<Result<Vec<u8>, String>>,
+        batches: usize,
+    }
+
+    impl Lines for Record {
+        fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow {
+            self.batches += 1;
+            self.got
+                .extend(messages.into_iter().map(|mut m| Ok(m.remove(0))));
+            Flow::Go
+        }
+        fn line(&mut self, line: &str) -> Flow {
+            self.got.push(Err(line.to_owned()));
+            if line == "/quit" {
+                Flow::Stop
+            } else {
+                Flow::Go
+            }
+        }
+    }
+
+    /// Reads in pieces of at most `step` bytes, as a pipe may return them.
+    struct Pieces<'a>(&'a [u8], usize);
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_keep_their_order_and_place_in_any_split_of_the_input() {
+        let long = vec![b'L'; BATCH_LINE_MAX + 1];
+        let mut input = Vec::new();
+        for i in 0..3_000 {
+            input.extend_from_slice(format!("line {i}\r\n").as_bytes());
+            if i == 10 {
+                input.extend_from_slice(b"/peers\n");
+            }
+            if i == 20 {
+                input.extend_from_slice(&long);
+                input.push(b'\n');
+            }
+        }
+        input.extend_from_slice(b"bad \xff\n/quit\nnever\n");
+        for step in [1, 7, 200, READ_BLOCK, usize::MAX] {
+            let mut r = Record::default();
+            read_lines(Pieces(&input, step), &mut r);
+            let mut want: Vec<Result<Vec<u8>, String>> = Vec::new();
+            for i in 0..3_000 {
+                want.push(Ok(format!("line {i}").into_bytes()));
+                if i == 10 {
+                    want.push(Err("/peers".into()));
+                }
+                if i == 20 {
+                    want.push(Err(String::from_utf8(long.clone()).unwrap()));
+                }
+            }
+            want.push(Ok("bad \u{fffd}".as_bytes().to_vec()));
+            want.push(Err("/quit".into()));
+            assert!(r.got == want, "step {step}");
+            // Batches, not a hand-over per line, when the reads are large.
+            if step >= 200 {
+                assert!(r.batches < 3_000 / 2, "step {step}: {} batches", r.batches);
+            }
+        }
+        // The end of input ends a last line without its newline.
+        let mut r = Record::default();
+        read_lines(Pieces(b"a\nb", 1), &mut r);
+        assert!(r.got == [Ok(b"a".to_vec()), Ok(b"b".to_vec())]);
     }
 }

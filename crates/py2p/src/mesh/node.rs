@@ -421,7 +421,10 @@ impl Service for MeshNode {
             }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
             Command::BroadcastMany { messages, bytes } => {
-                super::socket::broadcast_many(&mut self.core, net, messages);
+                for packets in messages {
+                    self.core
+                        .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
+                }
                 self.shared.command_done(bytes, net.total_queued());
             }
             Command::Connect {

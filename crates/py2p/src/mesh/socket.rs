@@ -17,7 +17,6 @@ use crate::sync::{SyncTable, SyncView};
 use crate::Error;
 
 mod send_many;
-pub(crate) use self::send_many::broadcast_many;
 
 /// A node of a py2p mesh network, wire-compatible with py2p 0.5.607's `mesh_socket`.
 ///

@@ -1,11 +1,8 @@
 //! `MeshSocket::send_many`: many broadcasts in one hand-off to the event loop.
 
-use py2p_wire::Flag;
-
 use super::MeshSocket;
 use crate::connection::check_size;
 use crate::mesh::Command;
-use crate::message::MessageKind;
 use crate::Error;
 
 impl MeshSocket {
@@ -31,17 +28,5 @@ impl MeshSocket {
         }
         let cmd = Command::BroadcastMany { messages, bytes };
         self.handle.send(cmd).map_err(Error::from)
-    }
-}
-
-/// What the loop does with a [`Command::BroadcastMany`]: each message as a
-/// [`Command::Broadcast`].
-pub(crate) fn broadcast_many(
-    core: &mut crate::mesh::core::MeshCore,
-    net: &mut dyn py2p_net::Net,
-    messages: Vec<Vec<Vec<u8>>>,
-) {
-    for packets in messages {
-        core.send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
     }
 }
