@@ -1,9 +1,9 @@
 //! `py2p mesh`, `py2p sync` and `py2p chord`: one node, driven by lines on stdin, reporting JSON lines on
 //! stdout.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 
@@ -12,6 +12,9 @@ use py2p::{
     SyncEvent, SyncSocket,
 };
 use serde_json::{json, Value};
+
+mod stdin;
+use self::stdin::Flow;
 
 /// What the node was started as.
 pub enum Kind {
@@ -67,8 +70,64 @@ fn text(b: &[u8]) -> String {
 /// the control characters; everything else, non-ASCII included, as is), so that the message
 /// lines are byte for byte what a `serde_json::Value` printed before.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
+    push_json_chars(out, s);
+    out.push(b'"');
+}
+
+/// Appends the text of `b` as a JSON string: `push_json_str` of `String::from_utf8_lossy(b)`,
+/// in one pass over the usual text (ASCII that needs no escaping, checked 32 bytes at a
+/// time) instead of a UTF-8 check and then an escape scan.
+fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 32) {
+        let bad = chunk
+            .chunks_exact(8)
+            .fold(0, |acc, word| acc | not_plain(word));
+        if bad & HIGH != 0 {
+            break;
+        }
+        i += 32;
+    }
+    while let Some(word) = b.get(i..i + 8) {
+        if not_plain(word) & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    let (plain, rest) = b.split_at(i);
+    match std::str::from_utf8(rest) {
+        Ok(rest) => {
+            out.push(b'"');
+            out.extend_from_slice(plain);
+            push_json_chars(out, rest);
+            out.push(b'"');
+        }
+        // `plain` is ASCII: the whole is invalid.
+        Err(_) => push_json_str(out, &String::from_utf8_lossy(b)),
+    }
+}
+
+/// The eight bytes of `word` with the high bit of each byte that is not ASCII or needs
+/// escaping set (other bits are noise: mask with `0x80..80`). The has-less-than and
+/// has-zero-byte tricks, exact as a yes/no for the word, OR'd without a branch.
+fn not_plain(word: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(word);
+    let w = u64::from_le_bytes(w);
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (w.wrapping_sub(ONES * 0x20) & !w)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | w
+}
+
+/// The characters of `s` escaped as serde_json escapes them, without the quotes.
+fn push_json_chars(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
@@ -109,7 +168,6 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the
@@ -159,9 +217,9 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"sender\":");
-    push_json_str(out, &lossy(m.sender));
+    push_json_bytes(out, m.sender);
     out.extend_from_slice(b",\"id\":");
-    push_json_str(out, m.id);
+    push_json_bytes(out, m.id.as_bytes());
     out.extend_from_slice(b",\"time\":");
     out.extend_from_slice(decimal(m.time, &mut digits));
     out.extend_from_slice(b",\"packets\":[");
@@ -169,18 +227,9 @@ fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
         if i > 0 {
             out.push(b',');
         }
-        push_json_str(out, &lossy(p));
+        push_json_bytes(out, p);
     }
     out.extend_from_slice(b"]}\n");
-}
-
-/// `b` as text, invalid UTF-8 replaced as `String::from_utf8_lossy` does; valid text (the
-/// usual case) takes `str::from_utf8`'s faster check and no copy.
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
-    }
 }
 
 /// `n` in decimal, in the tail of `buf`.
@@ -378,32 +427,46 @@ pub fn run(kind: Kind, opts: NodeOptions) -> Result<(), String> {
 
 /// Reads stdin's lines and carries each out, until `/quit` (which it passes on) or the node
 /// closes. At the end of input the node keeps running until `/quit` or a signal.
-fn stdin_commands(node: &Node, quit: &Sender<()>) {
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let mut raw = Vec::with_capacity(1024);
-    loop {
-        raw.clear();
-        match input.read_until(b'\n', &mut raw) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+fn stdin_commands(node: &Node, quit: &mpsc::Sender<()>) {
+    stdin::read_lines(io::stdin().lock(), &mut StdinCommands { node, quit });
+}
+
+/// Carries out what stdin's lines ask: batches of broadcast lines and single commands.
+struct StdinCommands<'a> {
+    node: &'a Node,
+    quit: &'a mpsc::Sender<()>,
+}
+
+impl stdin::Lines for StdinCommands<'_> {
+    fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow {
+        let mesh = self.node.mesh();
+        if mesh.is_closed() {
+            return Flow::Stop;
         }
-        let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
-        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let line = lossy(bytes);
+        if let Err(e) = mesh.send_many(messages) {
+            if mesh.is_closed() {
+                return Flow::Stop;
+            }
+            print_line(&error_json(e));
+        }
+        Flow::Go
+    }
+
+    fn line(&mut self, line: &str) -> Flow {
         if line == "/quit" {
-            let _ = quit.send(());
-            return;
+            let _ = self.quit.send(());
+            return Flow::Stop;
         }
-        if node.mesh().is_closed() {
-            return;
+        if self.node.mesh().is_closed() {
+            return Flow::Stop;
         }
-        if let Some(v) = command(node, &line) {
-            if node.mesh().is_closed() {
-                return;
+        if let Some(v) = command(self.node, line) {
+            if self.node.mesh().is_closed() {
+                return Flow::Stop;
             }
             print_line(&v);
         }
+        Flow::Go
     }
 }
 
@@ -510,6 +573,39 @@ mod tests {
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_are_written_as_their_lossy_text() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"plain".to_vec(),
+            vec![b'a'; 64],
+            "é ☃ 𝄞".as_bytes().to_vec(),
+            vec![0xff, 0xfe, b'a', 0x01],
+            b"\xc3(".to_vec(),
+        ];
+        // Every byte at every position of 40 plain bytes (the 32- and 8-byte steps and the
+        // tail), and a cut multi-byte character at each.
+        for pos in 0..40 {
+            for b in 0..=255u8 {
+                let mut v = vec![b'x'; 40];
+                v[pos] = b;
+                cases.push(v);
+            }
+            let mut v = vec![b'y'; 40];
+            v.splice(pos..pos, "€".as_bytes()[..2].iter().copied());
+            cases.push(v);
+        }
+        for case in cases {
+            let mut out = Vec::new();
+            push_json_bytes(&mut out, &case);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&String::from_utf8_lossy(&case)).unwrap(),
+                "{case:?}"
             );
         }
     }

@@ -143,6 +143,21 @@ impl Node {
             .unwrap_or_else(|e| panic!("{}: stdin: {e}", self.name));
     }
 
+    /// Writes `bytes` to the node's stdin as they are (many lines in one write, a line
+    /// without its newline, bytes that are not UTF-8).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: stdin: {e}", self.name));
+    }
+
+    /// Closes the node's stdin (the end of its input; the node keeps running).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Waits for a printed line matching `pred` (looking at every line so far), returns it.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         self.wait_for_n(what, 1, pred).pop().expect("one")

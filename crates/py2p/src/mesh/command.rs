@@ -40,6 +40,11 @@ pub enum Command {
         target: String,
         packets: Vec<Vec<u8>>,
     },
+    /// Many broadcasts in one hand-off ([`MeshSocket::send_many`](super::MeshSocket::send_many)).
+    BroadcastMany {
+        messages: Vec<Vec<Vec<u8>>>,
+        bytes: usize,
+    },
     Connect {
         addr: SocketAddr,
         /// The id the node is expected to have (py2p's `connect(addr, port, id)`): when it

@@ -420,6 +420,13 @@ impl Service for MeshNode {
                 self.shared.command_done(bytes, net.total_queued());
             }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
+            Command::BroadcastMany { messages, bytes } => {
+                for packets in messages {
+                    self.core
+                        .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
+                }
+                self.shared.command_done(bytes, net.total_queued());
+            }
             Command::Connect {
                 addr,
                 expected_id,

@@ -16,6 +16,8 @@ use crate::message::{Message, MessageKind, PeerEvent, PeerInfo};
 use crate::sync::{SyncTable, SyncView};
 use crate::Error;
 
+mod send_many;
+
 /// A node of a py2p mesh network, wire-compatible with py2p 0.5.607's `mesh_socket`.
 ///
 /// A background thread (the event loop) owns every connection; the methods here reach it

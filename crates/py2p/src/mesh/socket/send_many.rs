@@ -1,0 +1,32 @@
+//! `MeshSocket::send_many`: many broadcasts in one hand-off to the event loop.
+
+use super::MeshSocket;
+use crate::connection::check_size;
+use crate::mesh::Command;
+use crate::Error;
+
+impl MeshSocket {
+    /// Broadcasts each of `messages` (each a list of packets) as [`MeshSocket::send`] would,
+    /// in order, with one hand-off to the event loop for all of them: a program that has many
+    /// messages at hand (a block of input lines) saves the channel, the wake-up and the
+    /// back-pressure bookkeeping of every message but the first. Waits while more than
+    /// `send_high_water` bytes are queued for peers, as `send` does, then queues the whole
+    /// batch (keep batches small, a few hundred KiB, so the wait stays meaningful). A
+    /// message over the limits refuses the whole batch with [`Error::TooLarge`], before
+    /// anything is sent.
+    pub fn send_many(&self, messages: Vec<Vec<Vec<u8>>>) -> Result<(), Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = 0usize;
+        for packets in &messages {
+            check_size(&self.limits, self.id.len(), packets)?;
+            bytes = bytes.saturating_add(packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160);
+        }
+        if !self.handle.is_loop_thread() && !self.shared.reserve(bytes) {
+            return Err(Error::Closed);
+        }
+        let cmd = Command::BroadcastMany { messages, bytes };
+        self.handle.send(cmd).map_err(Error::from)
+    }
+}
