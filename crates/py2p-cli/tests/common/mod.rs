@@ -168,17 +168,23 @@ impl Node {
         let deadline = Instant::now() + WAIT;
         let (m, cv) = &*self.log;
         let mut log = m.lock().unwrap();
+        // Lines are only ever appended: each wake-up checks the new ones (with thousands of
+        // long lines, re-reading and copying them all at every line printed made the waiter
+        // the bottleneck, and a wait time out under load).
+        let mut checked = 0;
+        let mut count = 0;
         loop {
-            let found: Vec<Value> = log.lines.iter().filter(|v| pred(v)).cloned().collect();
-            if found.len() >= n {
-                return found;
+            count += log.lines.iter().skip(checked).filter(|v| pred(v)).count();
+            checked = log.lines.len();
+            if count >= n {
+                return log.lines.iter().filter(|v| pred(v)).cloned().collect();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || log.closed {
                 panic!(
                     "{}: waited for {n} × {what}, saw {} (output {}):\n{}",
                     self.name,
-                    found.len(),
+                    count,
                     if log.closed { "closed" } else { "open" },
                     log.lines
                         .iter()
@@ -197,8 +203,11 @@ impl Node {
         let deadline = Instant::now() + WAIT;
         let (m, cv) = &*self.log;
         let mut log = m.lock().unwrap();
+        let mut checked = 0;
+        let mut found = 0;
         loop {
-            let found = log.lines.iter().filter(|v| pred(v)).count();
+            found += log.lines.iter().skip(checked).filter(|v| pred(v)).count();
+            checked = log.lines.len();
             if found >= n {
                 return found;
             }
