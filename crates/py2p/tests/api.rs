@@ -1,5 +1,5 @@
 //! The user API as a py2p program reaches for it: every method called from a handler, an
-//! honest `connect`, custom sub-flags, handlers with their connection, batch reads, sizes
+//! honest `connect`, custom sub-flags, handlers with their connection, batch reads and batch sends, sizes
 //! refused at the sender, and the error list of `status`.
 
 // A test target: a failed unwrap is a failed test (the deny lists are for library code).
@@ -414,4 +414,50 @@ fn sync_writes_from_a_handler() {
         let _ = b.next_change(Duration::from_millis(100));
     }
     a.close();
+}
+
+// send_many: a batch of broadcasts arrives whole, once and in order, in line with single
+// sends around it; a message over the limits refuses the batch before any of it is sent.
+
+/// The text of each of `n` messages `b` receives.
+fn texts(b: &MeshSocket, n: usize) -> Vec<Vec<Vec<u8>>> {
+    (0..n)
+        .map(|_| b.recv_timeout(WAIT).expect("a message").packets().to_vec())
+        .collect()
+}
+
+#[test]
+fn a_batch_arrives_once_in_order_between_single_sends() {
+    let (a, b) = pair();
+    a.send(&["before"]).unwrap();
+    let batch: Vec<Vec<Vec<u8>>> = (0..2_000)
+        .map(|i| vec![format!("m{i}").into_bytes(), b"second packet".to_vec()])
+        .collect();
+    a.send_many(batch.clone()).unwrap();
+    a.send_many(Vec::new()).unwrap();
+    a.send(&["after"]).unwrap();
+    let got = texts(&b, 2_002);
+    assert_eq!(got[0], [b"before".to_vec()]);
+    assert_eq!(&got[1..2_001], &batch[..]);
+    assert_eq!(got[2_001], [b"after".to_vec()]);
+    // Exactly once: the next message is the marker sent now.
+    a.send(&["end"]).unwrap();
+    assert_eq!(b.recv_timeout(WAIT).unwrap().packets(), [b"end".to_vec()]);
+}
+
+#[test]
+fn a_message_over_the_limits_refuses_the_whole_batch() {
+    let (a, b) = pair();
+    let batch = vec![
+        vec![b"first".to_vec()],
+        vec![vec![b'x'; 17 << 20]],
+        vec![b"third".to_vec()],
+    ];
+    assert!(matches!(
+        a.send_many(batch),
+        Err(Error::TooLarge { limit, .. }) if limit == 16 << 20
+    ));
+    // Nothing of it was sent: the next message b sees is this one.
+    a.send(&["small"]).unwrap();
+    assert_eq!(b.recv_timeout(WAIT).unwrap().packets(), [b"small".to_vec()]);
 }

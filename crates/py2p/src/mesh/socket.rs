@@ -147,10 +147,8 @@ impl MeshSocket {
         check_sub_flag(sub_flag)?;
         let packets: Vec<Vec<u8>> = packets.iter().map(|p| p.as_ref().to_vec()).collect();
         check_size(&self.limits, self.id.len(), &packets)?;
-        let bytes: usize = packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160;
-        if !self.handle.is_loop_thread() && !self.shared.reserve(bytes) {
-            return Err(Error::Closed);
-        }
+        let bytes = reserved_bytes(&packets);
+        self.reserve(bytes)?;
         let cmd = if kind == MessageKind::Broadcast && sub_flag == Flag::BROADCAST.0 {
             Command::Broadcast { packets, bytes }
         } else {
@@ -162,6 +160,16 @@ impl MeshSocket {
             }
         };
         self.handle.send(cmd).map_err(Error::from)
+    }
+
+    /// Waits while more than `send_high_water` bytes are queued for peers, then counts
+    /// `bytes` of a user's send as in flight (not on the loop's own thread, which drains
+    /// the queues: a handler's send never waits).
+    fn reserve(&self, bytes: usize) -> Result<(), Error> {
+        if !self.handle.is_loop_thread() && !self.shared.reserve(bytes) {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Sends `packets` to the node `id` alone: directly when connected to it, else through
@@ -567,4 +575,10 @@ fn net_config(config: &MeshConfig) -> Result<py2p_net::NetConfig, Error> {
         }),
     };
     Ok(net)
+}
+
+/// The bytes a message of `packets` is counted as while it waits for the loop: its packets
+/// with their length prefixes, and a frame's header, id and time.
+fn reserved_bytes(packets: &[Vec<u8>]) -> usize {
+    packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160
 }

@@ -21,11 +21,9 @@ impl MeshSocket {
         let mut bytes = 0usize;
         for packets in &messages {
             check_size(&self.limits, self.id.len(), packets)?;
-            bytes = bytes.saturating_add(packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160);
+            bytes = bytes.saturating_add(super::reserved_bytes(packets));
         }
-        if !self.handle.is_loop_thread() && !self.shared.reserve(bytes) {
-            return Err(Error::Closed);
-        }
+        self.reserve(bytes)?;
         let cmd = Command::BroadcastMany { messages, bytes };
         self.handle.send(cmd).map_err(Error::from)
     }
