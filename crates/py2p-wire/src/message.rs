@@ -134,33 +134,28 @@ impl Message {
     }
 
     fn write_body(&self, out: &mut Vec<u8>) {
-        for packet in self.body_packets(&base58::U64Text::new(self.time)) {
-            out.extend_from_slice(&frame_len(packet.len()));
-            out.extend_from_slice(packet);
-        }
+        // Writing into a `Vec` cannot fail.
+        let _ = self.write_body_to(out);
     }
 
-    fn write_body_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        for packet in self.body_packets(&base58::U64Text::new(self.time)) {
-            out.write_all(&frame_len(packet.len()))?;
-            out.write_all(packet)?;
-        }
-        Ok(())
-    }
-
-    /// The packets of the body, in order: type, sender, id, time and the payload.
-    fn body_packets<'a>(
-        &'a self,
-        time_58: &'a base58::U64Text,
-    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+    /// Writes the body's packets, each after its length: type, sender, id, time and the
+    /// payload.
+    fn write_body_to<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
+        let time_58 = base58::U64Text::new(self.time);
         let head: [&[u8]; 4] = [
             &self.msg_type,
             &self.sender,
             self.id.as_bytes(),
             time_58.as_bytes(),
         ];
-        head.into_iter()
+        for packet in head
+            .into_iter()
             .chain(self.payload.iter().map(Vec::as_slice))
+        {
+            out.write_all(&frame_len(packet.len()))?;
+            out.write_all(packet)?;
+        }
+        Ok(())
     }
 
     /// Decodes a whole frame (4-byte length header included).
