@@ -110,19 +110,17 @@ fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// The eight bytes of `word` with the high bit of each byte that is not ASCII or needs
-/// escaping set (other bits are noise: mask with `0x80..80`). The has-less-than and
-/// has-zero-byte tricks, exact as a yes/no for the word, OR'd without a branch.
+/// escaping set (other bits are noise: mask with `0x80..80`).
 fn not_plain(word: &[u8]) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
+    let w = le_word(word);
+    escape_bits(w) | w
+}
+
+/// Eight bytes as a little-endian word.
+fn le_word(word: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(word);
-    let w = u64::from_le_bytes(w);
-    let quote = w ^ (ONES * u64::from(b'"'));
-    let backslash = w ^ (ONES * u64::from(b'\\'));
-    (w.wrapping_sub(ONES * 0x20) & !w)
-        | (quote.wrapping_sub(ONES) & !quote)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | w
+    u64::from_le_bytes(w)
 }
 
 /// The characters of `s` escaped as serde_json escapes them, without the quotes.
@@ -134,9 +132,7 @@ fn push_json_chars(out: &mut Vec<u8>, s: &str) {
     while i < bytes.len() {
         // Eight bytes at a time while none needs escaping (the usual text).
         if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !word_needs_escape(u64::from_le_bytes(w)) {
+            if !word_needs_escape(le_word(word)) {
                 i += 8;
                 continue;
             }
@@ -170,14 +166,21 @@ fn push_json_chars(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// Whether any of the eight bytes of `w` is a control character, `"` or `\\` (the
-/// has-less-than and has-zero-byte word tricks: exact as a yes/no).
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\\`.
 fn word_needs_escape(w: u64) -> bool {
+    escape_bits(w) & 0x8080_8080_8080_8080 != 0
+}
+
+/// `w` with the high bit set of each byte that is a control character, `"` or `\\` (other
+/// bits are noise: mask with `0x80..80`): the has-less-than and has-zero-byte word tricks,
+/// exact as a yes/no for the word, OR'd without a branch.
+fn escape_bits(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let has_control = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-    has_control || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (w.wrapping_sub(ONES * 0x20) & !w)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
 }
 
 /// Appends the `message` line of `m` (with its newline): the keys in the order the line
@@ -524,7 +527,7 @@ fn command(node: &Node, line: &str) -> Option<Value> {
         ("/set" | "/del" | "/get", _) => {
             Err(format!("{head}: not a sync or chord node, or missing key"))
         }
-        _ if head.starts_with('/') && head.len() > 1 => Err(format!("unknown command {head}")),
+        _ if !stdin::is_broadcast(head.as_bytes()) => Err(format!("unknown command {head}")),
         _ => mesh.send(&[line]).map(|()| None).map_err(|e| e.to_string()),
     };
     match result {

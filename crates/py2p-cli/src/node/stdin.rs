@@ -123,8 +123,8 @@ fn line(lines: &mut impl Lines, batch: &mut Batch, raw: &[u8]) -> Flow {
 }
 
 /// Whether `line` is text to broadcast rather than a command: a command is a `/` and a name
-/// before the first space (a lone `/` is text), as the node's command parser reads it.
-fn is_broadcast(line: &[u8]) -> bool {
+/// before the first space (a lone `/` is text). The node's command parser asks it too.
+pub(super) fn is_broadcast(line: &[u8]) -> bool {
     match line {
         [b'/', next, ..] => *next == b' ',
         _ => true,
