@@ -9,11 +9,14 @@ use py2p_wire::Flag;
 
 use super::MeshLink;
 
-/// A network whose clock the test sets; it sends and dials nothing.
+/// A network whose clock the test sets; it sends nothing and refuses every dial (noting
+/// the address).
 pub(crate) struct FakeNet {
     start: Instant,
     /// Time since the start.
     pub elapsed: Duration,
+    /// The addresses dialled, oldest first.
+    pub dialled: Vec<SocketAddr>,
 }
 
 impl FakeNet {
@@ -21,13 +24,15 @@ impl FakeNet {
         FakeNet {
             start: Instant::now(),
             elapsed: Duration::ZERO,
+            dialled: Vec::new(),
         }
     }
 }
 
 impl Net for FakeNet {
     fn send(&mut self, _conn: ConnId, _frame: Frame) {}
-    fn dial(&mut self, _addr: SocketAddr) -> Result<ConnId, NetError> {
+    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
+        self.dialled.push(addr);
         Err(NetError::Closed)
     }
     fn close(&mut self, _conn: ConnId) {}

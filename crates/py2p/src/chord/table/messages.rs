@@ -215,6 +215,15 @@ impl ChordTable {
             _ => {
                 self.count(ChordOutcome::Answered);
                 let value = self.store.get(method, &key).cloned().unwrap_or_default();
+                debug!(
+                    "chord: {from} asked for {} {key:?}: {}",
+                    method.name(),
+                    if value.is_empty() {
+                        "missing"
+                    } else {
+                        "held here"
+                    }
+                );
                 self.send(core, net, from, wire::retrieved(method, &key, value));
             }
         }

@@ -149,7 +149,7 @@ impl MeshCore {
             peer.compression.first()
         );
         self.hit(Path::Handshake);
-        self.lost.remove(&id);
+        self.found_again(&id, net.now());
         let newly_routed = self.routing.insert(id.clone(), conn).is_none() && !replaced;
         let list = self.peer_list(conn);
         self.send_to(

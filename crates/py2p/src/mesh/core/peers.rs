@@ -61,6 +61,10 @@ impl MeshCore {
             if id == self.id || self.knows(&id) || self.is_self_addr(&host, port) {
                 continue;
             }
+            if !self.may_dial_listed(&id, net.now()) {
+                debug!("{conn}: peers list names {id}, lost a moment ago: not dialled before its next try");
+                continue;
+            }
             let then = Then {
                 expected_id: Some(id),
                 deferred: Vec::new(),

@@ -43,7 +43,7 @@ impl MeshCore {
             handler_panics: self.counters.handler_panics,
             seen_ids: self.seen.len(),
             pending_requests: self.requests.len(),
-            lost_peers: self.lost.len(),
+            lost_peers: self.lost.values().filter(|l| l.found.is_none()).count(),
             inbox: 0,
             errors: Vec::new(),
             errors_total: 0,

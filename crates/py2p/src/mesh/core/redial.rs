@@ -1,12 +1,12 @@
 //! Redialling peers lost without our doing, backing off.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::debug;
 use py2p_net::Net;
 
 use super::effect::Purpose;
-use super::state::{LostPeer, MeshCore};
+use super::state::{LostPeer, MeshCore, FLAP_WINDOW};
 use crate::mesh::resolver::Then;
 
 impl MeshCore {
@@ -18,17 +18,11 @@ impl MeshCore {
         let mut due: Vec<String> = Vec::new();
         let connected_addrs: Vec<(String, u16)> =
             self.peers.values().filter_map(|p| p.addr.clone()).collect();
-        // Found again (a handshake under its id): nothing more to do.
-        let found: Vec<String> = self
-            .lost
-            .keys()
-            .filter(|id| self.routing.contains_key(*id))
-            .cloned()
-            .collect();
-        for id in found {
-            self.lost.remove(&id);
-        }
         self.lost.retain(|id, l| {
+            if let Some(found) = l.found {
+                // Back for the whole window: its losses are forgotten.
+                return now.duration_since(found) < FLAP_WINDOW;
+            }
             let keep = now.duration_since(l.since) <= give_up && !connected_addrs.contains(&l.addr);
             if keep && l.next_try <= now {
                 due.push(id.clone());
@@ -42,20 +36,16 @@ impl MeshCore {
                 .dials
                 .values()
                 .any(|d| d.expected_id.as_deref() == Some(id.as_str()));
+            let interval = self.config.reconnect_interval;
             let Some(l) = self.lost.get_mut(&id) else {
                 continue;
             };
             if dialling {
-                l.next_try = now + self.config.reconnect_interval;
+                l.next_try = now + interval;
                 continue;
             }
             l.attempts += 1;
-            let backoff = self
-                .config
-                .reconnect_interval
-                .saturating_mul(1 << l.attempts.min(4))
-                .min(std::time::Duration::from_secs(60));
-            l.next_try = now + backoff;
+            l.next_try = now + backoff(interval, l.attempts);
             let (host, port) = l.addr.clone();
             debug!(
                 "redialling lost peer {id} at {host}:{port} (attempt {})",
@@ -66,6 +56,27 @@ impl MeshCore {
                 deferred: Vec::new(),
             };
             self.dial_advertised(net, &host, port, then, Purpose::Redial);
+        }
+    }
+
+    /// Whether a peer list may make us dial `id` now. A peer lost once may be, however many
+    /// redials failed (as py2p does: it asks its peers for theirs and dials who they name;
+    /// after a partition heals, lists are how the halves find each other soonest). One that
+    /// dropped us again soon after it came back (py2p's chord drops the outgoing connection
+    /// it finds least useful, for one, then dials it again when a list names it) waits for
+    /// its next try: two nodes dialling each other straight back would open and close
+    /// connections without end.
+    pub(super) fn may_dial_listed(&self, id: &str, now: Instant) -> bool {
+        self.lost
+            .get(id)
+            .is_none_or(|l| l.found.is_some() || l.flaps == 0 || l.next_try <= now)
+    }
+
+    /// A lost peer completed a handshake again: not redialled any more, but remembered for
+    /// [`FLAP_WINDOW`] in case it goes again.
+    pub(super) fn found_again(&mut self, id: &str, now: Instant) {
+        if let Some(l) = self.lost.get_mut(id) {
+            l.found.get_or_insert(now);
         }
     }
 
@@ -85,21 +96,42 @@ impl MeshCore {
         }
     }
 
-    /// Remembers a peer lost without our doing (its connection broke), to redial it at `addr`
-    /// for `reconnect_for`; the oldest are forgotten past `max_lost_peers`.
+    /// Remembers a peer lost without our doing (its connection broke, or it closed it), to
+    /// redial it at `addr` for `reconnect_for`; the oldest are forgotten past
+    /// `max_lost_peers`. A peer lost again within [`FLAP_WINDOW`] of coming back is tried
+    /// at the next, doubled, interval: one that keeps dropping us is dialled less and less.
     pub(super) fn remember_lost(&mut self, id: &str, addr: (String, u16), now: Instant) {
         if self.config.reconnect_for.is_zero() {
             return;
         }
-        self.forget_lost_beyond(self.config.max_lost_peers.saturating_sub(1));
+        let flaps = match self.lost.get(id) {
+            Some(l) if l.found.is_some_and(|f| now.duration_since(f) < FLAP_WINDOW) => l.flaps + 1,
+            _ => 0,
+        };
+        if !self.lost.contains_key(id) {
+            self.forget_lost_beyond(self.config.max_lost_peers.saturating_sub(1));
+        }
+        if flaps > 0 {
+            debug!("peer {id} lost again soon after it came back ({flaps} time(s) in a row)");
+        }
         self.lost.insert(
             id.to_owned(),
             LostPeer {
                 addr,
                 since: now,
-                next_try: now + self.config.reconnect_interval,
-                attempts: 0,
+                next_try: now + backoff(self.config.reconnect_interval, flaps),
+                attempts: flaps,
+                flaps,
+                found: None,
             },
         );
     }
+}
+
+/// The wait before try `attempts` + 1 of a lost peer: `interval`, doubling per attempt, at
+/// most a minute.
+fn backoff(interval: Duration, attempts: u32) -> Duration {
+    interval
+        .saturating_mul(1 << attempts.min(4))
+        .min(Duration::from_secs(60))
 }

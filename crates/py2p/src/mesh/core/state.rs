@@ -70,7 +70,16 @@ pub(super) struct LostPeer {
     pub(super) since: Instant,
     pub(super) next_try: Instant,
     pub(super) attempts: u32,
+    /// How many times in a row it was lost again within [`FLAP_WINDOW`] of coming back.
+    pub(super) flaps: u32,
+    /// When it was found again (routed under its id). The entry stays for
+    /// [`FLAP_WINDOW`] after that: a peer lost again meanwhile goes on backing off.
+    pub(super) found: Option<Instant>,
 }
+
+/// How long a lost peer that came back is remembered: lost again within it, it is dialled
+/// at the next, doubled, interval instead of starting over.
+pub(super) const FLAP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl MeshCore {
     /// A node with id `id` that advertises `out_addr`.

@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use py2p_net::{ConnId, ConnInfo, NetError};
+use std::time::Duration;
+
+use py2p_net::{CloseReason, ConnId, ConnInfo, NetError};
 use py2p_wire::{base58, Flag};
 
 use super::{Effect, MeshCore, Tables};
@@ -180,4 +182,104 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
         core.connect(&mut FakeNet::new(), own, None),
         super::Connecting::Done(Err(ConnectError::SelfConnection))
     ));
+}
+
+/// A peer on `conn` (incoming) completes its handshake as `id`, advertising port `port`.
+fn handshake(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, port: u16) {
+    let info = ConnInfo {
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], 40_000 + conn.to_raw() as u16)),
+        outgoing: false,
+        tls_version: None,
+    };
+    core.on_open(net, conn, &info);
+    let protocol = MeshConfig::builder().build().protocol.id();
+    let addr = format!(r#"["127.0.0.1", {port}]"#);
+    let handshake = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        id.as_bytes().to_vec(),
+        vec![
+            vec![Flag::HANDSHAKE.0],
+            id.as_bytes().to_vec(),
+            protocol.into_bytes(),
+            addr.into_bytes(),
+            b"[]".to_vec(),
+        ],
+        1_700_000_000,
+    );
+    core.on_frame(net, conn, &handshake.encode(None)[4..], Tables::default());
+}
+
+/// `from` (on `conn`) sends a peers list naming `id` at port `port`.
+fn peers_list(
+    core: &mut MeshCore,
+    net: &mut FakeNet,
+    conn: ConnId,
+    from: &str,
+    id: &str,
+    port: u16,
+) {
+    let list = format!(r#"[[["127.0.0.1", {port}], "{id}"]]"#);
+    let msg = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        from.as_bytes().to_vec(),
+        vec![vec![Flag::PEERS.0], list.into_bytes()],
+        1_700_000_000,
+    );
+    core.on_frame(net, conn, &msg.encode(None)[4..], Tables::default());
+}
+
+/// py2p's chord drops the outgoing connections it finds least useful, then dials them again
+/// when a peers list names them; a node that dialled straight back each time it was dropped
+/// kept the two of them opening and closing connections hundreds of times a minute (seen
+/// with a py2p chord node in a mixed ring). A peer lost for the first time is dialled from
+/// a peers list at once (as py2p does); one that drops us again soon after it came back is
+/// dialled only when its redial time has come, doubling each time.
+#[test]
+fn a_peer_that_keeps_dropping_us_is_not_dialled_back_from_a_peers_list_before_its_time() {
+    let config = MeshConfig::builder().build();
+    let interval = config.reconnect_interval;
+    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
+    let mut net = FakeNet::new();
+    let (them, other) = (ConnId::from_raw(1), ConnId::from_raw(2));
+    handshake(&mut core, &mut net, them, "them", 9);
+    handshake(&mut core, &mut net, other, "other", 8);
+    let them_addr = SocketAddr::from(([127, 0, 0, 1], 9));
+    let dials = |net: &FakeNet| net.dialled.iter().filter(|a| **a == them_addr).count();
+
+    // Lost once: a list naming it is followed at once.
+    core.on_close(&mut net, them, &CloseReason::PeerClosed);
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    assert_eq!(dials(&net), 1, "a peer lost once is dialled from a list");
+
+    // It comes back (dialling us) and drops us again soon after: lists wait for its next
+    // try, twice the interval away.
+    let back = ConnId::from_raw(3);
+    handshake(&mut core, &mut net, back, "them", 9);
+    net.elapsed += Duration::from_secs(1);
+    core.on_close(&mut net, back, &CloseReason::PeerClosed);
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    net.elapsed += interval;
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    assert_eq!(
+        dials(&net),
+        1,
+        "dialled straight back though it keeps dropping us"
+    );
+    net.elapsed += interval;
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    assert_eq!(
+        dials(&net),
+        2,
+        "not dialled once its (doubled) time had come"
+    );
+
+    // Back for longer than the flap window, its losses are forgotten: lost again, it is
+    // dialled from a list at once.
+    let again = ConnId::from_raw(4);
+    handshake(&mut core, &mut net, again, "them", 9);
+    net.elapsed += super::state::FLAP_WINDOW;
+    core.on_tick(&mut net);
+    core.on_close(&mut net, again, &CloseReason::PeerClosed);
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    assert_eq!(dials(&net), 3, "a peer stable for a while still held back");
 }
