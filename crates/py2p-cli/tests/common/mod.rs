@@ -45,6 +45,9 @@ pub fn python() -> Option<PathBuf> {
 struct Log {
     lines: Vec<Value>,
     closed: bool,
+    /// The exceptions py2p's daemon reported on stderr (their last line, e.g.
+    /// `RuntimeError: deque mutated during iteration`): each dropped a connection.
+    faults: Vec<String>,
 }
 
 /// A node running as a child process.
@@ -109,11 +112,16 @@ impl Node {
         }
         {
             let name = name.to_owned();
+            let log = log.clone();
             thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     if std::env::var_os("PY2P_TEST_VERBOSE").is_some() {
                         eprintln!("[{name}] {line}");
+                    }
+                    if is_exception_line(&line) {
+                        let (m, _) = &*log;
+                        m.lock().unwrap().faults.push(line);
                     }
                 }
             });
@@ -232,6 +240,12 @@ impl Node {
     }
 
     /// Every line printed so far that matches `pred`.
+    /// The exceptions a py2p node's daemon reported so far (see `Log::faults`).
+    #[allow(dead_code)]
+    pub fn faults(&self) -> Vec<String> {
+        self.log.0.lock().unwrap().faults.clone()
+    }
+
     pub fn lines(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
         self.log
             .0
@@ -318,4 +332,15 @@ pub fn peak_rss(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// A Python traceback's last line: `SomeError: text` (or `SomeException: text`).
+fn is_exception_line(line: &str) -> bool {
+    line.split_once(": ").is_some_and(|(head, _)| {
+        !head.contains(' ')
+            && head
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && (head.ends_with("Error") || head.ends_with("Exception"))
+    })
 }
