@@ -3,6 +3,7 @@
 
 use super::effect::Effect;
 use super::state::MeshCore;
+use crate::mesh::peer::Peer;
 use crate::mesh::Status;
 use crate::message::PeerInfo;
 
@@ -47,6 +48,57 @@ impl MeshCore {
             inbox: 0,
             errors: Vec::new(),
             errors_total: 0,
+        }
+    }
+
+    /// Brings `infos` (a routing table as [`MeshCore::peer_infos`] made it, sorted by id) up
+    /// to date in place: entries of peers gone are removed, new peers inserted, changed
+    /// fields set. Unlike a new copy, peers that did not change cost no allocation: the node
+    /// publishes the table at every handshake, and a copy each time made N handshakes cost
+    /// N² strings made and freed (the fragments stayed in the process's memory).
+    pub(crate) fn update_peer_infos(&self, infos: &mut Vec<PeerInfo>) {
+        let mut current: Vec<(&str, &Peer)> = self
+            .routing
+            .iter()
+            .filter_map(|(id, conn)| {
+                let p = self.peers.get(conn)?;
+                p.addr.as_ref()?;
+                Some((id.as_str(), &**p))
+            })
+            .collect();
+        current.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        infos.retain(|info| {
+            current
+                .binary_search_by(|(id, _)| (*id).cmp(info.id.as_str()))
+                .is_ok()
+        });
+        for (id, p) in current {
+            let Some(addr) = &p.addr else {
+                continue;
+            };
+            let compression = p.compression.first().copied();
+            match infos.binary_search_by(|info| info.id.as_str().cmp(id)) {
+                Ok(k) => {
+                    if let Some(info) = infos.get_mut(k) {
+                        if info.addr != *addr {
+                            info.addr.clone_from(addr);
+                        }
+                        info.outgoing = p.outgoing;
+                        info.compression = compression;
+                        info.tls_version = p.tls_version;
+                    }
+                }
+                Err(k) => infos.insert(
+                    k,
+                    PeerInfo {
+                        id: id.to_owned(),
+                        addr: addr.clone(),
+                        outgoing: p.outgoing,
+                        compression,
+                        tls_version: p.tls_version,
+                    },
+                ),
+            }
         }
     }
 

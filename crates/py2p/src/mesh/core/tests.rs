@@ -181,3 +181,65 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
         super::Connecting::Done(Err(ConnectError::SelfConnection))
     ));
 }
+
+/// Opens `conn` and completes a handshake from a peer `id` advertising port `port`.
+fn handshaken(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, port: u16) {
+    let info = ConnInfo {
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        outgoing: false,
+        tls_version: None,
+    };
+    core.on_open(net, conn, &info);
+    let handshake = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        id.as_bytes().to_vec(),
+        vec![
+            vec![Flag::HANDSHAKE.0],
+            id.as_bytes().to_vec(),
+            core.protocol_id.clone().into_bytes(),
+            format!(r#"["127.0.0.1", {port}]"#).into_bytes(),
+            b"[]".to_vec(),
+        ],
+        1_700_000_000,
+    );
+    core.on_frame(net, conn, &handshake.encode(None)[4..], Tables::default());
+}
+
+#[test]
+fn the_published_routing_table_is_updated_in_place_without_copying_unchanged_peers() {
+    let config = MeshConfig::builder().build();
+    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
+    let mut net = FakeNet::new();
+    let mut published = Vec::new();
+    for (raw, id) in [(1, "c"), (2, "a"), (3, "b")] {
+        handshaken(
+            &mut core,
+            &mut net,
+            ConnId::from_raw(raw),
+            id,
+            100 + raw as u16,
+        );
+        core.update_peer_infos(&mut published);
+        assert_eq!(published, core.peer_infos());
+    }
+    let ids: Vec<&str> = published.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let kept = published
+        .iter()
+        .find(|p| p.id == "c")
+        .map(|p| p.id.as_ptr());
+    core.on_close(
+        &mut net,
+        ConnId::from_raw(2),
+        &py2p_net::CloseReason::PeerClosed,
+    );
+    core.update_peer_infos(&mut published);
+    assert_eq!(published, core.peer_infos());
+    assert_eq!(published.len(), 2);
+    // The entry of a peer that did not change is the same string, not a new copy.
+    let after = published
+        .iter()
+        .find(|p| p.id == "c")
+        .map(|p| p.id.as_ptr());
+    assert_eq!(kept, after);
+}
