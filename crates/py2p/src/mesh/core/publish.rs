@@ -57,23 +57,11 @@ impl MeshCore {
     /// publishes the table at every handshake, and a copy each time made N handshakes cost
     /// N² strings made and freed (the fragments stayed in the process's memory).
     pub(crate) fn update_peer_infos(&self, infos: &mut Vec<PeerInfo>) {
-        let mut current: Vec<(&str, &Peer)> = self
-            .routing
-            .iter()
-            .filter_map(|(id, conn)| {
-                let p = self.peers.get(conn)?;
-                p.addr.as_ref()?;
-                Some((id.as_str(), &**p))
-            })
-            .collect();
-        current.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        infos.retain(|info| {
-            current
-                .binary_search_by(|(id, _)| (*id).cmp(info.id.as_str()))
-                .is_ok()
-        });
-        for (id, p) in current {
-            let Some(addr) = &p.addr else {
+        // No list of the routing table is made either: a list as long as the table, made and
+        // dropped at every handshake, leaves a hole a little larger each time.
+        infos.retain(|info| self.routed_addr(&info.id).is_some());
+        for id in self.routing.keys() {
+            let Some((addr, p)) = self.routed_addr(id) else {
                 continue;
             };
             let compression = p.compression.first().copied();
@@ -91,7 +79,7 @@ impl MeshCore {
                 Err(k) => infos.insert(
                     k,
                     PeerInfo {
-                        id: id.to_owned(),
+                        id: id.clone(),
                         addr: addr.clone(),
                         outgoing: p.outgoing,
                         compression,
@@ -100,6 +88,12 @@ impl MeshCore {
                 ),
             }
         }
+    }
+
+    /// The advertised address and record of the peer routed as `id`, if it has both.
+    fn routed_addr(&self, id: &str) -> Option<(&(String, u16), &Peer)> {
+        let p = self.peers.get(self.routing.get(id)?)?;
+        Some((p.addr.as_ref()?, p))
     }
 
     /// The routing table, sorted by id.
