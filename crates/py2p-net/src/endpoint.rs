@@ -70,7 +70,8 @@ pub enum Action {
 pub struct Endpoint {
     /// Ordered by id, so that every rule acts in the same order on every run (a simulator
     /// replays a seed exactly; ties in eviction and shedding go the same way).
-    conns: BTreeMap<ConnId, Conn>,
+    /// Boxed records (see `Conn::new`).
+    conns: BTreeMap<ConnId, Box<Conn>>,
     next_id: u64,
     config: NetConfig,
     closing: Vec<(ConnId, CloseReason)>,
@@ -414,7 +415,7 @@ impl Endpoint {
 
     /// Bytes waiting for the connection's socket.
     pub fn has_output(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(Conn::has_output)
+        self.conns.get(&conn).is_some_and(|c| c.has_output())
     }
 
     /// Passes a command from the user's threads to the service.
@@ -504,7 +505,7 @@ impl Endpoint {
     }
 
     fn buffered(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, Conn::buffered)
+        self.conns.get(&conn).map_or(0, |c| c.buffered())
     }
 
     /// Tells the service of an established connection.
@@ -702,7 +703,7 @@ impl Net for Endpoint {
     }
 
     fn queued(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, Conn::queued)
+        self.conns.get(&conn).map_or(0, |c| c.queued())
     }
 
     fn total_queued(&self) -> usize {

@@ -30,9 +30,31 @@ struct Queue<T> {
     wakers: Vec<Waker>,
 }
 
+/// An emptied queue gives its room back when that room is larger than this. A burst (a
+/// thousand peers connecting, each a `Connected` event) would otherwise leave the queue's
+/// largest size allocated for good; below it, a queue that fills and empties all the time
+/// keeps its room.
+const KEEP_BYTES: usize = 64 << 10;
+
 impl<T> Queue<T> {
     fn has_room(&self, capacity: usize, max_bytes: usize) -> bool {
         self.items.len() < capacity && self.bytes < max_bytes
+    }
+
+    /// The oldest item, and its size taken off the total.
+    fn take(&mut self) -> Option<T> {
+        let (item, bytes) = self.items.pop_front()?;
+        self.bytes -= bytes;
+        if self.items.is_empty()
+            && self
+                .items
+                .capacity()
+                .saturating_mul(size_of::<(T, usize)>())
+                > KEEP_BYTES
+        {
+            self.items = VecDeque::new();
+        }
+        Some(item)
     }
 }
 
@@ -131,8 +153,7 @@ impl<T> Inbox<T> {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<(Option<T>, bool)> {
         let mut items = self.lock();
-        if let Some((item, bytes)) = items.items.pop_front() {
-            items.bytes -= bytes;
+        if let Some(item) = items.take() {
             let resume = items.has_room(self.capacity, self.max_bytes)
                 && self.paused.load(Ordering::Acquire);
             return Poll::Ready((Some(item), resume));
@@ -161,10 +182,9 @@ impl<T> Inbox<T> {
         let mut out = vec![first];
         let mut items = self.lock();
         while out.len() < n {
-            let Some((item, bytes)) = items.items.pop_front() else {
+            let Some(item) = items.take() else {
                 break;
             };
-            items.bytes -= bytes;
             out.push(item);
         }
         if items.has_room(self.capacity, self.max_bytes) && self.paused.load(Ordering::Acquire) {
@@ -179,8 +199,7 @@ impl<T> Inbox<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut items = self.lock();
         loop {
-            if let Some((item, bytes)) = items.items.pop_front() {
-                items.bytes -= bytes;
+            if let Some(item) = items.take() {
                 let resume = items.has_room(self.capacity, self.max_bytes)
                     && self.paused.load(Ordering::Acquire);
                 return (Some(item), resume);
@@ -217,6 +236,28 @@ impl<T> Inbox<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn an_emptied_queue_gives_back_the_room_of_a_burst() {
+        let inbox = Inbox::new(100_000);
+        // Small items: the room of a short queue is kept while it fills and empties.
+        for round in 0..3 {
+            for i in 0..100u64 {
+                inbox.push(i);
+            }
+            while inbox.pop(Some(Duration::ZERO)).0.is_some() {}
+            assert!(inbox.lock().items.capacity() >= 100, "round {round}");
+        }
+        // A burst past the limit: its room goes once the queue is empty, not before.
+        for i in 0..10_000u64 {
+            inbox.push(i);
+        }
+        assert_eq!(inbox.pop(Some(Duration::ZERO)).0, Some(0));
+        assert!(inbox.lock().items.capacity() >= 9_999);
+        let (rest, _) = inbox.pop_many(20_000, Some(Duration::ZERO));
+        assert_eq!(rest.len(), 9_999);
+        assert_eq!(inbox.lock().items.capacity(), 0);
+    }
 
     #[test]
     fn pop_waits_for_push_and_reports_room() {

@@ -272,8 +272,8 @@ impl MeshNode {
     fn publish_peers(&mut self) {
         // The status copy counts the peers too: it is made again at the next chance.
         self.published_at = None;
-        let peers = self.core.peer_infos();
-        self.shared.published().peers = peers;
+        self.core
+            .update_peer_infos(&mut self.shared.published().peers);
     }
 
     /// Publishes the status for `status()` calls made while the loop is busy in a handler.

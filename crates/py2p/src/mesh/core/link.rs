@@ -5,7 +5,6 @@ use py2p_wire::Flag;
 
 use super::state::MeshCore;
 use crate::mesh::link::MeshLink;
-use crate::mesh::peer::Peer;
 
 impl MeshLink for MeshCore {
     fn id(&self) -> &str {
@@ -23,7 +22,7 @@ impl MeshLink for MeshCore {
     fn peer_label_of(&self, conn: ConnId) -> String {
         self.peers
             .get(&conn)
-            .map_or_else(|| conn.to_string(), Peer::label)
+            .map_or_else(|| conn.to_string(), |p| p.label())
     }
 
     fn routed_ids(&self) -> Vec<String> {

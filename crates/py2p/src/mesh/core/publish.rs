@@ -3,6 +3,7 @@
 
 use super::effect::Effect;
 use super::state::MeshCore;
+use crate::mesh::peer::Peer;
 use crate::mesh::Status;
 use crate::message::PeerInfo;
 
@@ -48,6 +49,51 @@ impl MeshCore {
             errors: Vec::new(),
             errors_total: 0,
         }
+    }
+
+    /// Brings `infos` (a routing table as [`MeshCore::peer_infos`] made it, sorted by id) up
+    /// to date in place: entries of peers gone are removed, new peers inserted, changed
+    /// fields set. Unlike a new copy, peers that did not change cost no allocation: the node
+    /// publishes the table at every handshake, and a copy each time made N handshakes cost
+    /// N² strings made and freed (the fragments stayed in the process's memory).
+    pub(crate) fn update_peer_infos(&self, infos: &mut Vec<PeerInfo>) {
+        // No list of the routing table is made either: a list as long as the table, made and
+        // dropped at every handshake, leaves a hole a little larger each time.
+        infos.retain(|info| self.routed_addr(&info.id).is_some());
+        for id in self.routing.keys() {
+            let Some((addr, p)) = self.routed_addr(id) else {
+                continue;
+            };
+            let compression = p.compression.first().copied();
+            match infos.binary_search_by(|info| info.id.as_str().cmp(id)) {
+                Ok(k) => {
+                    if let Some(info) = infos.get_mut(k) {
+                        if info.addr != *addr {
+                            info.addr.clone_from(addr);
+                        }
+                        info.outgoing = p.outgoing;
+                        info.compression = compression;
+                        info.tls_version = p.tls_version;
+                    }
+                }
+                Err(k) => infos.insert(
+                    k,
+                    PeerInfo {
+                        id: id.clone(),
+                        addr: addr.clone(),
+                        outgoing: p.outgoing,
+                        compression,
+                        tls_version: p.tls_version,
+                    },
+                ),
+            }
+        }
+    }
+
+    /// The advertised address and record of the peer routed as `id`, if it has both.
+    fn routed_addr(&self, id: &str) -> Option<(&(String, u16), &Peer)> {
+        let p = self.peers.get(self.routing.get(id)?)?;
+        Some((p.addr.as_ref()?, p))
     }
 
     /// The routing table, sorted by id.

@@ -37,7 +37,8 @@ pub(crate) struct MeshCore {
     pub(crate) protocol_id: String,
     pub(crate) out_addr: (String, u16),
     pub(super) limits: Limits,
-    pub(super) peers: HashMap<ConnId, Peer>,
+    /// Boxed records (see [`Peer::new`]).
+    pub(super) peers: HashMap<ConnId, Box<Peer>>,
     pub(super) routing: HashMap<String, ConnId>,
     pub(super) dials: HashMap<ConnId, Dial>,
     pub(super) seen: Seen,

@@ -184,24 +184,22 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
     ));
 }
 
-/// A peer on `conn` (incoming) completes its handshake as `id`, advertising port `port`.
-fn handshake(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, port: u16) {
+/// Opens `conn` and completes a handshake from a peer `id` advertising port `port`.
+fn handshaken(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, port: u16) {
     let info = ConnInfo {
-        peer_addr: SocketAddr::from(([127, 0, 0, 1], 40_000 + conn.to_raw() as u16)),
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         outgoing: false,
         tls_version: None,
     };
     core.on_open(net, conn, &info);
-    let protocol = MeshConfig::builder().build().protocol.id();
-    let addr = format!(r#"["127.0.0.1", {port}]"#);
     let handshake = py2p_wire::Message::new(
         vec![Flag::WHISPER.0],
         id.as_bytes().to_vec(),
         vec![
             vec![Flag::HANDSHAKE.0],
             id.as_bytes().to_vec(),
-            protocol.into_bytes(),
-            addr.into_bytes(),
+            core.protocol_id.clone().into_bytes(),
+            format!(r#"["127.0.0.1", {port}]"#).into_bytes(),
             b"[]".to_vec(),
         ],
         1_700_000_000,
@@ -241,8 +239,8 @@ fn a_peer_that_keeps_dropping_us_is_not_dialled_back_from_a_peers_list_before_it
     let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
     let mut net = FakeNet::new();
     let (them, other) = (ConnId::from_raw(1), ConnId::from_raw(2));
-    handshake(&mut core, &mut net, them, "them", 9);
-    handshake(&mut core, &mut net, other, "other", 8);
+    handshaken(&mut core, &mut net, them, "them", 9);
+    handshaken(&mut core, &mut net, other, "other", 8);
     let them_addr = SocketAddr::from(([127, 0, 0, 1], 9));
     let dials = |net: &FakeNet| net.dialled.iter().filter(|a| **a == them_addr).count();
 
@@ -254,7 +252,7 @@ fn a_peer_that_keeps_dropping_us_is_not_dialled_back_from_a_peers_list_before_it
     // It comes back (dialling us) and drops us again soon after: lists wait for its next
     // try, twice the interval away.
     let back = ConnId::from_raw(3);
-    handshake(&mut core, &mut net, back, "them", 9);
+    handshaken(&mut core, &mut net, back, "them", 9);
     net.elapsed += Duration::from_secs(1);
     core.on_close(&mut net, back, &CloseReason::PeerClosed);
     peers_list(&mut core, &mut net, other, "other", "them", 9);
@@ -276,10 +274,49 @@ fn a_peer_that_keeps_dropping_us_is_not_dialled_back_from_a_peers_list_before_it
     // Back for longer than the flap window, its losses are forgotten: lost again, it is
     // dialled from a list at once.
     let again = ConnId::from_raw(4);
-    handshake(&mut core, &mut net, again, "them", 9);
+    handshaken(&mut core, &mut net, again, "them", 9);
     net.elapsed += super::state::FLAP_WINDOW;
     core.on_tick(&mut net);
     core.on_close(&mut net, again, &CloseReason::PeerClosed);
     peers_list(&mut core, &mut net, other, "other", "them", 9);
     assert_eq!(dials(&net), 3, "a peer stable for a while still held back");
+}
+
+#[test]
+fn the_published_routing_table_is_updated_in_place_without_copying_unchanged_peers() {
+    let config = MeshConfig::builder().build();
+    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
+    let mut net = FakeNet::new();
+    let mut published = Vec::new();
+    for (raw, id) in [(1, "c"), (2, "a"), (3, "b")] {
+        handshaken(
+            &mut core,
+            &mut net,
+            ConnId::from_raw(raw),
+            id,
+            100 + raw as u16,
+        );
+        core.update_peer_infos(&mut published);
+        assert_eq!(published, core.peer_infos());
+    }
+    let ids: Vec<&str> = published.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let kept = published
+        .iter()
+        .find(|p| p.id == "c")
+        .map(|p| p.id.as_ptr());
+    core.on_close(
+        &mut net,
+        ConnId::from_raw(2),
+        &py2p_net::CloseReason::PeerClosed,
+    );
+    core.update_peer_infos(&mut published);
+    assert_eq!(published, core.peer_infos());
+    assert_eq!(published.len(), 2);
+    // The entry of a peer that did not change is the same string, not a new copy.
+    let after = published
+        .iter()
+        .find(|p| p.id == "c")
+        .map(|p| p.id.as_ptr());
+    assert_eq!(kept, after);
 }
