@@ -8,6 +8,7 @@ use py2p_wire::Flag;
 use super::effect::{Effect, Tables};
 use super::path::Path;
 use super::state::{MeshCore, SCRATCH_KEEP};
+use super::waterfall::Received;
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
 
@@ -48,13 +49,15 @@ impl MeshCore {
         // The waterfall brings most broadcasts several times: a copy whose id was seen is
         // dropped before the checksum and the packet copies. (A forged frame claiming a seen
         // id is dropped here too: the genuine message was delivered already.)
+        let mut received = None;
         if let Some(head) = plain.head() {
-            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
-                && self.seen.contains_bytes(head.id)
-            {
-                self.counters.duplicates += 1;
-                self.hit(Path::DuplicateBroadcast);
-                return;
+            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
+                if self.seen.contains_bytes(head.id) {
+                    self.counters.duplicates += 1;
+                    self.hit(Path::DuplicateBroadcast);
+                    return;
+                }
+                received = Received::of(body, plain.method(), &head);
             }
         }
         let decoded = plain.decode(&self.limits);
@@ -69,7 +72,7 @@ impl MeshCore {
             p.decode_errors = 0;
         }
         match Flag::from_packet(msg.msg_type()) {
-            Some(Flag::BROADCAST) if !self.relay(net, conn, &msg) => return,
+            Some(Flag::BROADCAST) if !self.relay(net, conn, &msg, received) => return,
             Some(Flag::RENEGOTIATE) => return self.handle_renegotiate(net, conn, msg.payload()),
             _ => {}
         }

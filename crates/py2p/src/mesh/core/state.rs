@@ -55,6 +55,8 @@ pub(crate) struct MeshCore {
     pub(super) scratch: Vec<u8>,
     /// The connections a broadcast goes to, kept between messages (no allocation per frame).
     pub(super) targets: Vec<ConnId>,
+    /// A broadcast's frame per compression method, kept between messages (emptied after each).
+    pub(super) frames: Vec<(Option<py2p_wire::Compression>, py2p_net::Frame)>,
     /// Outputs for the node, oldest first (see [`Effect`]).
     pub(super) effects: VecDeque<Effect>,
     /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
@@ -96,6 +98,7 @@ impl MeshCore {
             peers_dirty: true,
             scratch: Vec::new(),
             targets: Vec::new(),
+            frames: Vec::new(),
             effects: VecDeque::new(),
             observer: None,
         }
