@@ -3,15 +3,6 @@
 //! py2p keeps a deque that it scans and rebuilds for every message, so its cost grows with
 //! traffic. Here a hash set answers "seen?" and a min-heap on message time expires entries
 //! (by time, not arrival: one message stamped in the future must not hold the others back).
-//!
-//! In a mesh, most of the "seen?" questions are about copies of a broadcast that arrived a
-//! moment ago (each node gets every broadcast from several peers within milliseconds). A
-//! small table of the latest ids, one slot per hash, answers those from memory that stays in
-//! the cache; the big set (up to `seen_capacity` ids, megabytes spread over the heap: a cache
-//! miss or two per question, profiled at 7 % of a 64-node mesh) is asked only when the small
-//! table does not hold the id. The small table holds whole keys and only keys that the big
-//! set holds too (a key leaves both together), so it never says "seen" where the set would
-//! not: its answer is the set's answer, sooner.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -100,26 +91,6 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Slots in the table of latest keys: 24 KiB, about half a second of a busy mesh node's
-/// broadcasts (the copies of one broadcast come within milliseconds).
-const RECENT: usize = 1024;
-
-/// An empty slot of the table of latest keys.
-const EMPTY: Key = Key([0; 3]);
-
-/// The slot of `k` in the table of latest keys.
-fn slot(set: &HashSet<Key, IdHash>, k: &Key) -> usize {
-    // The set's hash, from its secret seed: peers cannot aim ids at one slot.
-    (set.hasher().hash_one(k) as usize) & (RECENT - 1)
-}
-
-/// Clears `k`'s slot in `recent` if it holds `k` (which the set just forgot).
-fn forget_recent(recent: &mut [Key], set: &HashSet<Key, IdHash>, k: &Key) {
-    if let Some(r) = recent.get_mut(slot(set, k)).filter(|r| *r == k) {
-        *r = EMPTY;
-    }
-}
-
 /// Broadcast ids seen in the last `expiry` seconds, at most `capacity` of them.
 ///
 /// The ids are kept in buckets by message time (a map of seconds, each a queue in arrival
@@ -129,8 +100,6 @@ fn forget_recent(recent: &mut [Key], set: &HashSet<Key, IdHash>, k: &Key) {
 #[derive(Debug)]
 pub(crate) struct Seen {
     set: HashSet<Key, IdHash>,
-    /// The latest keys by hash slot (see the module's text); empty until the first insert.
-    recent: Vec<Key>,
     order: BTreeMap<u64, VecDeque<Key>>,
     len: usize,
     capacity: usize,
@@ -143,7 +112,6 @@ impl Seen {
     pub fn new(capacity: usize, expiry_secs: u64) -> Seen {
         Seen {
             set: HashSet::with_hasher(IdHash::new()),
-            recent: Vec::new(),
             order: BTreeMap::new(),
             len: 0,
             capacity: capacity.max(1),
@@ -158,13 +126,6 @@ impl Seen {
         if !self.set.insert(k) {
             return false;
         }
-        if self.recent.is_empty() {
-            self.recent = vec![EMPTY; RECENT];
-        }
-        let slot = self.slot(&k);
-        if let Some(r) = self.recent.get_mut(slot) {
-            *r = k;
-        }
         match self.order.last_entry() {
             Some(mut last) if *last.key() == time => last.get_mut().push_back(k),
             _ => self.order.entry(time).or_default().push_back(k),
@@ -177,7 +138,6 @@ impl Seen {
             };
             if let Some(old) = oldest.get_mut().pop_front() {
                 self.set.remove(&old);
-                forget_recent(&mut self.recent, &self.set, &old);
                 self.len -= 1;
                 self.evicted += 1;
             }
@@ -190,22 +150,12 @@ impl Seen {
 
     #[cfg(test)]
     pub fn contains(&self, id: &str) -> bool {
-        self.contains_key(&key(id))
+        self.set.contains(&key(id))
     }
 
     /// Whether an id, as the bytes of its packet (not yet checked), was remembered.
     pub fn contains_bytes(&self, id: &[u8]) -> bool {
-        self.contains_key(&key_bytes(id))
-    }
-
-    fn contains_key(&self, k: &Key) -> bool {
-        // The empty slot's key is no id's (ids are base-58 text, never NUL bytes), but an
-        // empty id packet reads as it: that one asks the set.
-        (*k != EMPTY && self.recent.get(self.slot(k)) == Some(k)) || self.set.contains(k)
-    }
-
-    fn slot(&self, k: &Key) -> usize {
-        slot(&self.set, k)
+        self.set.contains(&key_bytes(id))
     }
 
     /// Forgets ids whose message time is more than `expiry` before `now`: such messages are
@@ -220,7 +170,6 @@ impl Seen {
             self.len -= keys.len();
             for k in keys {
                 self.set.remove(&k);
-                forget_recent(&mut self.recent, &self.set, &k);
             }
         }
         if self.set.capacity() > 4 * self.len.max(1024) {
@@ -252,23 +201,6 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s.evicted, 1);
         assert!(!s.contains("b"));
-    }
-
-    #[test]
-    fn the_table_of_latest_ids_answers_as_the_set_does() {
-        let mut s = Seen::new(2_000, 60);
-        let ids: Vec<String> = (0..3_000).map(|i| format!("id-{i:020}")).collect();
-        for id in &ids {
-            assert!(s.insert(id, 100));
-        }
-        // The latest ids are in the small table (most of them), older ones only in the set:
-        // all are seen; the evicted thousand are in neither.
-        assert!(ids[1_000..].iter().all(|id| s.contains_bytes(id.as_bytes())));
-        assert!(ids[..1_000].iter().all(|id| !s.contains_bytes(id.as_bytes())));
-        // An empty id packet reads as an empty slot's key, and is not seen.
-        assert!(!s.contains_bytes(b""));
-        s.expire(161);
-        assert!(ids.iter().all(|id| !s.contains_bytes(id.as_bytes())));
     }
 
     #[test]
