@@ -352,3 +352,32 @@ fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
         "b gets our own snappy encoding, time spelled canonically"
     );
 }
+
+#[test]
+fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
+    let (mut core, mut net) = relay_node();
+    let msg = py2p_wire::Message::new(
+        vec![Flag::BROADCAST.0],
+        b"origin".to_vec(),
+        vec![vec![Flag::BROADCAST.0], b"payload ".repeat(40)],
+        1_700_000_000,
+    );
+    let body = snappy_literal(&msg.encode(None)[4..]);
+    core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
+    assert_eq!(deliveries(&mut core), 1);
+    // A copy whose block is cut after the head: its payload is never decompressed (the
+    // whole block would not decompress, and the frame would be an undecodable one).
+    let cut = &body[..body.len() - 100];
+    core.on_frame(&mut net, ConnId::from_raw(2), cut, Tables::default());
+    assert_eq!(
+        (
+            deliveries(&mut core),
+            core.counters.duplicates,
+            core.counters.decode_errors
+        ),
+        (0, 1, 0)
+    );
+    // From `d`, whose frames are plain, the cut block is read whole: undecodable.
+    core.on_frame(&mut net, ConnId::from_raw(4), cut, Tables::default());
+    assert_eq!(core.counters.decode_errors, 1);
+}
