@@ -65,7 +65,10 @@ fn decode_prefix(data: &[u8], want: usize, out: &mut Vec<u8>) -> Option<()> {
             1 => {
                 let low = usize::from(*data.get(s)?);
                 s += 1;
-                (4 + usize::from((tag >> 2) & 7), (usize::from(tag >> 5) << 8) | low)
+                (
+                    4 + usize::from((tag >> 2) & 7),
+                    (usize::from(tag >> 5) << 8) | low,
+                )
             }
             2 => {
                 let b = data.get(s..s + 2)?;
@@ -123,7 +126,10 @@ mod tests {
         }
         let block = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
         let mut out = Vec::new();
-        for want in (0..plain.len() + 10).step_by(97).chain([1, 2, 3, 155, 160, 168]) {
+        for want in (0..plain.len() + 10)
+            .step_by(97)
+            .chain([1, 2, 3, 155, 160, 168])
+        {
             assert!(snappy_prefix_into(&block, want, &mut out), "{want}");
             assert_eq!(out, plain[..want.min(plain.len())], "{want}");
         }
@@ -139,9 +145,17 @@ mod tests {
         // A copy before the start; a literal past the announced length; a cut literal;
         // a length of more than 32 bits; nothing at all.
         assert!(!snappy_prefix_into(&[10, 0x01, 5], 10, &mut out));
-        assert!(!snappy_prefix_into(&[2, 4 << 2, 1, 2, 3, 4, 5], 10, &mut out));
+        assert!(!snappy_prefix_into(
+            &[2, 4 << 2, 1, 2, 3, 4, 5],
+            10,
+            &mut out
+        ));
         assert!(!snappy_prefix_into(&[10, 9 << 2, 1, 2], 10, &mut out));
-        assert!(!snappy_prefix_into(&[0xff, 0xff, 0xff, 0xff, 0x7f], 10, &mut out));
+        assert!(!snappy_prefix_into(
+            &[0xff, 0xff, 0xff, 0xff, 0x7f],
+            10,
+            &mut out
+        ));
         assert!(!snappy_prefix_into(&[], 10, &mut out));
         assert!(out.is_empty());
         // Arbitrary bytes: an answer, never a panic, and a true one agrees with snap's.

@@ -248,7 +248,12 @@ fn relay_node() -> (MeshCore, RecordingNet) {
             ],
             1_700_000_000,
         );
-        core.on_frame(&mut net, conn, &handshake.encode(None)[4..], Tables::default());
+        core.on_frame(
+            &mut net,
+            conn,
+            &handshake.encode(None)[4..],
+            Tables::default(),
+        );
     }
     assert_eq!(core.routing.len(), 4);
     while core.poll_effect().is_some() {}
