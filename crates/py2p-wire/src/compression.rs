@@ -36,6 +36,8 @@ use crate::WireError;
 // and this module's methods return the error type.
 pub(crate) mod method;
 pub(crate) use method::Compression;
+mod snappy_prefix;
+pub use snappy_prefix::snappy_prefix_into;
 
 impl Compression {
     /// py2p 0.5.607's preference order (with python-snappy installed).

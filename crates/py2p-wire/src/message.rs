@@ -261,6 +261,8 @@ impl Message {
 #[derive(Debug)]
 pub struct PlainBody<'a> {
     plain: Cow<'a, [u8]>,
+    /// The method that decompressed the body; `None` when it is taken as it stands.
+    method: Option<Compression>,
     /// A method recognised the body as its own but it inflates past the limit: the error
     /// reported if the body does not parse as it stands either.
     too_large: Option<WireError>,
@@ -286,12 +288,14 @@ impl<'a> PlainBody<'a> {
     pub fn unpack(body: &'a [u8], compressions: &[Compression], limits: &Limits) -> PlainBody<'a> {
         let max = limits.max_decompressed_len;
         match first_that_decompresses(body, compressions, |m| m.decompress(body, max)) {
-            Ok(plain) => PlainBody {
+            Ok((method, plain)) => PlainBody {
                 plain: Cow::Owned(plain),
+                method: Some(method),
                 too_large: None,
             },
             Err(too_large) => PlainBody {
                 plain: Cow::Borrowed(body),
+                method: None,
                 too_large,
             },
         }
@@ -311,15 +315,23 @@ impl<'a> PlainBody<'a> {
         });
         let scratch: &'a Vec<u8> = scratch;
         match found {
-            Ok(()) => PlainBody {
+            Ok((method, ())) => PlainBody {
                 plain: Cow::Borrowed(scratch),
+                method: Some(method),
                 too_large: None,
             },
             Err(too_large) => PlainBody {
                 plain: Cow::Borrowed(body),
+                method: None,
                 too_large,
             },
         }
+    }
+
+    /// The method that decompressed the body, `None` when the body is read as it stands: a
+    /// relay may pass the body on unchanged to a peer it sends with the same method.
+    pub fn method(&self) -> Option<Compression> {
+        self.method
     }
 
     /// The plain bytes.
@@ -363,11 +375,11 @@ fn first_that_decompresses<R>(
     body: &[u8],
     compressions: &[Compression],
     mut decompress: impl FnMut(Compression) -> Result<R, WireError>,
-) -> Result<R, Option<WireError>> {
+) -> Result<(Compression, R), Option<WireError>> {
     let mut too_large = None;
     for &method in compressions {
         match decompress(method) {
-            Ok(r) => return Ok(r),
+            Ok(r) => return Ok((method, r)),
             Err(e @ WireError::DecompressedTooLarge { .. }) => {
                 note_too_large(&mut too_large, e, method, body)
             }
@@ -524,6 +536,29 @@ mod tests {
                 assert_eq!(reused, fresh, "{method:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_plain_body_tells_which_method_decompressed_it() {
+        let limits = Limits::default();
+        let m = msg(&[b"\x00", &[7u8; 500]], 9);
+        let mut scratch = Vec::new();
+        for method in [None].into_iter().chain(Compression::ALL.map(Some)) {
+            let frame = m.encode(method);
+            let body = &frame[4..];
+            // The first method that applies is the one named (zlib's reader would take a
+            // gzip body too, so each is given alone, after snappy).
+            let list: Vec<Compression> = [Compression::Snappy].into_iter().chain(method).collect();
+            assert_eq!(PlainBody::unpack(body, &list, &limits).method(), method);
+            assert_eq!(
+                PlainBody::unpack_in(body, &list, &limits, &mut scratch).method(),
+                method
+            );
+        }
+        // Not among the connection's methods: read as it stands (and so not decodable).
+        let frame = m.encode(Some(Compression::Zlib));
+        let plain = PlainBody::unpack(&frame[4..], &[Compression::Snappy], &limits);
+        assert_eq!(plain.method(), None);
     }
 
     #[test]

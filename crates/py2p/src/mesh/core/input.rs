@@ -3,13 +3,19 @@
 
 use log::{debug, info};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
-use py2p_wire::Flag;
+use py2p_wire::{compression, Compression, Flag};
 
 use super::effect::{Effect, Tables};
 use super::path::Path;
 use super::state::{MeshCore, SCRATCH_KEEP};
+use super::waterfall::Received;
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
+
+/// How much of a snappy frame is decompressed to read its head first: the type, sender, id
+/// and time packets of a broadcast between ids of 66 characters (sha-384 in base-58) take 155
+/// bytes. A longer head is read by the full decompression, as any frame.
+const HEAD_PEEK: usize = 168;
 
 impl MeshCore {
     /// A connection is open (dialled or accepted): our handshake goes out, then the
@@ -39,6 +45,23 @@ impl MeshCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
+        // The waterfall brings most broadcasts several times. From a peer that sends snappy,
+        // the head alone is decompressed first: a copy of a seen broadcast is dropped without
+        // decompressing the rest (its payload).
+        if peer.compression.first() == Some(&Compression::Snappy)
+            && compression::snappy_prefix_into(body, HEAD_PEEK, &mut self.scratch)
+        {
+            let head = py2p_wire::PlainBody::unpack(&self.scratch, &[], &self.limits);
+            if let Some(head) = head.head() {
+                if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
+                    && self.seen.contains_bytes(head.id)
+                {
+                    self.counters.duplicates += 1;
+                    self.hit(Path::DuplicateBroadcast);
+                    return;
+                }
+            }
+        }
         let plain = py2p_wire::PlainBody::unpack_in(
             body,
             &peer.compression,
@@ -48,13 +71,15 @@ impl MeshCore {
         // The waterfall brings most broadcasts several times: a copy whose id was seen is
         // dropped before the checksum and the packet copies. (A forged frame claiming a seen
         // id is dropped here too: the genuine message was delivered already.)
+        let mut received = None;
         if let Some(head) = plain.head() {
-            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
-                && self.seen.contains_bytes(head.id)
-            {
-                self.counters.duplicates += 1;
-                self.hit(Path::DuplicateBroadcast);
-                return;
+            if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
+                if self.seen.contains_bytes(head.id) {
+                    self.counters.duplicates += 1;
+                    self.hit(Path::DuplicateBroadcast);
+                    return;
+                }
+                received = Received::of(body, plain.method(), &head);
             }
         }
         let decoded = plain.decode(&self.limits);
@@ -69,7 +94,7 @@ impl MeshCore {
             p.decode_errors = 0;
         }
         match Flag::from_packet(msg.msg_type()) {
-            Some(Flag::BROADCAST) if !self.relay(net, conn, &msg) => return,
+            Some(Flag::BROADCAST) if !self.relay(net, conn, &msg, received) => return,
             Some(Flag::RENEGOTIATE) => return self.handle_renegotiate(net, conn, msg.payload()),
             _ => {}
         }

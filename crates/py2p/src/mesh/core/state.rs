@@ -38,7 +38,7 @@ pub(crate) struct MeshCore {
     pub(crate) out_addr: (String, u16),
     pub(super) limits: Limits,
     /// Boxed records (see [`Peer::new`]).
-    pub(super) peers: HashMap<ConnId, Box<Peer>>,
+    pub(super) peers: HashMap<ConnId, Box<Peer>, ConnHash>,
     pub(super) routing: HashMap<String, ConnId>,
     pub(super) dials: HashMap<ConnId, Dial>,
     pub(super) seen: Seen,
@@ -56,10 +56,51 @@ pub(crate) struct MeshCore {
     pub(super) scratch: Vec<u8>,
     /// The connections a broadcast goes to, kept between messages (no allocation per frame).
     pub(super) targets: Vec<ConnId>,
+    /// A broadcast's frame per compression method, kept between messages (emptied after each).
+    pub(super) frames: Vec<(Option<py2p_wire::Compression>, py2p_net::Frame)>,
     /// Outputs for the node, oldest first (see [`Effect`]).
     pub(super) effects: VecDeque<Effect>,
     /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
     pub(super) observer: Option<PathObserver>,
+}
+
+/// The hash of the peer map, looked up several times per frame (once per target of a
+/// relay): connection handles are handed out by our own event loop, one after the other, so
+/// no peer chooses them and SipHash's defence against chosen keys buys nothing; this is a
+/// multiply and murmur3's finaliser (every bit of the handle reaches the bucket bits).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ConnHash;
+
+impl std::hash::BuildHasher for ConnHash {
+    type Hasher = ConnHasher;
+
+    fn build_hasher(&self) -> ConnHasher {
+        ConnHasher(0)
+    }
+}
+
+/// The hasher of [`ConnHash`].
+pub(crate) struct ConnHasher(u64);
+
+impl std::hash::Hasher for ConnHasher {
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 /// The decompression buffer is given back when a frame grew it past this.
@@ -94,7 +135,7 @@ impl MeshCore {
             protocol_id,
             out_addr,
             limits,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             routing: HashMap::new(),
             dials: HashMap::new(),
             seen,
@@ -106,6 +147,7 @@ impl MeshCore {
             peers_dirty: true,
             scratch: Vec::new(),
             targets: Vec::new(),
+            frames: Vec::new(),
             effects: VecDeque::new(),
             observer: None,
         }

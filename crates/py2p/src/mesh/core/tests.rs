@@ -320,3 +320,208 @@ fn the_published_routing_table_is_updated_in_place_without_copying_unchanged_pee
         .map(|p| p.id.as_ptr());
     assert_eq!(kept, after);
 }
+
+/// A network that keeps every frame sent (as `FakeNet`, whose clock it uses).
+struct RecordingNet {
+    clock: FakeNet,
+    sent: Vec<(ConnId, Vec<u8>)>,
+}
+
+impl py2p_net::Net for RecordingNet {
+    fn send(&mut self, conn: ConnId, frame: py2p_net::Frame) {
+        self.sent.push((conn, frame.to_vec()));
+    }
+    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
+        self.clock.dial(addr)
+    }
+    fn close(&mut self, _conn: ConnId) {}
+    fn queued(&self, _conn: ConnId) -> usize {
+        0
+    }
+    fn total_queued(&self) -> usize {
+        0
+    }
+    fn now(&self) -> std::time::Instant {
+        self.clock.now()
+    }
+    fn unix_time(&self) -> u64 {
+        self.clock.unix_time()
+    }
+    fn shutdown(&mut self) {}
+}
+
+/// A node with four routed peers, `a` to `d` on connections 1 to 4, that send with snappy,
+/// snappy, zlib and no compression.
+fn relay_node() -> (MeshCore, RecordingNet) {
+    use py2p_wire::{compression, Compression};
+    let config = MeshConfig::builder().build();
+    let protocol = config.protocol.id();
+    let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
+    let mut net = RecordingNet {
+        clock: FakeNet::new(),
+        sent: Vec::new(),
+    };
+    let methods: [&[Compression]; 4] = [
+        &[Compression::Snappy],
+        &[Compression::Snappy],
+        &[Compression::Zlib],
+        &[],
+    ];
+    for (i, (name, methods)) in ["a", "b", "c", "d"].into_iter().zip(methods).enumerate() {
+        let conn = ConnId::from_raw(i as u64 + 1);
+        let info = ConnInfo {
+            peer_addr: SocketAddr::from(([127, 0, 0, 1], 10 + i as u16)),
+            outgoing: false,
+            tls_version: None,
+        };
+        core.on_open(&mut net, conn, &info);
+        let handshake = py2p_wire::Message::new(
+            vec![Flag::WHISPER.0],
+            name.as_bytes().to_vec(),
+            vec![
+                vec![Flag::HANDSHAKE.0],
+                name.as_bytes().to_vec(),
+                protocol.clone().into_bytes(),
+                format!(r#"["127.0.0.1", {}]"#, 10 + i).into_bytes(),
+                compression::to_json(methods).into_bytes(),
+            ],
+            1_700_000_000,
+        );
+        core.on_frame(
+            &mut net,
+            conn,
+            &handshake.encode(None)[4..],
+            Tables::default(),
+        );
+    }
+    assert_eq!(core.routing.len(), 4);
+    while core.poll_effect().is_some() {}
+    net.sent.clear();
+    (core, net)
+}
+
+/// A valid snappy body that is not what our snappy writes: the length, then the plain
+/// bytes as one literal.
+fn snappy_literal(plain: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut n = plain.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.push(61 << 2);
+    out.extend_from_slice(&((plain.len() - 1) as u16).to_le_bytes());
+    out.extend_from_slice(plain);
+    out
+}
+
+#[test]
+fn a_relay_passes_a_snappy_body_on_unchanged_to_snappy_peers_and_encodes_it_for_the_others() {
+    use py2p_wire::{Compression, Limits};
+    let (mut core, mut net) = relay_node();
+    let msg = py2p_wire::Message::new(
+        vec![Flag::BROADCAST.0],
+        b"origin".to_vec(),
+        vec![vec![Flag::BROADCAST.0], b"hello ".repeat(50)],
+        1_700_000_000,
+    );
+    let body = snappy_literal(&msg.encode(None)[4..]);
+    assert_ne!(Compression::Snappy.compress(&msg.encode(None)[4..]), body);
+    core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
+    assert_eq!(deliveries(&mut core), 1);
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    let to = |conn: u64| -> Vec<&Vec<u8>> {
+        net.sent
+            .iter()
+            .filter(|(c, _)| *c == ConnId::from_raw(conn))
+            .map(|(_, f)| f)
+            .collect()
+    };
+    assert!(to(1).is_empty(), "not back to where it came from");
+    assert_eq!(to(2), [&frame], "b reads snappy: the very frame");
+    let limits = Limits::default();
+    let zlib = to(3);
+    assert_eq!(zlib.len(), 1);
+    assert_eq!(
+        py2p_wire::Message::decode_frame(zlib[0], &[Compression::Zlib], &limits).unwrap(),
+        msg
+    );
+    assert_eq!(to(4), [&msg.encode(None)], "d reads plain frames");
+}
+
+#[test]
+fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
+    let (mut core, mut net) = relay_node();
+    let msg = py2p_wire::Message::new(
+        vec![Flag::BROADCAST.0],
+        b"origin".to_vec(),
+        vec![vec![Flag::BROADCAST.0], b"hi".to_vec()],
+        1_700_000_000,
+    );
+    // A leading zero digit: the same time, the same id, but not the bytes we would write.
+    let time = format!("1{}", msg.time_58());
+    let mut plain = Vec::new();
+    let packets: [&[u8]; 6] = [
+        &[Flag::BROADCAST.0],
+        b"origin",
+        msg.id().as_bytes(),
+        time.as_bytes(),
+        &[Flag::BROADCAST.0],
+        b"hi",
+    ];
+    for p in packets {
+        plain.extend_from_slice(&(p.len() as u32).to_be_bytes());
+        plain.extend_from_slice(p);
+    }
+    // From `a` as a snappy literal: `b` (snappy) must get our encoding, not these bytes.
+    core.on_frame(
+        &mut net,
+        ConnId::from_raw(1),
+        &snappy_literal(&plain),
+        Tables::default(),
+    );
+    assert_eq!(deliveries(&mut core), 1);
+    let to_b: Vec<&Vec<u8>> = net
+        .sent
+        .iter()
+        .filter(|(c, _)| *c == ConnId::from_raw(2))
+        .map(|(_, f)| f)
+        .collect();
+    assert_eq!(to_b.len(), 1);
+    assert_eq!(
+        to_b[0][4..],
+        py2p_wire::Compression::Snappy.compress(&msg.encode(None)[4..])[..],
+        "b gets our own snappy encoding, time spelled canonically"
+    );
+}
+
+#[test]
+fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
+    let (mut core, mut net) = relay_node();
+    let msg = py2p_wire::Message::new(
+        vec![Flag::BROADCAST.0],
+        b"origin".to_vec(),
+        vec![vec![Flag::BROADCAST.0], b"payload ".repeat(40)],
+        1_700_000_000,
+    );
+    let body = snappy_literal(&msg.encode(None)[4..]);
+    core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
+    assert_eq!(deliveries(&mut core), 1);
+    // A copy whose block is cut after the head: its payload is never decompressed (the
+    // whole block would not decompress, and the frame would be an undecodable one).
+    let cut = &body[..body.len() - 100];
+    core.on_frame(&mut net, ConnId::from_raw(2), cut, Tables::default());
+    assert_eq!(
+        (
+            deliveries(&mut core),
+            core.counters.duplicates,
+            core.counters.decode_errors
+        ),
+        (0, 1, 0)
+    );
+    // From `d`, whose frames are plain, the cut block is read whole: undecodable.
+    core.on_frame(&mut net, ConnId::from_raw(4), cut, Tables::default());
+    assert_eq!(core.counters.decode_errors, 1);
+}

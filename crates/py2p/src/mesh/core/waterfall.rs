@@ -3,7 +3,7 @@
 
 use log::{debug, warn};
 use py2p_net::{ConnId, Frame, Net};
-use py2p_wire::{Compression, Flag};
+use py2p_wire::{base58, Compression, Flag, Head, HEADER_LEN};
 
 use super::path::Path;
 use super::state::MeshCore;
@@ -60,15 +60,18 @@ impl MeshCore {
     }
 
     /// Sends one message to every routed peer but `except`, encoding it once per compression
-    /// and sharing each encoding among the peers that use it (no copy per peer).
+    /// and sharing each encoding among the peers that use it (no copy per peer). A relayed
+    /// message's `received` body goes on unchanged to the peers that use its method.
     pub(super) fn send_all(
         &mut self,
         net: &mut dyn Net,
         msg: &py2p_wire::Message,
         except: &[ConnId],
+        received: Option<Received<'_>>,
     ) -> usize {
-        let mut frames: Vec<(Option<Compression>, Frame)> = Vec::new();
-        // The list is kept between calls: no allocation per message.
+        // Both lists are kept between calls: no allocation per message.
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.clear();
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         targets.extend(
@@ -86,17 +89,26 @@ impl MeshCore {
             let method = peer.compression.first().copied();
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
-                None if targets.len() == 1 => msg.encode(method).into(),
                 None => {
-                    let f = Frame::shared(msg.encode(method));
-                    frames.push((method, f.clone()));
-                    f
+                    let bytes = match received.as_ref().and_then(|r| r.frame_for(method)) {
+                        Some(frame) => frame,
+                        None => msg.encode(method),
+                    };
+                    if targets.len() == 1 {
+                        bytes.into()
+                    } else {
+                        let f = Frame::shared(bytes);
+                        frames.push((method, f.clone()));
+                        f
+                    }
                 }
             };
             net.send(conn, frame);
         }
         let n = targets.len();
         self.targets = targets;
+        frames.clear();
+        self.frames = frames;
         n
     }
 
@@ -109,7 +121,7 @@ impl MeshCore {
                 p.last_sent = Some(msg.clone());
             }
         }
-        self.send_all(net, &msg, &[]);
+        self.send_all(net, &msg, &[], None);
     }
 
     /// Whether a message is older than `message_expiry` (then it is counted and dropped).
@@ -139,6 +151,7 @@ impl MeshCore {
         net: &mut dyn Net,
         conn: ConnId,
         msg: &py2p_wire::Message,
+        received: Option<Received<'_>>,
     ) -> bool {
         let now = net.unix_time();
         if self.too_old(msg, now) {
@@ -169,8 +182,53 @@ impl MeshCore {
             .and_then(|s| self.routing.get(s))
             .copied();
         let except = [conn, origin.unwrap_or(conn)];
-        let n = self.send_all(net, msg, &except);
+        let n = self.send_all(net, msg, &except, received);
         self.counters.relayed += n as u64;
         true
+    }
+}
+
+/// A broadcast's frame body as it arrived, with the method that decompressed it (`None`:
+/// read as it stands), for relaying it without encoding it again.
+///
+/// Only bodies that are the message's own encoding are kept ([`Received::of`]): plain, or
+/// snappy (whose raw format any valid decoder reads the same way, to the same bytes, with the
+/// whole input used); and a time packet in its one canonical spelling. The plain bytes are
+/// then exactly the packets [`py2p_wire::Message::encode`] would write (type, sender, id,
+/// time and payload, each after its length), so a peer that reads our frames with that method
+/// gets the same message, id checked as before. Other methods' streams may carry what one
+/// decoder takes and another refuses (trailing bytes, a second member): those are encoded
+/// again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received<'a> {
+    method: Option<Compression>,
+    body: &'a [u8],
+}
+
+impl<'a> Received<'a> {
+    /// The body of a frame whose plain head is `head`, decompressed by `method`; `None` when
+    /// it must be encoded again to be relayed.
+    pub(crate) fn of(
+        body: &'a [u8],
+        method: Option<Compression>,
+        head: &Head<'_>,
+    ) -> Option<Received<'a>> {
+        let relayable = matches!(method, None | Some(Compression::Snappy));
+        let canonical = base58::decode_u64_bytes(head.time_58)
+            .is_ok_and(|t| base58::U64Text::new(t).as_bytes() == head.time_58);
+        (relayable && canonical).then_some(Received { method, body })
+    }
+
+    /// The whole frame (length and body) for a peer we send to with `method`, if that is the
+    /// method the body came in.
+    fn frame_for(&self, method: Option<Compression>) -> Option<Vec<u8>> {
+        if method != self.method {
+            return None;
+        }
+        let len = u32::try_from(self.body.len()).ok()?;
+        let mut frame = Vec::with_capacity(HEADER_LEN + self.body.len());
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(self.body);
+        Some(frame)
     }
 }
