@@ -63,13 +63,14 @@ impl MeshCore {
     /// redials failed (as py2p does: it asks its peers for theirs and dials who they name;
     /// after a partition heals, lists are how the halves find each other soonest). One that
     /// dropped us again soon after it came back (py2p's chord drops the outgoing connection
-    /// it finds least useful, for one, then dials it again when a list names it) waits for
-    /// its next try: two nodes dialling each other straight back would open and close
-    /// connections without end.
+    /// it finds least useful, for one, then dials it again when a list names it) is not
+    /// dialled from lists for the backoff of its flaps (`reconnect_interval` doubled per
+    /// flap, at most a minute, from the loss): two nodes dialling each other straight back
+    /// would open and close connections without end.
     pub(super) fn may_dial_listed(&self, id: &str, now: Instant) -> bool {
         self.lost
             .get(id)
-            .is_none_or(|l| l.found.is_some() || l.flaps == 0 || l.next_try <= now)
+            .is_none_or(|l| l.found.is_some() || l.quiet_until <= now)
     }
 
     /// A lost peer completed a handshake again: not redialled any more, but remembered for
@@ -114,14 +115,16 @@ impl MeshCore {
         if flaps > 0 {
             debug!("peer {id} lost again soon after it came back ({flaps} time(s) in a row)");
         }
+        let wait = backoff(self.config.reconnect_interval, flaps);
         self.lost.insert(
             id.to_owned(),
             LostPeer {
                 addr,
                 since: now,
-                next_try: now + backoff(self.config.reconnect_interval, flaps),
+                next_try: now + wait,
                 attempts: flaps,
                 flaps,
+                quiet_until: if flaps > 0 { now + wait } else { now },
                 found: None,
             },
         );
