@@ -424,7 +424,7 @@ impl<'a> Script<'a> {
         });
         self.impersonated = match decoded {
             Some(msg) => {
-                msg.payload().first().map(Vec::as_slice) == Some(&[Flag::HANDSHAKE.0])
+                msg.payload().first() == Some(&[Flag::HANDSHAKE.0])
                     && msg.payload().get(1).map(Vec::as_slice) == Some(honest)
             }
             None => bytes.windows(honest.len().max(1)).any(|w| w == honest),

@@ -222,7 +222,7 @@ impl MeshNode {
             }
             Effect::Chord { conn, msg } => {
                 if let Some(chord) = &mut self.chord {
-                    chord.on_message(&mut self.core, net, conn, msg.payload());
+                    chord.on_message(&mut self.core, net, conn, &msg.payload().to_vec());
                 }
             }
         }

@@ -74,7 +74,9 @@ impl MeshCore {
             _ => {}
         }
         let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
-        if tables.chord && crate::chord::is_chord(msg.payload()) {
+        if tables.chord
+            && crate::chord::is_chord_packets(msg.payload().first(), msg.payload().len())
+        {
             self.effects.push_back(Effect::Chord { conn, msg });
             return;
         }

@@ -47,7 +47,7 @@ impl MeshCore {
         &mut self,
         net: &mut dyn Net,
         conn: ConnId,
-        payload: &[Vec<u8>],
+        payload: py2p_wire::Payload<'_>,
     ) {
         let ours = self.config.compressions.clone();
         if !self.peers.contains_key(&conn) {
