@@ -318,10 +318,12 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     if text.first().is_none_or(|&c| c == ALPHABET[0]) || text.len() > bytes.len() * 138 / 100 + 1 {
         return false;
     }
-    // Little-endian u32 limbs; five digits at a time (58^5 < 2^32).
-    let mut limbs = [0u32; 24];
+    // Little-endian u64 limbs; ten digits at a time (58^10 < 2^64), one 64x64->128
+    // multiplication per limb and chunk: a quarter of the multiplications of u32 limbs
+    // and five digits.
+    let mut limbs = [0u64; 12];
     let mut used = 0usize;
-    for chunk in text.chunks(5) {
+    for chunk in text.chunks(10) {
         let mut mul: u64 = 1;
         let mut add: u64 = 0;
         for &c in chunk {
@@ -332,15 +334,16 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
             mul *= 58;
             add = add * 58 + u64::from(d);
         }
-        let mut carry = add;
+        // limb * mul + carry < 2^128 for any limb and a carry below 2^64.
+        let mut carry = u128::from(add);
         for limb in limbs.iter_mut().take(used) {
-            let cur = u64::from(*limb) * mul + carry;
-            *limb = cur as u32;
-            carry = cur >> 32;
+            let cur = u128::from(*limb) * u128::from(mul) + carry;
+            *limb = cur as u64;
+            carry = cur >> 64;
         }
         if carry > 0 {
             match limbs.get_mut(used) {
-                Some(slot) => *slot = carry as u32,
+                Some(slot) => *slot = carry as u64,
                 None => return false,
             }
             used += 1;
@@ -348,8 +351,8 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     }
     // Compare with the bytes, least significant limb first.
     let mut expected = bytes
-        .rchunks(4)
-        .map(|c| c.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+        .rchunks(8)
+        .map(|c| c.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
     let mut got = limbs.iter().take(used);
     loop {
         match (expected.next(), got.next()) {
