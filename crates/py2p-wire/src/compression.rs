@@ -87,6 +87,15 @@ impl Compression {
         out
     }
 
+    /// Room to reserve for compressing `len` bytes: snappy's bound, about half for the
+    /// others (the compressors grow the buffer past it when they need to).
+    pub(crate) fn output_room(self, len: usize) -> usize {
+        match self {
+            Compression::Snappy => snap::raw::max_compress_len(len),
+            _ => len / 2 + 64,
+        }
+    }
+
     /// Appends the output of [`Compression::compress`] to `out` (a frame being built: no
     /// copy of the compressed bytes afterwards).
     pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {

@@ -193,8 +193,11 @@ impl Message {
             Some(method) => {
                 // Compressed straight after a placeholder header, which is then filled in.
                 let start = out.len();
-                out.extend_from_slice(&[0; HEADER_LEN]);
                 let body = self.frame.get(HEADER_LEN..).unwrap_or_default();
+                // One allocation for header and output where the output's bound is known
+                // (snappy), instead of a small one for the header and a regrowth.
+                out.reserve(HEADER_LEN + method.output_room(body.len()));
+                out.extend_from_slice(&[0; HEADER_LEN]);
                 method.compress_into(body, out);
                 let packed = out.len() - start - HEADER_LEN;
                 if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
