@@ -73,9 +73,29 @@ impl Message {
         payload: &[P],
         time: u64,
     ) -> Message {
+        Message::from_packet_iter(msg_type, sender, payload.iter().map(AsRef::as_ref), time)
+    }
+
+    /// [`Message::from_packets`] for payload packets given by an iterator (gone through
+    /// three times: to hash, to size and to copy them), such as a sub-flag chained before
+    /// the user's packets, without gathering them in a `Vec` first.
+    ///
+    /// ```
+    /// use py2p_wire::Message;
+    /// let text: Vec<Vec<u8>> = vec![b"hi".to_vec()];
+    /// let payload = std::iter::once(&b"\x00"[..]).chain(text.iter().map(Vec::as_slice));
+    /// let a = Message::from_packet_iter(b"\x00", b"me", payload, 7);
+    /// assert_eq!(a, Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], b"hi"], 7));
+    /// ```
+    pub fn from_packet_iter<'p, I>(msg_type: &[u8], sender: &[u8], payload: I, time: u64) -> Message
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
+        let payload = payload.into_iter();
         let time_58 = base58::U64Text::new(time);
         let mut text = [0u8; base58::SMALL_TEXT];
-        let digest = id_digest(payload.iter().map(AsRef::as_ref), time_58.as_bytes());
+        let digest = id_digest(payload.clone(), time_58.as_bytes());
         // A 48-byte digest always fits the stack text.
         let id = base58::encode_small(&digest, &mut text).unwrap_or_default();
         let body_len = 4 * HEADER_LEN
@@ -83,10 +103,7 @@ impl Message {
             + sender.len()
             + id.len()
             + time_58.as_bytes().len()
-            + payload
-                .iter()
-                .map(|p| HEADER_LEN + p.as_ref().len())
-                .sum::<usize>();
+            + payload.clone().map(|p| HEADER_LEN + p.len()).sum::<usize>();
         let mut frame = Vec::with_capacity(HEADER_LEN + body_len);
         frame.extend_from_slice(&frame_len(body_len));
         let mut head = [(0, 0); 4];
@@ -98,18 +115,20 @@ impl Message {
         }
         let payload_at = frame.len();
         let mut starts = [0; INLINE];
-        for (i, packet) in payload.iter().enumerate() {
-            if let Some(slot) = starts.get_mut(i) {
+        let mut payload_len = 0;
+        for packet in payload {
+            if let Some(slot) = starts.get_mut(payload_len) {
                 *slot = frame.len();
             }
-            push_packet(&mut frame, packet.as_ref());
+            push_packet(&mut frame, packet);
+            payload_len += 1;
         }
         Message {
             frame,
             time,
             head,
             payload_at,
-            payload_len: payload.len(),
+            payload_len,
             starts,
         }
     }

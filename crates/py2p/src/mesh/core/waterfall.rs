@@ -99,7 +99,13 @@ impl MeshCore {
 
     /// A broadcast of ours to every peer.
     pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
-        let msg = LastSent::new(self.own_message(net, Flag::BROADCAST, payload));
+        let msg = self.own_message(net, Flag::BROADCAST, payload);
+        self.broadcast_message(net, msg);
+    }
+
+    /// A broadcast of ours, already made, to every peer.
+    pub(crate) fn broadcast_message(&mut self, net: &mut dyn Net, msg: py2p_wire::Message) {
+        let msg = LastSent::new(msg);
         self.seen.insert(msg.id(), msg.time());
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
