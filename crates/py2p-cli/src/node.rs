@@ -550,7 +550,7 @@ mod tests {
             "sender": text(m.sender),
             "id": m.id,
             "time": m.time,
-            "packets": m.packets.iter().map(|p| text(p)).collect::<Vec<_>>(),
+            "packets": m.packets.iter().map(text).collect::<Vec<_>>(),
         });
         format!("{v}\n")
     }

@@ -87,7 +87,7 @@ pub(super) fn short(id: &str) -> &str {
 /// A message in words.
 pub(super) fn describe_message(m: &py2p_wire::Message) -> String {
     let name = |p: Option<&[u8]>| {
-        p.and_then(|p| py2p_wire::Flag::from_packet(p))
+        p.and_then(py2p_wire::Flag::from_packet)
             .and_then(|f| f.name())
             .unwrap_or("?")
     };

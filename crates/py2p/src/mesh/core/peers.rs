@@ -55,7 +55,7 @@ impl MeshCore {
         payload: py2p_wire::Payload<'_>,
     ) {
         self.hit(Path::Peers);
-        let Some(list) = payload.get(1).and_then(|p| peer::parse_peer_list(p)) else {
+        let Some(list) = payload.get(1).and_then(peer::parse_peer_list) else {
             debug!("{conn}: malformed peers list");
             return;
         };

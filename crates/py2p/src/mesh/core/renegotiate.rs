@@ -53,7 +53,7 @@ impl MeshCore {
         if !self.peers.contains_key(&conn) {
             return;
         }
-        let flag = payload.first().and_then(|f| Flag::from_packet(f));
+        let flag = payload.first().and_then(Flag::from_packet);
         self.hit(match flag {
             Some(Flag::COMPRESSION) => Path::RenegotiateCompression,
             Some(Flag::RESEND) => Path::RenegotiateResend,
