@@ -41,7 +41,7 @@ fn decode_line(
         sender: hex::encode(msg.sender()),
         id: msg.id().to_owned(),
         time: msg.time(),
-        payload: msg.payload().iter().map(|p| hex::encode(p)).collect(),
+        payload: msg.payload().iter().map(hex::encode).collect(),
     })
 }
 

@@ -207,7 +207,7 @@ struct MessageFields<'a> {
     sender: &'a [u8],
     id: &'a str,
     time: u64,
-    packets: &'a [Vec<u8>],
+    packets: py2p::Payload<'a>,
 }
 
 fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
@@ -550,7 +550,7 @@ mod tests {
             "sender": text(m.sender),
             "id": m.id,
             "time": m.time,
-            "packets": m.packets.iter().map(|p| text(p)).collect::<Vec<_>>(),
+            "packets": m.packets.iter().map(text).collect::<Vec<_>>(),
         });
         format!("{v}\n")
     }
@@ -653,6 +653,8 @@ mod tests {
             ("broadcast", Some(255), u64::MAX, &[][..]),
             ("broadcast", None, 9, &packets[1..]),
         ] {
+            let msg = py2p_wire::Message::new(vec![0], b"s".to_vec(), packets.to_vec(), time);
+            let packets = msg.payload();
             let fields = MessageFields {
                 kind,
                 sub_flag,

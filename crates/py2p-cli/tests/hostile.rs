@@ -306,7 +306,7 @@ fn honest_recv_until(sock: &MeshSocket, text: &str, within: Duration) -> Vec<Vec
             "honest peer: no message {text:?} within {within:?}"
         );
         if let Some(m) = sock.recv_timeout(left) {
-            let first = m.packets().first().cloned().unwrap_or_default();
+            let first = m.packets().first().map(<[u8]>::to_vec).unwrap_or_default();
             let done = first == text.as_bytes();
             seen.push(first);
             if done {

@@ -74,8 +74,8 @@ fn custom_sub_flags_round_trip_with_py2p() {
     });
     let m = r.recv_timeout(WAIT).expect("the second answer");
     assert_eq!(
-        (m.sub_flag(), m.packets()),
-        (Some(ANSWER), &[b"echo:to all".to_vec()][..])
+        (m.sub_flag(), m.packets().to_vec()),
+        (Some(ANSWER), vec![b"echo:to all".to_vec()])
     );
     r.close();
     p.quit();

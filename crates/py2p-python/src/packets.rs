@@ -26,6 +26,9 @@ pub(crate) fn packets(items: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
 }
 
 /// Packets as a tuple of `bytes`, as py2p hands them to users.
-pub(crate) fn to_tuple<'py>(py: Python<'py>, packets: &[Vec<u8>]) -> PyResult<Bound<'py, PyTuple>> {
+pub(crate) fn to_tuple<'py>(
+    py: Python<'py>,
+    packets: py2p_wire::Payload<'_>,
+) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(py, packets.iter().map(|p| PyBytes::new(py, p)))
 }

@@ -424,8 +424,8 @@ impl<'a> Script<'a> {
         });
         self.impersonated = match decoded {
             Some(msg) => {
-                msg.payload().first().map(Vec::as_slice) == Some(&[Flag::HANDSHAKE.0])
-                    && msg.payload().get(1).map(Vec::as_slice) == Some(honest)
+                msg.payload().first() == Some(&[Flag::HANDSHAKE.0])
+                    && msg.payload().get(1) == Some(honest)
             }
             None => bytes.windows(honest.len().max(1)).any(|w| w == honest),
         };
@@ -603,9 +603,9 @@ impl<'a> Script<'a> {
             // The peer offers compressions only when its handshake says so: try them all.
             let msg =
                 Message::decode_body(body, &Compression::PREFERENCE, &Limits::default()).ok()?;
-            match msg.payload() {
-                [flag, rid, target] if flag.as_slice() == [Flag::REQUEST.0] => {
-                    Some((rid.clone(), target.clone()))
+            match msg.payload().as_array() {
+                Some([flag, rid, target]) if flag == [Flag::REQUEST.0] => {
+                    Some((rid.to_vec(), target.to_vec()))
                 }
                 _ => None,
             }

@@ -86,14 +86,14 @@ pub(super) fn short(id: &str) -> &str {
 
 /// A message in words.
 pub(super) fn describe_message(m: &py2p_wire::Message) -> String {
-    let name = |p: Option<&Vec<u8>>| {
-        p.and_then(|p| py2p_wire::Flag::from_packet(p))
+    let name = |p: Option<&[u8]>| {
+        p.and_then(py2p_wire::Flag::from_packet)
             .and_then(|f| f.name())
             .unwrap_or("?")
     };
     format!(
         "{} {} from {} id {} t={}",
-        name(Some(&m.msg_type().to_vec())),
+        name(Some(m.msg_type())),
         name(m.payload().first()),
         short(&String::from_utf8_lossy(m.sender())),
         short(m.id()),

@@ -171,13 +171,9 @@ pub fn encode_be_bytes_into(bytes: &[u8], out: &mut String) {
         return;
     }
     // Digests (up to 64 bytes) are converted on the stack; longer inputs on the heap.
-    if bytes.len() <= 64 {
-        let mut limbs = [0u64; 8];
-        let mut chunks = [0u64; 10];
-        let mut text = [0u8; 100];
-        let n = to_limbs(bytes, &mut limbs);
-        let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
-        push_chunks(chunks.get(..k).unwrap_or_default(), &mut text, out);
+    let mut text = [0u8; SMALL_TEXT];
+    if let Some(digits) = encode_small(bytes, &mut text) {
+        push_ascii(digits, out);
     } else {
         let mut limbs = vec![0u64; bytes.len().div_ceil(8)];
         let digits = bytes.len() * 1366 / 1000 + 2;
@@ -187,6 +183,34 @@ pub fn encode_be_bytes_into(bytes: &[u8], out: &mut String) {
         let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
         push_chunks(chunks.get(..k).unwrap_or_default(), &mut text, out);
     }
+}
+
+/// Room for the digits of up to 64 bytes (88 digits), ten at a time.
+pub(crate) const SMALL_TEXT: usize = 100;
+
+/// The base-58 digits of `bytes` (leading zero bytes carry no digits; zero is `"1"`), written
+/// in `text` without touching the heap; `None` when the value has more than 64 bytes.
+pub(crate) fn encode_small<'t>(bytes: &[u8], text: &'t mut [u8; SMALL_TEXT]) -> Option<&'t [u8]> {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    let bytes = bytes.get(start..).unwrap_or_default();
+    if bytes.is_empty() {
+        let (one, _) = text.split_first_mut()?;
+        *one = ALPHABET[0];
+        return text.get(..1);
+    }
+    if bytes.len() > 64 {
+        return None;
+    }
+    let mut limbs = [0u64; 8];
+    let mut chunks = [0u64; 10];
+    let n = to_limbs(bytes, &mut limbs);
+    let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
+    Some(write_chunks(chunks.get(..k).unwrap_or_default(), text))
+}
+
+fn push_ascii(digits: &[u8], out: &mut String) {
+    // Every byte is from the ASCII alphabet, so this cannot fail.
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// 58^10, the largest power of 58 below 2^64: the radix of one division pass.
@@ -257,6 +281,11 @@ fn five_digits(v: u64, slots: &mut [u8]) {
 /// Appends the digits of `chunks` (least significant first, ten digits each) as text,
 /// most significant first and without leading zero digits, using `text` as scratch.
 fn push_chunks(chunks: &[u64], text: &mut [u8], out: &mut String) {
+    push_ascii(write_chunks(chunks, text), out);
+}
+
+/// Writes the digits of `chunks` in `text` as [`push_chunks`] appends them, and returns them.
+fn write_chunks<'t>(chunks: &[u64], text: &'t mut [u8]) -> &'t [u8] {
     let len = chunks.len() * 10;
     let text = text.get_mut(..len).unwrap_or_default();
     for (slots, &c) in text.rchunks_exact_mut(10).zip(chunks) {
@@ -269,8 +298,7 @@ fn push_chunks(chunks: &[u64], text: &mut [u8], out: &mut String) {
         .iter()
         .position(|&c| c != ALPHABET[0])
         .unwrap_or(len.saturating_sub(1));
-    // Every byte is from the ASCII alphabet, so this cannot fail.
-    out.push_str(std::str::from_utf8(text.get(start..).unwrap_or_default()).unwrap_or_default());
+    text.get(start..).unwrap_or_default()
 }
 
 /// Whether `text` is the canonical encoding of the big-endian integer `bytes`, i.e. whether
@@ -290,10 +318,12 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     if text.first().is_none_or(|&c| c == ALPHABET[0]) || text.len() > bytes.len() * 138 / 100 + 1 {
         return false;
     }
-    // Little-endian u32 limbs; five digits at a time (58^5 < 2^32).
-    let mut limbs = [0u32; 24];
+    // Little-endian u64 limbs; ten digits at a time (58^10 < 2^64), one 64x64->128
+    // multiplication per limb and chunk: a quarter of the multiplications of u32 limbs
+    // and five digits.
+    let mut limbs = [0u64; 12];
     let mut used = 0usize;
-    for chunk in text.chunks(5) {
+    for chunk in text.chunks(10) {
         let mut mul: u64 = 1;
         let mut add: u64 = 0;
         for &c in chunk {
@@ -304,15 +334,16 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
             mul *= 58;
             add = add * 58 + u64::from(d);
         }
-        let mut carry = add;
+        // limb * mul + carry < 2^128 for any limb and a carry below 2^64.
+        let mut carry = u128::from(add);
         for limb in limbs.iter_mut().take(used) {
-            let cur = u64::from(*limb) * mul + carry;
-            *limb = cur as u32;
-            carry = cur >> 32;
+            let cur = u128::from(*limb) * u128::from(mul) + carry;
+            *limb = cur as u64;
+            carry = cur >> 64;
         }
         if carry > 0 {
             match limbs.get_mut(used) {
-                Some(slot) => *slot = carry as u32,
+                Some(slot) => *slot = carry as u64,
                 None => return false,
             }
             used += 1;
@@ -320,8 +351,8 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     }
     // Compare with the bytes, least significant limb first.
     let mut expected = bytes
-        .rchunks(4)
-        .map(|c| c.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)));
+        .rchunks(8)
+        .map(|c| c.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
     let mut got = limbs.iter().take(used);
     loop {
         match (expected.next(), got.next()) {

@@ -89,10 +89,33 @@ impl Compression {
         out
     }
 
+    /// Room to reserve for compressing `len` bytes: snappy's bound, about half for the
+    /// others (the compressors grow the buffer past it when they need to).
+    pub(crate) fn output_room(self, len: usize) -> usize {
+        match self {
+            Compression::Snappy => snap::raw::max_compress_len(len),
+            _ => len / 2 + 64,
+        }
+    }
+
     /// Appends the output of [`Compression::compress`] to `out` (a frame being built: no
     /// copy of the compressed bytes afterwards).
     pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {
-        self.compress_written_into(data.len(), out, |w| w.write_all(data));
+        match self {
+            // Snappy's raw format is one block: straight from `data`, no gathering copy.
+            Compression::Snappy => {
+                let start = out.len();
+                out.resize(start + snap::raw::max_compress_len(data.len()), 0);
+                let written = match out.get_mut(start..) {
+                    Some(room) => snap::raw::Encoder::new().compress(data, room).unwrap_or(0),
+                    None => 0,
+                };
+                // Only inputs above 4 GiB are refused, which no frame holds; then nothing
+                // is appended, as for the other methods.
+                out.truncate(start + written);
+            }
+            _ => self.compress_written_into(data.len(), out, |w| w.write_all(data)),
+        }
     }
 
     /// Appends to `out` the compression of the `len` bytes that `write` writes, in as many

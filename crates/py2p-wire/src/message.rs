@@ -5,14 +5,22 @@
 //! The id is base-58 of sha-384 over the payload packets and `time_58`.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::fmt;
 
 use crate::digest::Sha384;
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
+mod payload;
+
+use payload::INLINE;
+pub use payload::{Payload, PayloadIter};
+
 /// One py2p message: type, sender, payload packets and time, with its id.
 ///
-/// The id is computed once, when the message is made or decoded.
+/// The message is kept as its uncompressed frame, in one buffer: the packets are read in
+/// place (the payload as a [`Payload`] view), an uncompressed encoding is a copy of that
+/// buffer and a compressed one compresses it in one piece. The id is computed once, when the
+/// message is made or decoded.
 ///
 /// ```
 /// use py2p_wire::{Limits, Message};
@@ -20,17 +28,23 @@ use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 /// let frame = msg.encode(None);
 /// assert_eq!(&frame[..4], &(frame.len() as u32 - 4).to_be_bytes());
 /// let back = Message::decode_frame(&frame, &[], &Limits::default())?;
-/// assert_eq!(back.payload()[1], b"hello");
+/// assert_eq!(back.payload()[1], *b"hello");
 /// assert_eq!(back.id(), msg.id());
 /// # Ok::<(), py2p_wire::WireError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
-    msg_type: Vec<u8>,
-    sender: Vec<u8>,
-    payload: Vec<Vec<u8>>,
+    /// The uncompressed frame: the body's length, then its packets.
+    frame: Vec<u8>,
     time: u64,
-    id: String,
+    /// Where the type, sender, id and time packets' bytes start and end in `frame`.
+    head: [(usize, usize); 4],
+    /// Where the first payload packet's header starts (the frame's end if there is none).
+    payload_at: usize,
+    /// How many payload packets.
+    payload_len: usize,
+    /// Where the headers of the first [`INLINE`] payload packets start.
+    starts: [usize; INLINE],
 }
 
 impl Message {
@@ -41,34 +55,113 @@ impl Message {
         payload: Vec<Vec<u8>>,
         time: u64,
     ) -> Message {
-        let id = compute_id(&payload, time);
-        Message {
-            msg_type: msg_type.into(),
-            sender: sender.into(),
-            payload,
-            time,
-            id,
+        Message::from_packets(&msg_type.into(), &sender.into(), &payload, time)
+    }
+
+    /// Makes a message from borrowed packets (one allocation: the frame) and computes its
+    /// id, as [`Message::new`] does.
+    ///
+    /// ```
+    /// use py2p_wire::Message;
+    /// let a = Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], b"hi"], 7);
+    /// let b = Message::new(b"\x00".to_vec(), b"me".to_vec(), vec![b"\x00".to_vec(), b"hi".to_vec()], 7);
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn from_packets<P: AsRef<[u8]>>(
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: &[P],
+        time: u64,
+    ) -> Message {
+        Message::from_packet_iter(msg_type, sender, payload.iter().map(AsRef::as_ref), time)
+    }
+
+    /// [`Message::from_packets`] for payload packets given by an iterator (gone through
+    /// three times: to hash, to size and to copy them), such as a sub-flag chained before
+    /// the user's packets, without gathering them in a `Vec` first.
+    ///
+    /// ```
+    /// use py2p_wire::Message;
+    /// let text: Vec<Vec<u8>> = vec![b"hi".to_vec()];
+    /// let payload = std::iter::once(&b"\x00"[..]).chain(text.iter().map(Vec::as_slice));
+    /// let a = Message::from_packet_iter(b"\x00", b"me", payload, 7);
+    /// assert_eq!(a, Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], b"hi"], 7));
+    /// ```
+    pub fn from_packet_iter<'p, I>(msg_type: &[u8], sender: &[u8], payload: I, time: u64) -> Message
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
+        let payload = payload.into_iter();
+        let time_58 = base58::U64Text::new(time);
+        let mut text = [0u8; base58::SMALL_TEXT];
+        let digest = id_digest(payload.clone(), time_58.as_bytes());
+        // A 48-byte digest always fits the stack text.
+        let id = base58::encode_small(&digest, &mut text).unwrap_or_default();
+        let body_len = 4 * HEADER_LEN
+            + msg_type.len()
+            + sender.len()
+            + id.len()
+            + time_58.as_bytes().len()
+            + payload.clone().map(|p| HEADER_LEN + p.len()).sum::<usize>();
+        let mut frame = Vec::with_capacity(HEADER_LEN + body_len);
+        frame.extend_from_slice(&frame_len(body_len));
+        let mut head = [(0, 0); 4];
+        for (slot, packet) in head
+            .iter_mut()
+            .zip([msg_type, sender, id, time_58.as_bytes()])
+        {
+            *slot = push_packet(&mut frame, packet);
         }
+        let payload_at = frame.len();
+        let mut starts = [0; INLINE];
+        let mut payload_len = 0;
+        for packet in payload {
+            if let Some(slot) = starts.get_mut(payload_len) {
+                *slot = frame.len();
+            }
+            push_packet(&mut frame, packet);
+            payload_len += 1;
+        }
+        Message {
+            frame,
+            time,
+            head,
+            payload_at,
+            payload_len,
+            starts,
+        }
+    }
+
+    fn packet(&self, i: usize) -> &[u8] {
+        let (start, end) = self.head.get(i).copied().unwrap_or_default();
+        self.frame.get(start..end).unwrap_or_default()
     }
 
     /// The message type packet (normally one flag byte: broadcast, whisper or renegotiate).
     pub fn msg_type(&self) -> &[u8] {
-        &self.msg_type
+        self.packet(0)
     }
 
     /// The sender's id, as it travels.
     pub fn sender(&self) -> &[u8] {
-        &self.sender
+        self.packet(1)
     }
 
     /// The payload packets; the first is normally the sub-flag.
-    pub fn payload(&self) -> &[Vec<u8>] {
-        &self.payload
+    pub fn payload(&self) -> Payload<'_> {
+        let known = self.payload_len.min(INLINE);
+        Payload::new(
+            &self.frame,
+            self.payload_at,
+            self.payload_len,
+            self.starts.get(..known).unwrap_or_default(),
+        )
     }
 
-    /// Takes the payload packets out of the message.
+    /// Copies the payload packets out of the message.
     pub fn into_payload(self) -> Vec<Vec<u8>> {
-        self.payload
+        self.payload().to_vec()
     }
 
     /// Seconds since the Unix epoch at which the message was sent.
@@ -78,84 +171,59 @@ impl Message {
 
     /// The time in base-58, as it travels.
     pub fn time_58(&self) -> String {
-        base58::encode_u64(self.time)
+        String::from_utf8_lossy(self.packet(3)).into_owned()
     }
 
     /// The message id: base-58 of sha-384 over the payload packets and `time_58`.
     pub fn id(&self) -> &str {
-        &self.id
+        // The id is base-58 text, so ASCII: this cannot fail.
+        std::str::from_utf8(self.packet(2)).unwrap_or_default()
     }
 
     /// Length of the uncompressed body: what follows the frame header when no compression is used.
     pub fn body_len(&self) -> usize {
-        let time_58_len = base58::U64Text::new(self.time).as_bytes().len();
-        4 * HEADER_LEN
-            + self.msg_type.len()
-            + self.sender.len()
-            + self.id.len()
-            + time_58_len
-            + self
-                .payload
-                .iter()
-                .map(|p| HEADER_LEN + p.len())
-                .sum::<usize>()
+        self.frame.len() - HEADER_LEN
+    }
+
+    /// The uncompressed frame (what [`Message::encode`] returns without compression), as
+    /// the message keeps it.
+    pub fn plain_frame(&self) -> &[u8] {
+        &self.frame
     }
 
     /// Encodes the whole frame: the 4-byte length and the body, compressed with `compression`.
     ///
     /// Uncompressed frames are byte-identical to py2p 0.5.607's `InternalMessage.string`.
     pub fn encode(&self, compression: Option<Compression>) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode_into(compression, &mut out);
-        out
+        match compression {
+            None => self.frame.clone(),
+            Some(_) => {
+                let mut out = Vec::new();
+                self.encode_into(compression, &mut out);
+                out
+            }
+        }
     }
 
     /// Appends the frame of [`Message::encode`] to `out`.
     pub fn encode_into(&self, compression: Option<Compression>, out: &mut Vec<u8>) {
         match compression {
-            None => {
-                let len = self.body_len();
-                out.reserve(HEADER_LEN + len);
-                out.extend_from_slice(&frame_len(len));
-                self.write_body(out);
-            }
+            None => out.extend_from_slice(&self.frame),
             Some(method) => {
-                // Compressed straight after a placeholder header, which is then filled in;
-                // the packets go to the compressor as they are, without a body in between.
+                // Compressed straight after a placeholder header, which is then filled in.
                 let start = out.len();
+                let body = self.frame.get(HEADER_LEN..).unwrap_or_default();
+                // One allocation for header and output where the output's bound is known
+                // (snappy), instead of a small one for the header and a regrowth.
+                out.reserve(HEADER_LEN + method.output_room(body.len()));
                 out.extend_from_slice(&[0; HEADER_LEN]);
-                method.compress_written_into(self.body_len(), out, |w| self.write_body_to(w));
+                method.compress_into(body, out);
                 let packed = out.len() - start - HEADER_LEN;
                 if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
                     header.copy_from_slice(&frame_len(packed));
                 }
             }
         }
-    }
-
-    fn write_body(&self, out: &mut Vec<u8>) {
-        // Writing into a `Vec` cannot fail.
-        let _ = self.write_body_to(out);
-    }
-
-    /// Writes the body's packets, each after its length: type, sender, id, time and the
-    /// payload.
-    fn write_body_to<W: Write + ?Sized>(&self, out: &mut W) -> io::Result<()> {
-        let time_58 = base58::U64Text::new(self.time);
-        let head: [&[u8]; 4] = [
-            &self.msg_type,
-            &self.sender,
-            self.id.as_bytes(),
-            time_58.as_bytes(),
-        ];
-        for packet in head
-            .into_iter()
-            .chain(self.payload.iter().map(Vec::as_slice))
-        {
-            out.write_all(&frame_len(packet.len()))?;
-            out.write_all(packet)?;
-        }
-        Ok(())
     }
 
     /// Decodes a whole frame (4-byte length header included).
@@ -196,31 +264,49 @@ impl Message {
         PlainBody::unpack(body, compressions, limits).decode(limits)
     }
 
-    /// Decodes an uncompressed body.
+    /// Decodes an uncompressed body: the packets are checked and hashed in one pass over
+    /// the body, which is then copied once, into the message's frame.
     fn decode_plain(body: &[u8], limits: &Limits) -> Result<Message, WireError> {
         let mut packets = Packets {
             rest: body,
             index: 0,
         };
-        let mut head: [&[u8]; 4] = [&[]; 4];
-        for (found, slot) in head.iter_mut().enumerate() {
-            *slot = match packets.next() {
+        let mut head = [(0, 0); 4];
+        let mut texts: [&[u8]; 4] = [&[]; 4];
+        for (found, (slot, text)) in head.iter_mut().zip(texts.iter_mut()).enumerate() {
+            let at = body.len() - packets.rest.len();
+            *text = match packets.next() {
                 Some(packet) => packet?,
                 None => return Err(WireError::TooFewPackets { found }),
             };
+            let start = HEADER_LEN + at + HEADER_LEN;
+            *slot = (start, start + text.len());
         }
-        let [msg_type, sender, id, time_58] = head;
-        let mut payload = Vec::new();
-        for packet in packets {
-            if payload.len() + 4 >= limits.max_packets {
+        let [_, _, id, time_58] = texts;
+        let payload_at = body.len() - packets.rest.len();
+        // The hint only picks the hash implementation; the packets' headers count too.
+        let mut hasher = Sha384::for_len(packets.rest.len());
+        let mut starts = [0; INLINE];
+        let mut payload_len = 0;
+        loop {
+            let at = body.len() - packets.rest.len();
+            let Some(packet) = packets.next() else { break };
+            if payload_len + 4 >= limits.max_packets {
                 return Err(WireError::TooManyPackets {
                     max: limits.max_packets,
                 });
             }
-            payload.push(packet?.to_vec());
+            hasher.update(packet?);
+            if let Some(slot) = starts.get_mut(payload_len) {
+                *slot = HEADER_LEN + at;
+            }
+            payload_len += 1;
         }
         let time = base58::decode_u64_bytes(time_58)?;
-        let digest = id_digest(&payload, time);
+        // py2p hashes the time's canonical text, whatever text arrived.
+        let canonical = base58::U64Text::new(time);
+        hasher.update(canonical.as_bytes());
+        let digest = hasher.finish();
         // Checking the id by decoding it is much cheaper than encoding the digest.
         if !base58::is_encoding_of(id, &digest) {
             return Err(WireError::ChecksumMismatch {
@@ -228,16 +314,50 @@ impl Message {
                 computed: base58::encode_be_bytes(&digest),
             });
         }
-        // `id` is now known to be base-58 text, so ASCII.
-        let id = String::from_utf8(id.to_vec()).unwrap_or_default();
+        if time_58 != canonical.as_bytes() {
+            // Non-canonical time text (leading '1's): the message travels on with the
+            // canonical one, as py2p re-encodes it. Rare, so the packets are gathered again.
+            let [msg_type, sender, ..] = texts;
+            let payload: Vec<&[u8]> = Packets {
+                rest: body.get(payload_at..).unwrap_or_default(),
+                index: 0,
+            }
+            .filter_map(Result::ok)
+            .collect();
+            return Ok(Message::from_packets(msg_type, sender, &payload, time));
+        }
+        let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
+        frame.extend_from_slice(&frame_len(body.len()));
+        frame.extend_from_slice(body);
         Ok(Message {
-            msg_type: msg_type.to_vec(),
-            sender: sender.to_vec(),
-            payload,
+            frame,
             time,
-            id,
+            head,
+            payload_at: HEADER_LEN + payload_at,
+            payload_len,
+            starts,
         })
     }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("msg_type", &self.msg_type())
+            .field("sender", &self.sender())
+            .field("payload", &self.payload())
+            .field("time", &self.time)
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+/// Appends `packet` after its length; returns where its bytes start and end.
+fn push_packet(frame: &mut Vec<u8>, packet: &[u8]) -> (usize, usize) {
+    frame.extend_from_slice(&frame_len(packet.len()));
+    let start = frame.len();
+    frame.extend_from_slice(packet);
+    (start, frame.len())
 }
 
 /// A frame body made plain: decompressed by the first of the connection's methods that
@@ -443,20 +563,14 @@ fn frame_len(len: usize) -> [u8; HEADER_LEN] {
 }
 
 /// sha-384 over the payload packets and the time's base-58 text.
-fn id_digest(payload: &[Vec<u8>], time: u64) -> [u8; 48] {
-    let time_58 = base58::U64Text::new(time);
-    let len = payload.iter().map(Vec::len).sum::<usize>() + time_58.as_bytes().len();
+fn id_digest<'p>(payload: impl Iterator<Item = &'p [u8]> + Clone, time_58: &[u8]) -> [u8; 48] {
+    let len = payload.clone().map(<[u8]>::len).sum::<usize>() + time_58.len();
     let mut h = Sha384::for_len(len);
     for packet in payload {
         h.update(packet);
     }
-    h.update(time_58.as_bytes());
+    h.update(time_58);
     h.finish()
-}
-
-/// The message id: base-58 of [`id_digest`].
-fn compute_id(payload: &[Vec<u8>], time: u64) -> String {
-    base58::encode_be_bytes(&id_digest(payload, time))
 }
 
 #[cfg(test)]
@@ -693,19 +807,88 @@ mod tests {
         ));
     }
 
+    /// py2p hashes the time's canonical text: a time sent with leading '1's (digit zero)
+    /// decodes, with the id over the canonical text, and travels on with the canonical time.
+    #[test]
+    fn a_time_with_leading_ones_is_made_canonical() {
+        let m = msg(&[b"\x00", b"x"], 1_700_000_000);
+        let canonical = m.time_58();
+        let padded = format!("11{canonical}");
+        let mut body = Vec::new();
+        for p in [
+            &b"\x00"[..],
+            b"sender",
+            m.id().as_bytes(),
+            padded.as_bytes(),
+            b"\x00",
+            b"x",
+        ] {
+            body.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            body.extend_from_slice(p);
+        }
+        let back = Message::decode_body(&body, &[], &Limits::default()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.time_58(), canonical);
+        assert_eq!(back.encode(None), m.encode(None));
+    }
+
+    /// The payload view reads every packet in place, also past the positions it keeps
+    /// inline, and `skip` views the rest.
+    #[test]
+    fn payload_view_reads_every_packet() {
+        let packets: Vec<Vec<u8>> = (0..INLINE * 2 + 3).map(|i| vec![i as u8; i]).collect();
+        let m = Message::new(vec![0], b"s".to_vec(), packets.clone(), 5);
+        let back = Message::decode_frame(&m.encode(None), &[], &Limits::default()).unwrap();
+        for msg in [&m, &back] {
+            let p = msg.payload();
+            assert_eq!(p.len(), packets.len());
+            assert_eq!(p, packets);
+            assert_eq!(p.to_vec(), packets);
+            for (i, want) in packets.iter().enumerate() {
+                assert_eq!(p.get(i), Some(&want[..]), "{i}");
+                assert_eq!(p[i], want[..], "{i}");
+                assert_eq!(p.skip(i), packets[i..], "skip {i}");
+                assert_eq!(p.skip(i).first(), Some(&want[..]), "skip {i}");
+            }
+            assert_eq!(p.get(packets.len()), None);
+            assert_eq!(p.last(), packets.last().map(Vec::as_slice));
+            assert!(p.skip(packets.len()).is_empty());
+            assert_eq!(p.skip(packets.len() + 5).iter().count(), 0);
+            assert_eq!(p.iter().len(), packets.len());
+            assert!(p.as_array::<3>().is_none());
+            assert_eq!(
+                p.skip(packets.len() - 2).as_array(),
+                Some([
+                    &packets[packets.len() - 2][..],
+                    &packets[packets.len() - 1][..]
+                ])
+            );
+        }
+        assert_eq!(m.clone().into_payload(), packets);
+        let empty = Message::new(vec![0], b"s".to_vec(), vec![], 5);
+        assert!(empty.payload().is_empty());
+        assert_eq!(empty.payload().first(), None);
+        assert_eq!(empty.payload().as_array(), Some([]));
+    }
+
     proptest! {
         #[test]
         fn round_trip(
             msg_type in proptest::collection::vec(any::<u8>(), 0..4),
             sender in proptest::collection::vec(any::<u8>(), 0..70),
-            payload in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+            payload in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..12),
             time: u64,
             method in proptest::option::of(proptest::sample::select(Compression::ALL.to_vec())),
         ) {
-            let m = Message::new(msg_type, sender, payload, time);
+            let m = Message::new(msg_type.clone(), sender.clone(), payload.clone(), time);
+            prop_assert_eq!(m.msg_type(), &msg_type[..]);
+            prop_assert_eq!(m.sender(), &sender[..]);
+            prop_assert_eq!(m.payload(), &payload);
             let frame = m.encode(method);
             let methods: Vec<Compression> = method.into_iter().collect();
             let back = Message::decode_frame(&frame, &methods, &Limits::default()).unwrap();
+            prop_assert_eq!(back.payload(), &payload);
+            prop_assert_eq!(back.sender(), &sender[..]);
             prop_assert_eq!(back, m);
         }
 

@@ -639,7 +639,7 @@ fn one_at_a_time(
             .recv_timeout(Duration::from_secs(10))
             .ok_or_else(|| format!("message {i} lost"))?;
         let dt = t.elapsed().as_secs_f64() * 1e6;
-        if m.packets().first().and_then(|p| seq_of(p)) != Some(i) {
+        if m.packets().first().and_then(seq_of) != Some(i) {
             return Err(format!("message {i}: unexpected payload"));
         }
         if i >= warmup {
@@ -1151,7 +1151,7 @@ fn mesh_run(n: usize, m: usize) -> Result<MeshRun> {
                 loop {
                     match node.recv_timeout(Duration::from_millis(100)) {
                         Some(msg) => {
-                            let Some(seq) = msg.packets().first().and_then(|p| seq_of(p)) else {
+                            let Some(seq) = msg.packets().first().and_then(seq_of) else {
                                 continue;
                             };
                             if seq >= m || seq % n == j || seen[seq] {

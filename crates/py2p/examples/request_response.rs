@@ -25,7 +25,7 @@ const ADD: u8 = 0x30;
 const SUM: u8 = 0x31;
 const WAIT: Duration = Duration::from_secs(30);
 
-fn add(packets: &[Vec<u8>]) -> Result<String, String> {
+fn add(packets: py2p::Payload<'_>) -> Result<String, String> {
     let number = |i: usize| -> Result<i64, String> {
         let text = packets.get(i).ok_or("two numbers expected")?;
         String::from_utf8_lossy(text)

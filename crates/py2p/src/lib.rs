@@ -70,4 +70,4 @@ pub use message::{Message, MessageKind, PeerEvent, PeerInfo};
 pub use sync::{Entry, SyncEvent, SyncSocket, LEASE_SECS};
 
 pub use py2p_net::NetConfig;
-pub use py2p_wire::{Compression, Encryption, Limits, Protocol};
+pub use py2p_wire::{Compression, Encryption, Limits, Payload, Protocol};

@@ -48,7 +48,7 @@ impl Message {
     /// `send`) when it is one byte: `0x00` broadcast, `0x02` whisper, or a byte of the
     /// user's own protocol.
     pub fn sub_flag(&self) -> Option<u8> {
-        match self.wire.payload().first().map(Vec::as_slice) {
+        match self.wire.payload().first() {
             Some([b]) => Some(*b),
             _ => None,
         }
@@ -57,7 +57,7 @@ impl Message {
     /// The first packet of the payload as it travelled (py2p allows a sub-flag of more than
     /// one byte; [`Message::sub_flag`] is the usual one-byte case).
     pub fn flag_packet(&self) -> &[u8] {
-        self.wire.payload().first().map_or(&[], Vec::as_slice)
+        self.wire.payload().first().unwrap_or_default()
     }
 
     /// The sender's node id.
@@ -77,12 +77,15 @@ impl Message {
 
     /// The packets the sender sent, **without** the sub-flag (py2p's `packets[1:]`; py2p's
     /// `packets` is [`Message::payload`] here, and the sub-flag is [`Message::sub_flag`]).
-    pub fn packets(&self) -> &[Vec<u8>] {
-        self.wire.payload().get(1..).unwrap_or_default()
+    ///
+    /// A view of the packets in the message's buffer, used like a slice: `len`, `get`,
+    /// `iter`, `[i]`, `to_vec`, and comparisons with slices and vectors of packets.
+    pub fn packets(&self) -> py2p_wire::Payload<'_> {
+        self.wire.payload().skip(1)
     }
 
     /// The whole payload as py2p shows it: the sub-flag, then the packets.
-    pub fn payload(&self) -> &[Vec<u8>] {
+    pub fn payload(&self) -> py2p_wire::Payload<'_> {
         self.wire.payload()
     }
 

@@ -103,8 +103,8 @@ fn two_nodes_broadcast_whisper_reply_and_events() {
     a.whisper(b.id(), &["psst"]).unwrap();
     let m = b.recv_timeout(WAIT).unwrap();
     assert_eq!(
-        (m.kind(), m.packets()),
-        (MessageKind::Whisper, &[b"psst".to_vec()][..])
+        (m.kind(), m.packets().to_vec()),
+        (MessageKind::Whisper, vec![b"psst".to_vec()])
     );
     b.reply(&m, &["heard you"]).unwrap();
     assert_eq!(
@@ -318,7 +318,7 @@ fn handlers_consume_and_panicking_handlers_do_not_kill_the_node() {
     let counter = seen.clone();
     a.register_handler(move |m, conn| {
         counter.fetch_add(1, Ordering::SeqCst);
-        match m.packets().first().map(Vec::as_slice) {
+        match m.packets().first() {
             Some(b"boom") => panic!("handler bug"),
             Some(b"ping") => {
                 conn.reply(&["pong"]).unwrap();

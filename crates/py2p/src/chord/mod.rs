@@ -31,4 +31,4 @@ pub(crate) use self::effect::{ChordAnswer, ChordEffect, ChordRequest, RequestId}
 pub(crate) use self::info::ChordInfo;
 pub use self::key::{hashes, responsible, Key, Method};
 pub(crate) use self::table::ChordTable;
-pub(crate) use self::wire::is_chord;
+pub(crate) use self::wire::is_chord_packets;

@@ -77,14 +77,21 @@ impl fmt::Display for Malformed {
     }
 }
 
-/// Whether a payload is chord's to handle: meta (a two-packet handshake), notify, store,
-/// retrieve and retrieved. Everything else is the mesh's.
+/// [`is_chord_packets`] of a whole payload.
+#[cfg(test)]
 pub(crate) fn is_chord(payload: &[Vec<u8>]) -> bool {
-    if payload.first().is_some_and(|p| p.as_slice() == BACKUP) {
+    is_chord_packets(payload.first().map(Vec::as_slice), payload.len())
+}
+
+/// Whether a payload of `len` packets whose first is `first` is chord's to handle: meta (a
+/// two-packet handshake), notify, store, retrieve and retrieved. Everything else is the
+/// mesh's.
+pub(crate) fn is_chord_packets(first: Option<&[u8]>, len: usize) -> bool {
+    if first == Some(BACKUP) {
         return true;
     }
-    match payload.first().and_then(|p| Flag::from_packet(p)) {
-        Some(Flag::HANDSHAKE) => payload.len() == 2,
+    match first.and_then(Flag::from_packet) {
+        Some(Flag::HANDSHAKE) => len == 2,
         Some(Flag::NOTIFY | Flag::STORE | Flag::RETRIEVE | Flag::RETRIEVED) => true,
         _ => false,
     }
@@ -103,7 +110,7 @@ fn slot(name: &[u8], key: &[u8]) -> Result<(Method, Key), Malformed> {
     Ok((m, k))
 }
 
-/// Parses a chord payload (one [`is_chord`] accepts).
+/// Parses a chord payload (one [`is_chord_packets`] accepts).
 pub(crate) fn parse(payload: &[Vec<u8>]) -> Result<ChordMsg<'_>, Malformed> {
     if let Some((first, rest)) = payload.split_first() {
         if first.as_slice() == BACKUP {

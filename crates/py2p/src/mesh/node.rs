@@ -222,7 +222,7 @@ impl MeshNode {
             }
             Effect::Chord { conn, msg } => {
                 if let Some(chord) = &mut self.chord {
-                    chord.on_message(&mut self.core, net, conn, msg.payload());
+                    chord.on_message(&mut self.core, net, conn, &msg.payload().to_vec());
                 }
             }
         }
@@ -336,7 +336,7 @@ impl MeshNode {
         };
         // Users' messages, their own sub-flags included, reach `recv`; the protocol's
         // (a `store` on a node without a table, say) reach only the handlers, as in py2p.
-        let queued = msg.payload().first().is_some_and(|p| is_user_sub_flag(p));
+        let queued = msg.payload().first().is_some_and(is_user_sub_flag);
         let message = Message { wire: msg, kind };
         if !self.handlers.is_empty() {
             // While the handlers run, `status()` is answered from the published copy.

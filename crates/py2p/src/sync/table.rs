@@ -201,10 +201,11 @@ impl SyncTable {
         via: &str,
     ) -> StoreOutcome {
         let sender = String::from_utf8_lossy(msg.sender()).into_owned();
-        let (key, value, owner, time) = match msg.payload() {
-            [_, key, value] => (key, value, sender.clone(), msg.time()),
+        let packets: Vec<&[u8]> = msg.payload().iter().collect();
+        let (key, value, owner, time) = match packets.as_slice() {
+            [_, key, value] => (*key, *value, sender.clone(), msg.time()),
             [_, key, value, owner, time_58] => {
-                if self.data.contains_key(key) {
+                if self.data.contains_key(*key) {
                     return StoreOutcome::AlreadyHeld;
                 }
                 let Ok(time) = base58::decode_u64_bytes(time_58) else {
@@ -212,8 +213,8 @@ impl SyncTable {
                     return StoreOutcome::Malformed;
                 };
                 (
-                    key,
-                    value,
+                    *key,
+                    *value,
                     String::from_utf8_lossy(owner).into_owned(),
                     time,
                 )

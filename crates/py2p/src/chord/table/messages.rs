@@ -4,7 +4,7 @@
 use super::*;
 
 impl ChordTable {
-    /// A chord message (see [`wire::is_chord`]) from the peer on `conn`.
+    /// A chord message (see [`wire::is_chord_packets`]) from the peer on `conn`.
     pub fn on_message(
         &mut self,
         core: &mut dyn MeshLink,

@@ -29,16 +29,16 @@ impl MeshCore {
         &mut self,
         net: &mut dyn Net,
         conn: ConnId,
-        payload: &[Vec<u8>],
+        payload: py2p_wire::Payload<'_>,
     ) {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
         let label = peer.label();
-        let [_, id, protocol_id, addr, methods] = payload else {
+        let Some([_, id, protocol_id, addr, methods]) = payload.as_array() else {
             return;
         };
-        if protocol_id.as_slice() != self.protocol_id.as_bytes() {
+        if protocol_id != self.protocol_id.as_bytes() {
             self.counters.refused_subnet += 1;
             let theirs = String::from_utf8_lossy(protocol_id).into_owned();
             warn!("{label}: peer runs another protocol ({theirs}); closing");
@@ -48,7 +48,7 @@ impl MeshCore {
             net.close(conn);
             return;
         }
-        let Ok(id) = String::from_utf8(id.clone()) else {
+        let Ok(id) = String::from_utf8(id.to_vec()) else {
             warn!("{label}: handshake id is not text; closing");
             self.hit(Path::RefusedHandshake);
             net.close(conn);

@@ -99,11 +99,13 @@ impl MeshCore {
             _ => {}
         }
         let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
-        if tables.chord && crate::chord::is_chord(msg.payload()) {
+        if tables.chord
+            && crate::chord::is_chord_packets(msg.payload().first(), msg.payload().len())
+        {
             self.effects.push_back(Effect::Chord { conn, msg });
             return;
         }
-        let sub = msg.payload().first().and_then(|p| Flag::from_packet(p));
+        let sub = msg.payload().first().and_then(Flag::from_packet);
         match sub {
             // Handshakes and peer lists describe the connection they arrive on: py2p sends
             // them as whispers, and a relayed broadcast copy must not pass for one.

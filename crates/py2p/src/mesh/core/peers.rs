@@ -48,9 +48,14 @@ impl MeshCore {
         }
     }
 
-    pub(super) fn handle_peers(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
+    pub(super) fn handle_peers(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        payload: py2p_wire::Payload<'_>,
+    ) {
         self.hit(Path::Peers);
-        let Some(list) = payload.get(1).and_then(|p| peer::parse_peer_list(p)) else {
+        let Some(list) = payload.get(1).and_then(peer::parse_peer_list) else {
             debug!("{conn}: malformed peers list");
             return;
         };

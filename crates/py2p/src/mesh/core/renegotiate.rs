@@ -47,13 +47,13 @@ impl MeshCore {
         &mut self,
         net: &mut dyn Net,
         conn: ConnId,
-        payload: &[Vec<u8>],
+        payload: py2p_wire::Payload<'_>,
     ) {
         let ours = self.config.compressions.clone();
         if !self.peers.contains_key(&conn) {
             return;
         }
-        let flag = payload.first().and_then(|f| Flag::from_packet(f));
+        let flag = payload.first().and_then(Flag::from_packet);
         self.hit(match flag {
             Some(Flag::COMPRESSION) => Path::RenegotiateCompression,
             Some(Flag::RESEND) => Path::RenegotiateResend,

@@ -91,9 +91,15 @@ impl MeshCore {
         );
     }
 
-    pub(super) fn handle_request(&mut self, net: &mut dyn Net, conn: ConnId, payload: &[Vec<u8>]) {
-        match payload {
-            [_, star] if star.as_slice() == b"*" => {
+    pub(super) fn handle_request(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        payload: py2p_wire::Payload<'_>,
+    ) {
+        let packets: Vec<&[u8]> = payload.iter().collect();
+        match packets.as_slice() {
+            [_, star] if *star == b"*" => {
                 self.hit(Path::RequestPeers);
                 let list = self.peer_list(conn);
                 self.send_to(
@@ -126,7 +132,7 @@ impl MeshCore {
                     Flag::BROADCAST,
                     vec![
                         vec![Flag::RESPONSE.0],
-                        request_id.clone(),
+                        request_id.to_vec(),
                         answer.to_string().into_bytes(),
                     ],
                 );
@@ -135,9 +141,9 @@ impl MeshCore {
         }
     }
 
-    pub(super) fn handle_response(&mut self, net: &mut dyn Net, payload: &[Vec<u8>]) {
+    pub(super) fn handle_response(&mut self, net: &mut dyn Net, payload: py2p_wire::Payload<'_>) {
         self.hit(Path::Response);
-        let [_, request_id, answer, ..] = payload else {
+        let (Some(request_id), Some(answer)) = (payload.get(1), payload.get(2)) else {
             return;
         };
         let Ok(request_id) = std::str::from_utf8(request_id) else {

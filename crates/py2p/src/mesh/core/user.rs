@@ -18,12 +18,23 @@ impl MeshCore {
         sub_flag: u8,
         packets: Vec<Vec<u8>>,
     ) {
-        let mut payload = Vec::with_capacity(packets.len() + 1);
-        payload.push(vec![sub_flag]);
-        payload.extend(packets);
+        let flag = [sub_flag];
         match kind {
-            MessageKind::Broadcast => self.broadcast(net, payload),
+            MessageKind::Broadcast => {
+                // Straight into the message's frame: no payload `Vec` in between.
+                let payload = std::iter::once(&flag[..]).chain(packets.iter().map(Vec::as_slice));
+                let msg = py2p_wire::Message::from_packet_iter(
+                    &[Flag::BROADCAST.0],
+                    self.id.as_bytes(),
+                    payload,
+                    net.unix_time(),
+                );
+                self.broadcast_message(net, msg)
+            }
             MessageKind::Whisper => {
+                let mut payload = Vec::with_capacity(packets.len() + 1);
+                payload.push(flag.to_vec());
+                payload.extend(packets);
                 let mut conns: Vec<ConnId> = self.routing.values().copied().collect();
                 conns.sort_unstable();
                 for conn in conns {

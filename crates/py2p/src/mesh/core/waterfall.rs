@@ -17,10 +17,10 @@ impl MeshCore {
         msg_type: Flag,
         payload: Vec<Vec<u8>>,
     ) -> py2p_wire::Message {
-        py2p_wire::Message::new(
-            vec![msg_type.0],
-            self.id.as_bytes().to_vec(),
-            payload,
+        py2p_wire::Message::from_packets(
+            &[msg_type.0],
+            self.id.as_bytes(),
+            &payload,
             net.unix_time(),
         )
     }
@@ -46,10 +46,7 @@ impl MeshCore {
         if let Some(frame) = self.frame_for(conn, &msg) {
             // Only user messages are kept for `resend` (py2p keeps any whisper, which makes
             // every peer hold on to its handshake's peer list).
-            let user = matches!(
-                msg.payload().first().map(Vec::as_slice),
-                Some([0x00] | [0x02])
-            );
+            let user = matches!(msg.payload().first(), Some([0x00] | [0x02]));
             if (msg_type == Flag::BROADCAST || msg_type == Flag::WHISPER) && user {
                 if let Some(p) = self.peers.get_mut(&conn) {
                     p.last_sent = Some(LastSent::new(msg));
@@ -114,7 +111,13 @@ impl MeshCore {
 
     /// A broadcast of ours to every peer.
     pub(crate) fn broadcast(&mut self, net: &mut dyn Net, payload: Vec<Vec<u8>>) {
-        let msg = LastSent::new(self.own_message(net, Flag::BROADCAST, payload));
+        let msg = self.own_message(net, Flag::BROADCAST, payload);
+        self.broadcast_message(net, msg);
+    }
+
+    /// A broadcast of ours, already made, to every peer.
+    pub(crate) fn broadcast_message(&mut self, net: &mut dyn Net, msg: py2p_wire::Message) {
+        let msg = LastSent::new(msg);
         self.seen.insert(msg.id(), msg.time());
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
