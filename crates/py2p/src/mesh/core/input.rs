@@ -183,7 +183,8 @@ impl MeshCore {
             self.publish_peers();
             if matches!(reason, CloseReason::PeerClosed | CloseReason::Io(_)) {
                 if let Some(addr) = peer.addr.clone() {
-                    self.remember_lost(&id, addr, net.now());
+                    let closed = matches!(reason, CloseReason::PeerClosed);
+                    self.remember_lost(&id, addr, closed, net.now());
                 }
             }
             info!("{}: disconnected: {reason}", peer.label());

@@ -99,14 +99,24 @@ impl MeshCore {
 
     /// Remembers a peer lost without our doing (its connection broke, or it closed it), to
     /// redial it at `addr` for `reconnect_for`; the oldest are forgotten past
-    /// `max_lost_peers`. A peer lost again within [`FLAP_WINDOW`] of coming back is tried
-    /// at the next, doubled, interval: one that keeps dropping us is dialled less and less.
-    pub(super) fn remember_lost(&mut self, id: &str, addr: (String, u16), now: Instant) {
+    /// `max_lost_peers`. A peer that `closed` the connection itself again within
+    /// [`FLAP_WINDOW`] of coming back is tried at the next, doubled, interval: one that keeps
+    /// dropping us is dialled less and less. A broken connection (an I/O error: a reset, a
+    /// cut) starts over at one interval: the network, not the peer, ended it.
+    pub(super) fn remember_lost(
+        &mut self,
+        id: &str,
+        addr: (String, u16),
+        closed: bool,
+        now: Instant,
+    ) {
         if self.config.reconnect_for.is_zero() {
             return;
         }
         let flaps = match self.lost.get(id) {
-            Some(l) if l.found.is_some_and(|f| now.duration_since(f) < FLAP_WINDOW) => l.flaps + 1,
+            Some(l) if closed && l.found.is_some_and(|f| now.duration_since(f) < FLAP_WINDOW) => {
+                l.flaps + 1
+            }
             _ => 0,
         };
         if !self.lost.contains_key(id) {

@@ -277,6 +277,18 @@ fn a_peer_that_keeps_dropping_us_is_not_dialled_back_from_a_peers_list_before_it
     core.on_close(&mut net, again, &CloseReason::PeerClosed);
     peers_list(&mut core, &mut net, other, "other", "them", 9);
     assert_eq!(dials(&net), 3, "a peer stable for a while still held back");
+
+    // A broken connection (an I/O error) is the network's doing, not the peer's: back and
+    // broken again at once, it is dialled from a list at once.
+    let broken = ConnId::from_raw(5);
+    handshaken(&mut core, &mut net, broken, "them", 9);
+    core.on_close(
+        &mut net,
+        broken,
+        &CloseReason::Io("connection reset".into()),
+    );
+    peers_list(&mut core, &mut net, other, "other", "them", 9);
+    assert_eq!(dials(&net), 4, "a reset held the peer back");
 }
 
 #[test]
