@@ -64,8 +64,9 @@ impl BuildHasher for IdHash {
     }
 }
 
-/// The hasher of [`IdHash`].
-struct IdHasher(u64);
+/// The hasher of [`IdHash`] (and, from a zero seed, of the mesh core's peer map:
+/// `ConnHash`): a multiply-rotate per word, then murmur3's finaliser.
+pub(crate) struct IdHasher(pub(crate) u64);
 
 impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {

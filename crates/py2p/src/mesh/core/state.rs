@@ -11,7 +11,7 @@ use super::effect::Effect;
 use super::path::{Counters, Path, PathObserver};
 use crate::config::MeshConfig;
 use crate::mesh::peer::Peer;
-use crate::mesh::seen::Seen;
+use crate::mesh::seen::{IdHasher, Seen};
 
 /// A dial in progress: who we expect, and whispers to deliver once connected.
 pub(super) struct Dial {
@@ -67,39 +67,16 @@ pub(crate) struct MeshCore {
 /// The hash of the peer map, looked up several times per frame (once per target of a
 /// relay): connection handles are handed out by our own event loop, one after the other, so
 /// no peer chooses them and SipHash's defence against chosen keys buys nothing; this is a
-/// multiply and murmur3's finaliser (every bit of the handle reaches the bucket bits).
+/// multiply-rotate and murmur3's finaliser (every bit of the handle reaches the bucket bits),
+/// the seen set's hasher from a fixed seed.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ConnHash;
 
 impl std::hash::BuildHasher for ConnHash {
-    type Hasher = ConnHasher;
+    type Hasher = IdHasher;
 
-    fn build_hasher(&self) -> ConnHasher {
-        ConnHasher(0)
-    }
-}
-
-/// The hasher of [`ConnHash`].
-pub(crate) struct ConnHasher(u64);
-
-impl std::hash::Hasher for ConnHasher {
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
     }
 }
 
