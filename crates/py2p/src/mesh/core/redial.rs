@@ -68,9 +68,12 @@ impl MeshCore {
     /// flap, at most a minute, from the loss): two nodes dialling each other straight back
     /// would open and close connections without end.
     pub(super) fn may_dial_listed(&self, id: &str, now: Instant) -> bool {
-        self.lost
-            .get(id)
-            .is_none_or(|l| l.found.is_some() || l.quiet_until <= now)
+        // From the loss (`since`), not `next_try`: failed redials must not push it further.
+        self.lost.get(id).is_none_or(|l| {
+            l.found.is_some()
+                || l.flaps == 0
+                || now >= l.since + backoff(self.config.reconnect_interval, l.flaps)
+        })
     }
 
     /// A lost peer completed a handshake again: not redialled any more, but remembered for
@@ -125,16 +128,14 @@ impl MeshCore {
         if flaps > 0 {
             debug!("peer {id} lost again soon after it came back ({flaps} time(s) in a row)");
         }
-        let wait = backoff(self.config.reconnect_interval, flaps);
         self.lost.insert(
             id.to_owned(),
             LostPeer {
                 addr,
                 since: now,
-                next_try: now + wait,
+                next_try: now + backoff(self.config.reconnect_interval, flaps),
                 attempts: flaps,
                 flaps,
-                quiet_until: if flaps > 0 { now + wait } else { now },
                 found: None,
             },
         );

@@ -91,9 +91,6 @@ pub(super) struct LostPeer {
     pub(super) attempts: u32,
     /// How many times in a row it was lost again within [`FLAP_WINDOW`] of coming back.
     pub(super) flaps: u32,
-    /// Peers lists naming it are not followed before this (the loss plus the backoff of its
-    /// flaps; failed redials do not move it).
-    pub(super) quiet_until: Instant,
     /// When it was found again (routed under its id). The entry stays for
     /// [`FLAP_WINDOW`] after that: a peer lost again meanwhile goes on backing off.
     pub(super) found: Option<Instant>,
