@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use std::time::Duration;
 
-use py2p_net::{CloseReason, ConnId, ConnInfo, NetError};
+use py2p_net::{CloseReason, ConnId, ConnInfo, Net, NetError};
 use py2p_wire::{base58, Flag};
 
 use super::{Effect, MeshCore, Tables};
@@ -181,8 +181,21 @@ fn a_connect_the_network_refuses_is_answered_at_once_with_the_typed_error_and_no
     ));
 }
 
-/// Opens `conn` and completes a handshake from a peer `id` advertising port `port`.
-fn handshaken(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, port: u16) {
+/// Opens `conn` and completes a handshake from a peer `id` advertising port `port`, with no
+/// compression.
+fn handshaken(core: &mut MeshCore, net: &mut dyn Net, conn: ConnId, id: &str, port: u16) {
+    handshaken_with(core, net, conn, id, port, &[]);
+}
+
+/// `handshaken`, the peer offering `methods`.
+fn handshaken_with(
+    core: &mut MeshCore,
+    net: &mut dyn Net,
+    conn: ConnId,
+    id: &str,
+    port: u16,
+    methods: &[py2p_wire::Compression],
+) {
     let info = ConnInfo {
         peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         outgoing: false,
@@ -197,7 +210,7 @@ fn handshaken(core: &mut MeshCore, net: &mut FakeNet, conn: ConnId, id: &str, po
             id.as_bytes().to_vec(),
             core.protocol_id.clone().into_bytes(),
             format!(r#"["127.0.0.1", {port}]"#).into_bytes(),
-            b"[]".to_vec(),
+            py2p_wire::compression::to_json(methods).into_bytes(),
         ],
         1_700_000_000,
     );
@@ -362,9 +375,8 @@ impl py2p_net::Net for RecordingNet {
 /// A node with four routed peers, `a` to `d` on connections 1 to 4, that send with snappy,
 /// snappy, zlib and no compression.
 fn relay_node() -> (MeshCore, RecordingNet) {
-    use py2p_wire::{compression, Compression};
+    use py2p_wire::Compression;
     let config = MeshConfig::builder().build();
-    let protocol = config.protocol.id();
     let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
     let mut net = RecordingNet {
         clock: FakeNet::new(),
@@ -378,35 +390,22 @@ fn relay_node() -> (MeshCore, RecordingNet) {
     ];
     for (i, (name, methods)) in ["a", "b", "c", "d"].into_iter().zip(methods).enumerate() {
         let conn = ConnId::from_raw(i as u64 + 1);
-        let info = ConnInfo {
-            peer_addr: SocketAddr::from(([127, 0, 0, 1], 10 + i as u16)),
-            outgoing: false,
-            tls_version: None,
-        };
-        core.on_open(&mut net, conn, &info);
-        let handshake = py2p_wire::Message::new(
-            vec![Flag::WHISPER.0],
-            name.as_bytes().to_vec(),
-            vec![
-                vec![Flag::HANDSHAKE.0],
-                name.as_bytes().to_vec(),
-                protocol.clone().into_bytes(),
-                format!(r#"["127.0.0.1", {}]"#, 10 + i).into_bytes(),
-                compression::to_json(methods).into_bytes(),
-            ],
-            1_700_000_000,
-        );
-        core.on_frame(
-            &mut net,
-            conn,
-            &handshake.encode(None)[4..],
-            Tables::default(),
-        );
+        handshaken_with(&mut core, &mut net, conn, name, 10 + i as u16, methods);
     }
     assert_eq!(core.routing.len(), 4);
     while core.poll_effect().is_some() {}
     net.sent.clear();
     (core, net)
+}
+
+/// A broadcast of `payload` from node `origin` (not one of the relay node's peers).
+fn origin_broadcast(payload: Vec<u8>) -> py2p_wire::Message {
+    py2p_wire::Message::new(
+        vec![Flag::BROADCAST.0],
+        b"origin".to_vec(),
+        vec![vec![Flag::BROADCAST.0], payload],
+        1_700_000_000,
+    )
 }
 
 /// A valid snappy body that is not what our snappy writes: the length, then the plain
@@ -429,12 +428,7 @@ fn snappy_literal(plain: &[u8]) -> Vec<u8> {
 fn a_relay_passes_a_snappy_body_on_unchanged_to_snappy_peers_and_encodes_it_for_the_others() {
     use py2p_wire::{Compression, Limits};
     let (mut core, mut net) = relay_node();
-    let msg = py2p_wire::Message::new(
-        vec![Flag::BROADCAST.0],
-        b"origin".to_vec(),
-        vec![vec![Flag::BROADCAST.0], b"hello ".repeat(50)],
-        1_700_000_000,
-    );
+    let msg = origin_broadcast(b"hello ".repeat(50));
     let body = snappy_literal(&msg.encode(None)[4..]);
     assert_ne!(Compression::Snappy.compress(&msg.encode(None)[4..]), body);
     core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
@@ -463,12 +457,7 @@ fn a_relay_passes_a_snappy_body_on_unchanged_to_snappy_peers_and_encodes_it_for_
 #[test]
 fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
     let (mut core, mut net) = relay_node();
-    let msg = py2p_wire::Message::new(
-        vec![Flag::BROADCAST.0],
-        b"origin".to_vec(),
-        vec![vec![Flag::BROADCAST.0], b"hi".to_vec()],
-        1_700_000_000,
-    );
+    let msg = origin_broadcast(b"hi".to_vec());
     // A leading zero digit: the same time, the same id, but not the bytes we would write.
     let time = format!("1{}", msg.time_58());
     let mut plain = Vec::new();
@@ -509,12 +498,7 @@ fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
 #[test]
 fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
     let (mut core, mut net) = relay_node();
-    let msg = py2p_wire::Message::new(
-        vec![Flag::BROADCAST.0],
-        b"origin".to_vec(),
-        vec![vec![Flag::BROADCAST.0], b"payload ".repeat(40)],
-        1_700_000_000,
-    );
+    let msg = origin_broadcast(b"payload ".repeat(40));
     let body = snappy_literal(&msg.encode(None)[4..]);
     core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
     assert_eq!(deliveries(&mut core), 1);
