@@ -180,6 +180,12 @@ impl Message {
         std::str::from_utf8(self.packet(2)).unwrap_or_default()
     }
 
+    /// The message id as the bytes of its packet: [`Message::id`] without the UTF-8 check
+    /// (for hash keys on the hot path).
+    pub fn id_bytes(&self) -> &[u8] {
+        self.packet(2)
+    }
+
     /// Length of the uncompressed body: what follows the frame header when no compression is used.
     pub fn body_len(&self) -> usize {
         self.frame.len() - HEADER_LEN

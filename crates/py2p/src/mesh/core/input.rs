@@ -48,17 +48,21 @@ impl MeshCore {
         // The waterfall brings most broadcasts several times. From a peer that sends snappy,
         // the head alone is decompressed first: a copy of a seen broadcast is dropped without
         // decompressing the rest (its payload).
+        // Whether the seen set was asked already: the head below is the same bytes (and
+        // were it not, `relay`'s insert still refuses a seen id).
+        let mut peeked = false;
         if peer.compression.first() == Some(&Compression::Snappy)
             && compression::snappy_prefix_into(body, HEAD_PEEK, &mut self.scratch)
         {
             let head = py2p_wire::PlainBody::unpack(&self.scratch, &[], &self.limits);
             if let Some(head) = head.head() {
-                if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST)
-                    && self.seen.contains_bytes(head.id)
-                {
-                    self.counters.duplicates += 1;
-                    self.hit(Path::DuplicateBroadcast);
-                    return;
+                if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
+                    if self.seen.contains_bytes(head.id) {
+                        self.counters.duplicates += 1;
+                        self.hit(Path::DuplicateBroadcast);
+                        return;
+                    }
+                    peeked = true;
                 }
             }
         }
@@ -74,7 +78,7 @@ impl MeshCore {
         let mut received = None;
         if let Some(head) = plain.head() {
             if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
-                if self.seen.contains_bytes(head.id) {
+                if !peeked && self.seen.contains_bytes(head.id) {
                     self.counters.duplicates += 1;
                     self.hit(Path::DuplicateBroadcast);
                     return;

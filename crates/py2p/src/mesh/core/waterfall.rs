@@ -41,7 +41,7 @@ impl MeshCore {
     ) {
         let msg = self.own_message(net, msg_type, payload);
         if msg_type == Flag::BROADCAST {
-            self.seen.insert(msg.id(), msg.time());
+            self.seen.insert(msg.id_bytes(), msg.time());
         }
         if let Some(frame) = self.frame_for(conn, &msg) {
             // Only user messages are kept for `resend` (py2p keeps any whisper, which makes
@@ -118,7 +118,7 @@ impl MeshCore {
     /// A broadcast of ours, already made, to every peer.
     pub(crate) fn broadcast_message(&mut self, net: &mut dyn Net, msg: py2p_wire::Message) {
         let msg = LastSent::new(msg);
-        self.seen.insert(msg.id(), msg.time());
+        self.seen.insert(msg.id_bytes(), msg.time());
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
                 p.last_sent = Some(msg.clone());
@@ -174,7 +174,7 @@ impl MeshCore {
             );
             return false;
         }
-        if !self.seen.insert(msg.id(), msg.time()) {
+        if !self.seen.insert(msg.id_bytes(), msg.time()) {
             self.counters.duplicates += 1;
             self.hit(Path::DuplicateBroadcast);
             return false;
