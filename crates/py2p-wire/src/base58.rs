@@ -236,51 +236,21 @@ fn to_limbs(bytes: &[u8], limbs: &mut [u64]) -> usize {
     n
 }
 
-/// How far 58^10 is shifted left to set its top bit, for [`div_radix10`].
-const RADIX10_SHIFT: u32 = RADIX10.leading_zeros();
-/// 58^10 with its top bit set.
-const RADIX10_NORM: u64 = RADIX10 << RADIX10_SHIFT;
-/// The reciprocal of [`RADIX10_NORM`]: `floor((2^128 - 1) / RADIX10_NORM) - 2^64`, which
-/// fits 64 bits because the divisor's top bit is set (computed at compile time).
-const RADIX10_INV: u64 = (u128::MAX / RADIX10_NORM as u128 - (1u128 << 64)) as u64;
-
-/// `(rem * 2^64 + limb) / 58^10` and its remainder, for `rem < 58^10`, by multiplying with a
-/// precomputed reciprocal (Möller and Granlund, "Improved division by invariant integers",
-/// 2011, algorithm 4) instead of a 128-bit division, which Rust compiles to a call of
-/// `__udivti3` (a hardware `div` of 40-odd cycles behind a generic dispatch).
-fn div_radix10(rem: u64, limb: u64) -> (u64, u64) {
-    // Shift the dividend as the divisor was: the quotient is the same, the remainder
-    // shifted. `rem < 58^10` makes `u1 < RADIX10_NORM`, as the algorithm needs.
-    let u1 = (rem << RADIX10_SHIFT) | (limb >> (64 - RADIX10_SHIFT));
-    let u0 = limb << RADIX10_SHIFT;
-    let q = (u128::from(RADIX10_INV) * u128::from(u1))
-        .wrapping_add((u128::from(u1) << 64) | u128::from(u0));
-    let (mut q1, q0) = ((q >> 64) as u64, q as u64);
-    q1 = q1.wrapping_add(1);
-    let mut r = u0.wrapping_sub(q1.wrapping_mul(RADIX10_NORM));
-    if r > q0 {
-        q1 = q1.wrapping_sub(1);
-        r = r.wrapping_add(RADIX10_NORM);
-    }
-    if r >= RADIX10_NORM {
-        q1 = q1.wrapping_add(1);
-        r -= RADIX10_NORM;
-    }
-    (q1, r >> RADIX10_SHIFT)
-}
-
 /// Divides the number by 58^10 until it is zero, writing the remainders (ten digits each)
 /// least significant first; returns how many.
 ///
-/// Each step divides 128 bits by the constant 58^10 with a remainder below it
-/// ([`div_radix10`]: two multiplications): half as many steps as with 58^5.
+/// Each step divides 128 bits by a 64-bit constant with a remainder below it, which the
+/// target does in one hardware division: about half the cost of twice as many 58^5 steps.
 fn to_chunks(limbs: &mut [u64], chunks: &mut [u64]) -> usize {
     let mut lead = 0;
     let mut k = 0;
     while lead < limbs.len() {
         let mut rem: u64 = 0;
         for limb in limbs.iter_mut().skip(lead) {
-            (*limb, rem) = div_radix10(rem, *limb);
+            let cur = (u128::from(rem) << 64) | u128::from(*limb);
+            // rem < 58^10, so the quotient fits 64 bits.
+            *limb = (cur / u128::from(RADIX10)) as u64;
+            rem = (cur % u128::from(RADIX10)) as u64;
         }
         if let Some(slot) = chunks.get_mut(k) {
             *slot = rem;
@@ -476,42 +446,6 @@ mod tests {
                 r /= 58;
             }
             assert_eq!(got, want, "{v}");
-        }
-    }
-
-    #[test]
-    fn the_reciprocal_division_matches_u128_division() {
-        let limbs = [
-            0,
-            1,
-            57,
-            RADIX10 - 1,
-            RADIX10,
-            1 << 58,
-            1 << 63,
-            u64::MAX - 1,
-            u64::MAX,
-        ];
-        let rems = [0, 1, 2, RADIX10 / 2, RADIX10 - 2, RADIX10 - 1];
-        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        let mut cases: Vec<(u64, u64)> = rems
-            .iter()
-            .flat_map(|&r| limbs.iter().map(move |&l| (r, l)))
-            .collect();
-        cases.extend((0..100_000).map(|_| (next() % RADIX10, next())));
-        for (rem, limb) in cases {
-            let cur = (u128::from(rem) << 64) | u128::from(limb);
-            let want = (
-                (cur / u128::from(RADIX10)) as u64,
-                (cur % u128::from(RADIX10)) as u64,
-            );
-            assert_eq!(div_radix10(rem, limb), want, "{rem} {limb}");
         }
     }
 
