@@ -16,6 +16,7 @@ pub use crate::mesh::command::{Command, ConnectReply};
 pub use crate::mesh::core::Path;
 pub use crate::mesh::node::MeshNode;
 pub use crate::mesh::shared::Shared;
+pub use crate::mesh::PackedPackets;
 pub use crate::sync::command::SyncCommand;
 pub use crate::sync::table::{StoreOutcome, SyncTable};
 pub use crate::sync::view::SyncView;

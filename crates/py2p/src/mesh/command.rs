@@ -36,6 +36,11 @@ pub enum Command {
         packets: Vec<Vec<u8>>,
         bytes: usize,
     },
+    /// A broadcast of `send` with the default sub-flag: the packets in one buffer.
+    BroadcastPacked {
+        packets: super::PackedPackets,
+        bytes: usize,
+    },
     Whisper {
         target: String,
         packets: Vec<Vec<u8>>,

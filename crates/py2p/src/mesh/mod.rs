@@ -9,6 +9,7 @@ pub(crate) mod command;
 pub(crate) mod core;
 mod link;
 pub(crate) mod node;
+mod packed;
 mod peer;
 mod resolver;
 mod seen;
@@ -24,4 +25,5 @@ pub(crate) use self::shared::Shared;
 pub use self::socket::{Events, MeshSocket, Messages};
 
 pub(crate) use self::command::{Command, ConnectReply, Handler};
+pub use self::packed::PackedPackets;
 pub use self::status::Status;

@@ -419,6 +419,11 @@ impl Service for MeshNode {
                 // The bytes are in the write queues now: senders see them at once.
                 self.shared.command_done(bytes, net.total_queued());
             }
+            Command::BroadcastPacked { packets, bytes } => {
+                self.core
+                    .broadcast_user(net, Flag::BROADCAST.0, packets.iter());
+                self.shared.command_done(bytes, net.total_queued());
+            }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
             Command::BroadcastMany { messages, bytes } => {
                 for packets in messages {

@@ -8,7 +8,7 @@ use py2p_net::{EventLoop, LoopHandle};
 
 use py2p_wire::Flag;
 
-use super::{Command, ConnectReply, Handler, MeshNode, Shared, Status};
+use super::{Command, ConnectReply, Handler, MeshNode, PackedPackets, Shared, Status};
 use crate::config::MeshConfig;
 use crate::connection::{check_size, check_sub_flag};
 use crate::id::{node_id, uuid4};
@@ -145,20 +145,26 @@ impl MeshSocket {
         packets: &[P],
     ) -> Result<(), Error> {
         check_sub_flag(sub_flag)?;
-        let packets: Vec<Vec<u8>> = packets.iter().map(|p| p.as_ref().to_vec()).collect();
-        check_size(&self.limits, self.id.len(), &packets)?;
-        let bytes = reserved_bytes(&packets);
-        self.reserve(bytes)?;
+        check_size(&self.limits, self.id.len(), packets)?;
+        let bytes = reserved_bytes(packets);
         let cmd = if kind == MessageKind::Broadcast && sub_flag == Flag::BROADCAST.0 {
-            Command::Broadcast { packets, bytes }
+            // One allocation for all the packets (a `Vec` of `Vec`s is one per packet and one
+            // for the list). Packets of 4 GiB or more were refused by `check_size`.
+            let packets = PackedPackets::new(packets).ok_or(Error::TooLarge {
+                what: "max_frame_len",
+                size: bytes,
+                limit: u32::MAX as usize,
+            })?;
+            Command::BroadcastPacked { packets, bytes }
         } else {
             Command::SendWith {
                 kind,
                 sub_flag,
-                packets,
+                packets: packets.iter().map(|p| p.as_ref().to_vec()).collect(),
                 bytes,
             }
         };
+        self.reserve(bytes)?;
         self.handle.send(cmd).map_err(Error::from)
     }
 
@@ -579,6 +585,6 @@ fn net_config(config: &MeshConfig) -> Result<py2p_net::NetConfig, Error> {
 
 /// The bytes a message of `packets` is counted as while it waits for the loop: its packets
 /// with their length prefixes, and a frame's header, id and time.
-fn reserved_bytes(packets: &[Vec<u8>]) -> usize {
-    packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160
+fn reserved_bytes<P: AsRef<[u8]>>(packets: &[P]) -> usize {
+    packets.iter().map(|p| p.as_ref().len() + 4).sum::<usize>() + 160
 }

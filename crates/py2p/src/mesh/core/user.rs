@@ -7,6 +7,19 @@ use py2p_wire::Flag;
 use super::state::MeshCore;
 use crate::message::MessageKind;
 
+/// Every byte value, for a sub-flag packet that lives as long as the user's packets.
+// Evaluated at compile time, where an out-of-bounds index is a build error.
+#[allow(clippy::indexing_slicing)]
+static BYTES: [u8; 256] = {
+    let mut bytes = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        bytes[i] = i as u8;
+        i += 1;
+    }
+    bytes
+};
+
 impl MeshCore {
     /// The user's message `packets` with `sub_flag` first (py2p's `send(*packets, flag=kind,
     /// type=sub_flag)`): a broadcast through the waterfall, or a whisper to every peer this
@@ -21,15 +34,7 @@ impl MeshCore {
         let flag = [sub_flag];
         match kind {
             MessageKind::Broadcast => {
-                // Straight into the message's frame: no payload `Vec` in between.
-                let payload = std::iter::once(&flag[..]).chain(packets.iter().map(Vec::as_slice));
-                let msg = py2p_wire::Message::from_packet_iter(
-                    &[Flag::BROADCAST.0],
-                    self.id.as_bytes(),
-                    payload,
-                    net.unix_time(),
-                );
-                self.broadcast_message(net, msg)
+                self.broadcast_user(net, sub_flag, packets.iter().map(Vec::as_slice));
             }
             MessageKind::Whisper => {
                 let mut payload = Vec::with_capacity(packets.len() + 1);
@@ -42,6 +47,26 @@ impl MeshCore {
                 }
             }
         }
+    }
+
+    /// The user's broadcast of `packets` with `sub_flag` first, straight into the message's
+    /// frame: no payload `Vec` in between.
+    pub(crate) fn broadcast_user<'p>(
+        &mut self,
+        net: &mut dyn Net,
+        sub_flag: u8,
+        packets: impl Iterator<Item = &'p [u8]> + Clone,
+    ) {
+        let flag = usize::from(sub_flag);
+        let flag = BYTES.get(flag..=flag).unwrap_or_default();
+        let payload = std::iter::once(flag).chain(packets);
+        let msg = py2p_wire::Message::from_packet_iter(
+            &[Flag::BROADCAST.0],
+            self.id.as_bytes(),
+            payload,
+            net.unix_time(),
+        );
+        self.broadcast_message(net, msg)
     }
 
     /// A message on one connection (a handler's `Connection::send`).
