@@ -32,6 +32,9 @@ pub enum ConnectReply {
 
 /// Requests from users' threads to the event loop.
 pub enum Command {
+    /// A broadcast with the default sub-flag, its packets as a list (the simulator's;
+    /// `send` hands over [`Command::BroadcastPacked`]).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     Broadcast {
         packets: Vec<Vec<u8>>,
         bytes: usize,

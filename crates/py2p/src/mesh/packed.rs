@@ -33,11 +33,6 @@ impl PackedPackets {
             Some(packet)
         })
     }
-
-    /// The packets as vectors of bytes.
-    pub fn to_vecs(&self) -> Vec<Vec<u8>> {
-        self.iter().map(<[u8]>::to_vec).collect()
-    }
 }
 
 #[cfg(test)]
@@ -49,7 +44,6 @@ mod tests {
         let packets: [&[u8]; 4] = [b"one", b"", b"three", &[0, 0, 0, 9]];
         let packed = PackedPackets::new(&packets).unwrap();
         assert_eq!(packed.iter().collect::<Vec<_>>(), packets);
-        assert_eq!(packed.to_vecs(), packets.map(<[u8]>::to_vec));
         let none: [&[u8]; 0] = [];
         assert_eq!(PackedPackets::new(&none).unwrap().iter().count(), 0);
     }
