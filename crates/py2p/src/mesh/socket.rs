@@ -150,11 +150,14 @@ impl MeshSocket {
         let cmd = if kind == MessageKind::Broadcast && sub_flag == Flag::BROADCAST.0 {
             // One allocation for all the packets (a `Vec` of `Vec`s is one per packet and one
             // for the list). Packets of 4 GiB or more were refused by `check_size`.
-            let packets = PackedPackets::new(packets).ok_or_else(|| Error::TooLarge {
-                what: "max_frame_len",
-                size: bytes,
-                limit: u32::MAX as usize,
-            })?;
+            // (Not `ok_or`: that builds and drops an `Error` on every send.)
+            let Some(packets) = PackedPackets::new(packets) else {
+                return Err(Error::TooLarge {
+                    what: "max_frame_len",
+                    size: bytes,
+                    limit: u32::MAX as usize,
+                });
+            };
             Command::BroadcastPacked { packets, bytes }
         } else {
             Command::SendWith {
