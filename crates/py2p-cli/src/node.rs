@@ -441,12 +441,12 @@ struct StdinCommands<'a> {
 }
 
 impl stdin::Lines for StdinCommands<'_> {
-    fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow {
+    fn broadcasts(&mut self, block: Vec<u8>, ends: Vec<usize>) -> Flow {
         let mesh = self.node.mesh();
         if mesh.is_closed() {
             return Flow::Stop;
         }
-        if let Err(e) = mesh.send_many(messages) {
+        if let Err(e) = mesh.send_many_packed(block, ends) {
             if mesh.is_closed() {
                 return Flow::Stop;
             }

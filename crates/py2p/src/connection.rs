@@ -124,7 +124,7 @@ pub(crate) fn is_user_sub_flag(packet: &[u8]) -> bool {
 pub(crate) fn check_size(
     limits: &py2p_wire::Limits,
     sender_id_len: usize,
-    packets: &[Vec<u8>],
+    packets: &[impl AsRef<[u8]>],
 ) -> Result<(), Error> {
     // Header packets: type (1 byte), sender, id (at most 66 base-58 digits of a sha-384),
     // time (at most 11 digits); every packet has a 4-byte length.
@@ -142,7 +142,7 @@ pub(crate) fn check_size(
         + sender_id_len
         + 66
         + 11
-        + packets.iter().map(|p| 4 + p.len()).sum::<usize>();
+        + packets.iter().map(|p| 4 + p.as_ref().len()).sum::<usize>();
     let (limit, what) = if limits.max_decompressed_len < limits.max_frame_len {
         (limits.max_decompressed_len, "max_decompressed_len")
     } else {

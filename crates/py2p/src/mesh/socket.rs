@@ -579,6 +579,6 @@ fn net_config(config: &MeshConfig) -> Result<py2p_net::NetConfig, Error> {
 
 /// The bytes a message of `packets` is counted as while it waits for the loop: its packets
 /// with their length prefixes, and a frame's header, id and time.
-fn reserved_bytes(packets: &[Vec<u8>]) -> usize {
-    packets.iter().map(|p| p.len() + 4).sum::<usize>() + 160
+fn reserved_bytes(packets: &[impl AsRef<[u8]>]) -> usize {
+    packets.iter().map(|p| p.as_ref().len() + 4).sum::<usize>() + 160
 }

@@ -44,6 +44,19 @@ impl MeshCore {
         }
     }
 
+    /// The user's broadcast of one borrowed packet with the broadcast sub-flag:
+    /// `send_packets(net, Broadcast, BROADCAST, vec![packet])` without the packet's `Vec`.
+    pub(crate) fn broadcast_packet(&mut self, net: &mut dyn Net, packet: &[u8]) {
+        let flag = [Flag::BROADCAST.0];
+        let msg = py2p_wire::Message::from_packet_iter(
+            &flag,
+            self.id.as_bytes(),
+            [&flag[..], packet],
+            net.unix_time(),
+        );
+        self.broadcast_message(net, msg)
+    }
+
     /// A message on one connection (a handler's `Connection::send`).
     pub(crate) fn send_on(
         &mut self,
