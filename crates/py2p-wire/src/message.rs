@@ -180,6 +180,12 @@ impl Message {
         std::str::from_utf8(self.packet(2)).unwrap_or_default()
     }
 
+    /// The id's bytes as they travelled, without [`Message::id`]'s UTF-8 check (for a
+    /// caller that copies them, checking them on the way).
+    pub fn id_bytes(&self) -> &[u8] {
+        self.packet(2)
+    }
+
     /// Length of the uncompressed body: what follows the frame header when no compression is used.
     pub fn body_len(&self) -> usize {
         self.frame.len() - HEADER_LEN
