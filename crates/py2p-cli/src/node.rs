@@ -96,6 +96,19 @@ fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
         }
         i += 8;
     }
+    while let Some(&c) = b.get(i) {
+        if !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    if i == b.len() {
+        // All of it plain ASCII (the usual text): no UTF-8 check, no escape scan.
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     let (plain, rest) = b.split_at(i);
     match std::str::from_utf8(rest) {
         Ok(rest) => {
@@ -186,14 +199,19 @@ fn escape_bits(w: u64) -> u64 {
 /// Appends the `message` line of `m` (with its newline): the keys in the order the line
 /// has always had, written straight into `out` (the hot path of the CLI: no
 /// `serde_json::Value`, no `String` per field).
-fn push_message_line(out: &mut Vec<u8>, m: &Message) {
-    push_message_fields(
+fn push_message_line(out: &mut Vec<u8>, cache: &mut LineCache, m: &Message) {
+    // The id is base-58, checked on arrival: ASCII, written as `id()` would be, without
+    // `id()`'s UTF-8 check (an eighth of this thread's instructions). Anything else is
+    // written as `id()` gives it.
+    let id = m.wire().id_bytes();
+    let id = if id.is_ascii() { id } else { m.id().as_bytes() };
+    cache.push(
         out,
         MessageFields {
             kind: m.kind().as_str(),
             sub_flag: m.sub_flag(),
             sender: m.wire().sender(),
-            id: m.id(),
+            id,
             time: m.time(),
             packets: m.packets(),
         },
@@ -205,34 +223,72 @@ struct MessageFields<'a> {
     kind: &'a str,
     sub_flag: Option<u8>,
     sender: &'a [u8],
-    id: &'a str,
+    id: &'a [u8],
     time: u64,
     packets: py2p::Payload<'a>,
 }
 
-fn push_message_fields(out: &mut Vec<u8>, m: MessageFields<'_>) {
-    let mut digits = [0u8; 20];
-    out.extend_from_slice(b"{\"event\":\"message\",\"kind\":");
-    push_json_str(out, m.kind);
-    out.extend_from_slice(b",\"sub_flag\":");
-    match m.sub_flag {
-        Some(f) => out.extend_from_slice(decimal(u64::from(f), &mut digits)),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"sender\":");
-    push_json_bytes(out, m.sender);
-    out.extend_from_slice(b",\"id\":");
-    push_json_bytes(out, m.id.as_bytes());
-    out.extend_from_slice(b",\"time\":");
-    out.extend_from_slice(decimal(m.time, &mut digits));
-    out.extend_from_slice(b",\"packets\":[");
-    for (i, p) in m.packets.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+/// The text of the parts of `message` lines that repeat from one line to the next: the
+/// head up to the id (kind, sub-flag and sender: the same for every message of one sender)
+/// and the time (the same for a second). A line copies them instead of writing them again.
+#[derive(Default)]
+struct LineCache {
+    /// The kind, sub-flag and sender `head` shows.
+    kind: String,
+    sub_flag: Option<u8>,
+    sender: Vec<u8>,
+    /// `{"event":"message","kind":…,"sub_flag":…,"sender":…,"id":`; empty until made.
+    head: Vec<u8>,
+    /// The time `time_text` shows.
+    time: Option<u64>,
+    /// `,"time":…,"packets":[`.
+    time_text: Vec<u8>,
+}
+
+impl LineCache {
+    /// Appends the `message` line of `m` (with its newline).
+    fn push(&mut self, out: &mut Vec<u8>, m: MessageFields<'_>) {
+        let mut digits = [0u8; 20];
+        if self.head.is_empty()
+            || self.sender != m.sender
+            || self.sub_flag != m.sub_flag
+            || self.kind != m.kind
+        {
+            let head = &mut self.head;
+            head.clear();
+            head.extend_from_slice(b"{\"event\":\"message\",\"kind\":");
+            push_json_str(head, m.kind);
+            head.extend_from_slice(b",\"sub_flag\":");
+            match m.sub_flag {
+                Some(f) => head.extend_from_slice(decimal(u64::from(f), &mut digits)),
+                None => head.extend_from_slice(b"null"),
+            }
+            head.extend_from_slice(b",\"sender\":");
+            push_json_bytes(head, m.sender);
+            head.extend_from_slice(b",\"id\":");
+            m.kind.clone_into(&mut self.kind);
+            self.sub_flag = m.sub_flag;
+            m.sender.clone_into(&mut self.sender);
         }
-        push_json_bytes(out, p);
+        if self.time != Some(m.time) {
+            let text = &mut self.time_text;
+            text.clear();
+            text.extend_from_slice(b",\"time\":");
+            text.extend_from_slice(decimal(m.time, &mut digits));
+            text.extend_from_slice(b",\"packets\":[");
+            self.time = Some(m.time);
+        }
+        out.extend_from_slice(&self.head);
+        push_json_bytes(out, m.id);
+        out.extend_from_slice(&self.time_text);
+        for (i, p) in m.packets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_bytes(out, p);
+        }
+        out.extend_from_slice(b"]}\n");
     }
-    out.extend_from_slice(b"]}\n");
 }
 
 /// `n` in decimal, in the tail of `buf`.
@@ -282,11 +338,12 @@ fn print_messages(mesh: &MeshSocket) {
     /// Messages printed in one write at most.
     const BATCH: usize = 1024;
     let mut buf = Vec::with_capacity(64 * 1024);
+    let mut cache = LineCache::default();
     while let Some(first) = mesh.recv() {
         buf.clear();
-        push_message_line(&mut buf, &first);
+        push_message_line(&mut buf, &mut cache, &first);
         for m in mesh.try_recv_many(BATCH - 1) {
-            push_message_line(&mut buf, &m);
+            push_message_line(&mut buf, &mut cache, &m);
         }
         if !print_bytes(&buf) {
             return;
@@ -441,12 +498,12 @@ struct StdinCommands<'a> {
 }
 
 impl stdin::Lines for StdinCommands<'_> {
-    fn broadcasts(&mut self, messages: Vec<Vec<Vec<u8>>>) -> Flow {
+    fn broadcasts(&mut self, block: Vec<u8>, ends: Vec<usize>) -> Flow {
         let mesh = self.node.mesh();
         if mesh.is_closed() {
             return Flow::Stop;
         }
-        if let Err(e) = mesh.send_many(messages) {
+        if let Err(e) = mesh.send_many_packed(block, ends) {
             if mesh.is_closed() {
                 return Flow::Stop;
             }
@@ -548,7 +605,7 @@ mod tests {
             "kind": m.kind,
             "sub_flag": m.sub_flag,
             "sender": text(m.sender),
-            "id": m.id,
+            "id": text(m.id),
             "time": m.time,
             "packets": m.packets.iter().map(text).collect::<Vec<_>>(),
         });
@@ -640,6 +697,8 @@ mod tests {
         }
     }
 
+    const SENDER: &[u8] = b"6Jh3gSuk\xc3(xyz";
+
     #[test]
     fn message_lines_are_byte_for_byte_the_value_lines() {
         let packets = [
@@ -647,25 +706,64 @@ mod tests {
             vec![0xff, 0xfe, b'a', 0x01],
             Vec::new(),
         ];
-        for (kind, sub_flag, time, packets) in [
-            ("broadcast", Some(0u8), 1_700_000_000u64, &packets[..]),
-            ("whisper", Some(2), 0, &packets[..1]),
-            ("broadcast", Some(255), u64::MAX, &[][..]),
-            ("broadcast", None, 9, &packets[1..]),
+        // One cache through all the lines, as the printing thread keeps it: lines that
+        // share the head or the time with the line before, and lines that change either.
+        let mut cache = LineCache::default();
+        for (kind, sub_flag, sender, time, packets) in [
+            (
+                "broadcast",
+                Some(0u8),
+                SENDER,
+                1_700_000_000u64,
+                &packets[..],
+            ),
+            (
+                "broadcast",
+                Some(0u8),
+                SENDER,
+                1_700_000_000u64,
+                &packets[..1],
+            ),
+            (
+                "broadcast",
+                Some(0u8),
+                SENDER,
+                1_700_000_001u64,
+                &packets[..],
+            ),
+            (
+                "broadcast",
+                Some(0u8),
+                b"other \"one\"",
+                1_700_000_001u64,
+                &packets[..],
+            ),
+            (
+                "broadcast",
+                Some(0u8),
+                SENDER,
+                1_700_000_001u64,
+                &packets[..],
+            ),
+            ("whisper", Some(0u8), SENDER, 1_700_000_001u64, &packets[..]),
+            ("whisper", Some(2), SENDER, 0, &packets[..1]),
+            ("broadcast", Some(255), SENDER, u64::MAX, &[][..]),
+            ("broadcast", None, SENDER, 9, &packets[1..]),
+            ("broadcast", None, SENDER, 9, &packets[1..]),
         ] {
             let msg = py2p_wire::Message::new(vec![0], b"s".to_vec(), packets.to_vec(), time);
             let packets = msg.payload();
             let fields = MessageFields {
                 kind,
                 sub_flag,
-                sender: b"6Jh3gSuk\xc3(xyz",
-                id: "3Tx7pBvUqZ",
+                sender,
+                id: b"3Tx7pBvUqZ",
                 time,
                 packets,
             };
             let want = value_line(&fields);
             let mut out = Vec::new();
-            push_message_fields(&mut out, fields);
+            cache.push(&mut out, fields);
             assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }

@@ -91,3 +91,26 @@ fn a_burst_of_lines_with_commands_among_them_arrives_once_in_order() {
     b.close_stdin();
     a.wait_message("tail without newline");
 }
+
+/// A line typed by hand goes out on its own, and is printed on its own, at once: nothing
+/// waits for more input, a fuller batch or the end of stdin. Each line is awaited at the
+/// peer before the next is written, with stdin left open.
+#[test]
+fn a_typed_line_is_sent_and_printed_without_waiting_for_more() {
+    let a = Node::rust("a", &["mesh", "--bind", "127.0.0.1:0"]);
+    let mut b = Node::rust(
+        "b",
+        &["mesh", "--bind", "127.0.0.1:0", "--connect", &a.addr],
+    );
+    a.wait_connected(&b);
+    b.wait_connected(&a);
+    for i in 0..5 {
+        let line = format!("typed {i}");
+        b.send(&line);
+        a.wait_message(&line);
+    }
+    assert_eq!(
+        broadcasts(&a),
+        (0..5).map(|i| format!("typed {i}")).collect::<Vec<_>>()
+    );
+}

@@ -461,3 +461,53 @@ fn a_message_over_the_limits_refuses_the_whole_batch() {
     a.send(&["small"]).unwrap();
     assert_eq!(b.recv_timeout(WAIT).unwrap().packets(), [b"small".to_vec()]);
 }
+
+// send_many_packed: one-packet broadcasts end to end in one buffer arrive as send_many's
+// would; ends out of order or past the buffer refuse the batch before any of it is sent.
+
+#[test]
+fn a_packed_batch_arrives_once_in_order_as_its_packets() {
+    let (a, b) = pair();
+    let mut block = Vec::new();
+    let mut ends = Vec::new();
+    for i in 0..2_000 {
+        block.extend_from_slice(format!("m{i}").as_bytes());
+        ends.push(block.len());
+    }
+    // An empty packet is a message too.
+    ends.push(block.len());
+    a.send(&["before"]).unwrap();
+    a.send_many_packed(block.clone(), ends.clone()).unwrap();
+    a.send_many_packed(Vec::new(), Vec::new()).unwrap();
+    a.send(&["after"]).unwrap();
+    let got = texts(&b, 2_003);
+    assert_eq!(got[0], [b"before".to_vec()]);
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        assert_eq!(got[1 + i], [block[start..end].to_vec()], "message {i}");
+        start = end;
+    }
+    assert_eq!(got[2_002], [b"after".to_vec()]);
+    a.send(&["end"]).unwrap();
+    assert_eq!(b.recv_timeout(WAIT).unwrap().packets(), [b"end".to_vec()]);
+}
+
+#[test]
+fn bad_ends_or_a_message_over_the_limits_refuse_the_whole_packed_batch() {
+    let (a, b) = pair();
+    for ends in [vec![3, 2], vec![2, 6]] {
+        assert!(matches!(
+            a.send_many_packed(b"abcde".to_vec(), ends),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+    let mut block = b"first".to_vec();
+    block.resize(5 + (17 << 20), b'x');
+    assert!(matches!(
+        a.send_many_packed(block, vec![5, 5 + (17 << 20)]),
+        Err(Error::TooLarge { limit, .. }) if limit == 16 << 20
+    ));
+    // Nothing of them was sent: the next message b sees is this one.
+    a.send(&["small"]).unwrap();
+    assert_eq!(b.recv_timeout(WAIT).unwrap().packets(), [b"small".to_vec()]);
+}

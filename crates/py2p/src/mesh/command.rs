@@ -53,6 +53,13 @@ pub enum Command {
         messages: Vec<Vec<Vec<u8>>>,
         bytes: usize,
     },
+    /// Broadcasts of one packet each, end to end in one buffer
+    /// ([`MeshSocket::send_many_packed`](super::MeshSocket::send_many_packed)).
+    BroadcastLines {
+        block: Vec<u8>,
+        ends: Vec<usize>,
+        bytes: usize,
+    },
     Connect {
         addr: SocketAddr,
         /// The id the node is expected to have (py2p's `connect(addr, port, id)`): when it

@@ -432,6 +432,18 @@ impl Service for MeshNode {
                 }
                 self.shared.command_done(bytes, net.total_queued());
             }
+            Command::BroadcastLines { block, ends, bytes } => {
+                let mut start = 0;
+                for end in ends {
+                    // `send_many_packed` checked the ends.
+                    if let Some(packet) = block.get(start..end) {
+                        self.core
+                            .broadcast_user(net, Flag::BROADCAST.0, std::iter::once(packet));
+                    }
+                    start = end;
+                }
+                self.shared.command_done(bytes, net.total_queued());
+            }
             Command::Connect {
                 addr,
                 expected_id,

@@ -27,4 +27,32 @@ impl MeshSocket {
         let cmd = Command::BroadcastMany { messages, bytes };
         self.handle.send(cmd).map_err(Error::from)
     }
+
+    /// [`MeshSocket::send_many`] of messages of one packet each, the packets end to end in
+    /// `block`: the first is `block[..ends[0]]`, each next one runs from the end before it
+    /// to its own end. One buffer for the whole batch instead of two `Vec`s per message
+    /// (a block of input lines, split where the lines end). `ends` that decrease or pass
+    /// the end of `block` are [`Error::InvalidInput`]; a message over the limits refuses
+    /// the whole batch with [`Error::TooLarge`]; either before anything is sent.
+    pub fn send_many_packed(&self, block: Vec<u8>, ends: Vec<usize>) -> Result<(), Error> {
+        let mut start = 0;
+        let mut bytes = 0usize;
+        for &end in &ends {
+            let packet = block.get(start..end).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "packet end {end} before its start {start} or past the block's {} bytes",
+                    block.len()
+                ))
+            })?;
+            check_size(&self.limits, self.id.len(), &[packet])?;
+            bytes = bytes.saturating_add(super::reserved_bytes(&[packet]));
+            start = end;
+        }
+        if ends.is_empty() {
+            return Ok(());
+        }
+        self.reserve(bytes)?;
+        let cmd = Command::BroadcastLines { block, ends, bytes };
+        self.handle.send(cmd).map_err(Error::from)
+    }
 }
