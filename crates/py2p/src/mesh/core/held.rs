@@ -15,21 +15,41 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use py2p_net::{ConnId, Frame, Net};
 
 use crate::mesh::seen::IdHasher;
 
-/// One relayed broadcast of the turn: its id (in `HeldRelays::ids`) and its sends.
-struct Relay {
-    id: std::ops::Range<usize>,
-    sends: std::ops::Range<usize>,
+/// A broadcast id as the seen set tells ids apart: its first 24 characters, as three words
+/// (ids are base-58 sha-384 digests: about 140 bits). Two ids alike there are one broadcast
+/// to the seen set already (the second is dropped as a duplicate), so they are one here too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u64; 3]);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Word by word (an array's own `Hash` writes its length and then its bytes one by
+        // one through this hasher).
+        for w in self.0 {
+            state.write_u64(w);
+        }
+    }
 }
 
-/// A hash of ids from a random seed per node, over their first 16 bytes (ids are base-58
-/// sha-384 digests checked before a relay is held, so a peer cannot choose them cheaply).
-#[derive(Clone)]
+fn key(id: &[u8]) -> Key {
+    let mut words = [0u64; 3];
+    for (w, chunk) in words.iter_mut().zip(id.chunks(8)) {
+        let mut b = [0u8; 8];
+        for (d, s) in b.iter_mut().zip(chunk) {
+            *d = *s;
+        }
+        *w = u64::from_le_bytes(b);
+    }
+    Key(words)
+}
+
+/// The seen set's hash (multiply-rotate and a finaliser) from a random seed per node.
 struct Seeded(u64);
 
 impl BuildHasher for Seeded {
@@ -41,110 +61,97 @@ impl BuildHasher for Seeded {
 }
 
 /// The relays of the current turn, in the order they were made (see the module docs).
+///
+/// Laid out for the lookup that every copy of a broadcast makes: the index holds each
+/// relay's range of sends inline, and the sends' connections are an array of their own, so
+/// a withdrawal reads one bucket and one short run of connections.
 pub(crate) struct HeldRelays {
-    relays: Vec<Relay>,
-    /// The relays' ids, one after the other.
-    ids: Vec<u8>,
-    /// Every relay's frames, in order; a send taken back is `None`.
-    sends: Vec<(ConnId, Option<Frame>)>,
-    /// A relay by the hash of its id (the first relay of an id, if two ids hash alike).
-    index: HashMap<u64, usize, Seeded>,
-    hasher: Seeded,
+    /// Each send's connection; `None` once withdrawn.
+    conns: Vec<Option<ConnId>>,
+    /// Each send's frame (beside `conns`, same index).
+    frames: Vec<Frame>,
+    /// A relay's sends (`conns[start..end]`) by its id.
+    index: HashMap<Key, (usize, usize), Seeded>,
+    /// The relay begun last and where its sends start.
+    open: Option<(Key, usize)>,
 }
 
 /// Held sends kept as room between turns; beyond it the lists are given back.
 const KEEP: usize = 4096;
 
+fn new_index() -> HashMap<Key, (usize, usize), Seeded> {
+    HashMap::with_hasher(Seeded(RandomState::new().hash_one(0x4e1d_u64)))
+}
+
 impl HeldRelays {
     pub(crate) fn new() -> HeldRelays {
-        let seed = RandomState::new().hash_one(0x4e1d_u64);
         HeldRelays {
-            relays: Vec::new(),
-            ids: Vec::new(),
-            sends: Vec::new(),
-            index: HashMap::with_hasher(Seeded(seed)),
-            hasher: Seeded(seed),
+            conns: Vec::new(),
+            frames: Vec::new(),
+            index: new_index(),
+            open: None,
         }
-    }
-
-    fn hash(&self, id: &[u8]) -> u64 {
-        let mut words = [0u64; 2];
-        for (w, chunk) in words.iter_mut().zip(id.chunks(8)) {
-            let mut b = [0u8; 8];
-            for (d, s) in b.iter_mut().zip(chunk) {
-                *d = *s;
-            }
-            *w = u64::from_le_bytes(b);
-        }
-        self.hasher.hash_one((words[0], words[1], id.len() as u64))
     }
 
     /// Whether no relay is held.
     pub(crate) fn is_empty(&self) -> bool {
-        self.sends.is_empty()
+        self.conns.is_empty()
     }
 
-    /// Begins the relay of broadcast `id`; its frames follow with [`HeldRelays::push`].
+    /// Begins the relay of broadcast `id`; its frames follow with [`HeldRelays::push`], and
+    /// [`HeldRelays::finish`] closes it.
     pub(crate) fn begin(&mut self, id: &[u8]) {
-        let start = self.ids.len();
-        self.ids.extend_from_slice(id);
-        let n = self.relays.len();
-        self.relays.push(Relay {
-            id: start..self.ids.len(),
-            sends: self.sends.len()..self.sends.len(),
-        });
-        let h = self.hash(id);
-        self.index.entry(h).or_insert(n);
+        self.open = Some((key(id), self.conns.len()));
     }
 
     /// A frame of the relay begun last, for `conn`.
     pub(crate) fn push(&mut self, conn: ConnId, frame: Frame) {
-        self.sends.push((conn, Some(frame)));
-        if let Some(r) = self.relays.last_mut() {
-            r.sends.end = self.sends.len();
+        self.conns.push(Some(conn));
+        self.frames.push(frame);
+    }
+
+    /// The relay begun last has all its frames.
+    pub(crate) fn finish(&mut self) {
+        if let Some((key, start)) = self.open.take() {
+            let end = self.conns.len();
+            if end > start {
+                self.index.entry(key).or_insert((start, end));
+            }
         }
     }
 
     /// `conn` sent us a copy of broadcast `id`: our held relay of it to `conn`, if any, is
     /// dropped. Whether one was.
     pub(crate) fn withdraw(&mut self, conn: ConnId, id: &[u8]) -> bool {
-        if self.relays.is_empty() {
+        if self.index.is_empty() {
             return false;
         }
-        let Some(&n) = self.index.get(&self.hash(id)) else {
+        let Some(&(start, end)) = self.index.get(&key(id)) else {
             return false;
         };
-        let Some(relay) = self.relays.get(n) else {
-            return false;
-        };
-        if self.ids.get(relay.id.clone()) != Some(id) {
-            return false;
-        }
-        let sends = self.sends.get_mut(relay.sends.clone()).unwrap_or_default();
-        for (c, frame) in sends {
-            if *c == conn && frame.is_some() {
-                *frame = None;
-                return true;
+        let sends = self.conns.get_mut(start..end).unwrap_or_default();
+        match sends.iter_mut().find(|c| **c == Some(conn)) {
+            Some(c) => {
+                *c = None;
+                true
             }
+            None => false,
         }
-        false
     }
 
     /// Sends every held frame, in order, and forgets the turn's relays.
     pub(crate) fn release(&mut self, net: &mut dyn Net) {
-        for (conn, frame) in self.sends.drain(..) {
-            if let Some(frame) = frame {
+        self.finish();
+        for (conn, frame) in self.conns.drain(..).zip(self.frames.drain(..)) {
+            if let Some(conn) = conn {
                 net.send(conn, frame);
             }
         }
-        self.relays.clear();
-        self.ids.clear();
         self.index.clear();
-        if self.sends.capacity() > KEEP {
-            self.sends = Vec::new();
-            self.relays = Vec::new();
-            self.ids = Vec::new();
-            self.index = HashMap::with_hasher(self.hasher.clone());
+        if self.conns.capacity() > KEEP {
+            self.conns = Vec::new();
+            self.frames = Vec::new();
+            self.index = new_index();
         }
     }
 }
@@ -160,16 +167,20 @@ mod tests {
         held.begin(b"id-one");
         held.push(a, vec![1].into());
         held.push(b, vec![1].into());
+        held.finish();
         held.begin(b"id-two");
         held.push(a, vec![2].into());
+        held.finish();
         assert!(!held.withdraw(b, b"id-two"), "no send of id-two to b");
         assert!(!held.withdraw(a, b"id-three"), "no such relay");
         assert!(held.withdraw(a, b"id-one"));
         assert!(!held.withdraw(a, b"id-one"), "only once");
+        held.finish();
         let left: Vec<(u64, Vec<u8>)> = held
-            .sends
+            .conns
             .iter()
-            .filter_map(|(c, f)| f.as_ref().map(|f| (c.to_raw(), f.to_vec())))
+            .zip(&held.frames)
+            .filter_map(|(c, f)| c.map(|c| (c.to_raw(), f.to_vec())))
             .collect();
         assert_eq!(left, vec![(2, vec![1]), (1, vec![2])]);
     }

@@ -113,6 +113,9 @@ impl MeshCore {
                 net.send(conn, frame);
             }
         }
+        if hold {
+            self.held.finish();
+        }
         let n = targets.len();
         self.targets = targets;
         frames.clear();
