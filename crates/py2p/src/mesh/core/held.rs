@@ -74,6 +74,22 @@ pub(crate) struct HeldRelays {
     index: HashMap<Key, (usize, usize), Seeded>,
     /// The relay begun last and where its sends start.
     open: Option<(Key, usize)>,
+    /// One bit per held id's bucket (`Key::bit`): most copies are of broadcasts relayed in
+    /// an earlier turn, and this answers "not held" from L1 without probing the index.
+    filter: [u64; FILTER_WORDS],
+}
+
+/// Words of the filter: 4,096 bits, 512 bytes.
+const FILTER_WORDS: usize = 64;
+
+impl Key {
+    /// The filter bit of this id: the first two words mixed (base-58 characters carry
+    /// about six bits each, spread over the bytes), the top 12 bits.
+    fn bit(&self) -> (usize, u64) {
+        let h = (self.0[0] ^ self.0[1].rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let b = (h >> 52) as usize;
+        (b / 64 % FILTER_WORDS, 1u64 << (b % 64))
+    }
 }
 
 /// Held sends kept as room between turns; beyond it the lists are given back.
@@ -90,6 +106,7 @@ impl HeldRelays {
             frames: Vec::new(),
             index: new_index(),
             open: None,
+            filter: [0; FILTER_WORDS],
         }
     }
 
@@ -116,6 +133,10 @@ impl HeldRelays {
             let end = self.conns.len();
             if end > start {
                 self.index.entry(key).or_insert((start, end));
+                let (word, bit) = key.bit();
+                if let Some(w) = self.filter.get_mut(word) {
+                    *w |= bit;
+                }
             }
         }
     }
@@ -126,7 +147,12 @@ impl HeldRelays {
         if self.index.is_empty() {
             return false;
         }
-        let Some(&(start, end)) = self.index.get(&key(id)) else {
+        let key = key(id);
+        let (word, bit) = key.bit();
+        if self.filter.get(word).is_none_or(|w| w & bit == 0) {
+            return false;
+        }
+        let Some(&(start, end)) = self.index.get(&key) else {
             return false;
         };
         let sends = self.conns.get_mut(start..end).unwrap_or_default();
@@ -148,6 +174,7 @@ impl HeldRelays {
             }
         }
         self.index.clear();
+        self.filter = [0; FILTER_WORDS];
         if self.conns.capacity() > KEEP {
             self.conns = Vec::new();
             self.frames = Vec::new();
