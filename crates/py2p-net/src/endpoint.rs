@@ -19,6 +19,8 @@
 //! 4. carries out [`Endpoint::poll_action`] until it returns `None`: open a connection
 //!    ([`Action::Dial`]) or close one after writing its last bytes ([`Action::Close`]);
 //! 5. writes, for each connection in [`Endpoint::take_dirty`] (or that became writable),
+//!    once per turn, after the turn's input was handled (the service sends what it held
+//!    back for the turn in [`Service::before_write`], which `take_dirty` calls),
 //!    with [`Endpoint::write_to`], giving it any [`std::io::Write`] that may refuse with
 //!    `WouldBlock`;
 //! 6. reads again the connections of [`Endpoint::paused`] once the service wants input;
@@ -166,8 +168,11 @@ impl Endpoint {
         self.actions.pop_front()
     }
 
-    /// Connections with bytes to write since the last call.
-    pub fn take_dirty(&mut self) -> Vec<ConnId> {
+    /// Connections with bytes to write since the last call, after the service sent what it
+    /// held back for this turn ([`Service::before_write`]).
+    pub fn take_dirty<S: Service>(&mut self, service: &mut S) -> Vec<ConnId> {
+        service.before_write(self);
+        self.finish_closes(service);
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();

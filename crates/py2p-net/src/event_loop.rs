@@ -153,6 +153,7 @@ impl EventLoop {
             sockets: HashMap::new(),
             read_buf: vec![0; config.read_chunk.max(1024)],
             unread: HashSet::new(),
+            writable: Vec::new(),
             endpoint: Endpoint::new(config, Instant::now(), FIRST_CONN),
         };
         let loop_shared = shared.clone();
@@ -175,6 +176,8 @@ struct Driver {
     read_buf: Vec<u8>,
     /// Sockets that may hold bytes not read yet (read budget used up, or input paused).
     unread: HashSet<ConnId>,
+    /// Sockets that reported room to write in this turn: written at its end.
+    writable: Vec<ConnId>,
     endpoint: Endpoint,
 }
 
@@ -348,8 +351,17 @@ impl Driver {
         }
     }
 
+    /// Writes every connection with new frames or room again: once per turn, after the
+    /// turn's input was handled, so that a connection's frames of the turn leave in as few
+    /// `writev` calls as the socket takes (one, usually).
     fn flush_dirty<S: Service>(&mut self, service: &mut S) {
-        for id in self.endpoint.take_dirty() {
+        let mut ids = self.endpoint.take_dirty(service);
+        if !self.writable.is_empty() {
+            ids.append(&mut self.writable);
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        for id in ids {
             self.flush(id, service);
         }
         self.apply_actions(service);
@@ -388,8 +400,9 @@ fn run<S: Service>(mut d: Driver, mut service: S, rx: Receiver<S::Command>, shar
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         d.read_conn(id, &mut service);
                     }
-                    if event.is_writable() || d.endpoint.has_output(id) {
-                        d.flush(id, &mut service);
+                    // Written at the end of the turn, with whatever else the turn queued.
+                    if event.is_writable() {
+                        d.writable.push(id);
                     }
                     d.apply_actions(&mut service);
                 }

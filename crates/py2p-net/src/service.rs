@@ -168,4 +168,8 @@ pub trait Service: Send + 'static {
     fn on_shutdown(&mut self) {}
     /// Told after every turn of the loop how many bytes wait in all write queues together.
     fn on_backlog(&mut self, _queued_bytes: usize) {}
+    /// Runs before the queues are written ([`Endpoint::take_dirty`](crate::Endpoint::take_dirty)):
+    /// frames the service held back while it handled the turn's input must be sent now.
+    /// Default: nothing held.
+    fn before_write(&mut self, _net: &mut dyn Net) {}
 }

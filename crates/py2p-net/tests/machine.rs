@@ -149,7 +149,7 @@ impl Memory {
                     self.closed_sockets.push(conn);
                 }
             }
-            let dirty = self.endpoint.take_dirty();
+            let dirty = self.endpoint.take_dirty(&mut self.service);
             if dirty.is_empty() {
                 return;
             }

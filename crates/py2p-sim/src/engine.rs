@@ -145,7 +145,7 @@ impl Sim {
                     }
                 }
             }
-            for conn in endpoint.take_dirty() {
+            for conn in endpoint.take_dirty(actor) {
                 busy = true;
                 let mut wire = Wire {
                     network: &mut *network,

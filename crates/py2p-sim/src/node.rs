@@ -230,6 +230,13 @@ impl Service for Actor {
             Actor::Scripted(s) => s.on_shutdown(),
         }
     }
+    fn before_write(&mut self, net: &mut dyn Net) {
+        match self {
+            Actor::Mesh(m) => m.core.before_write(net),
+            Actor::Garbage(g) => g.before_write(net),
+            Actor::Scripted(s) => s.before_write(net),
+        }
+    }
     fn on_backlog(&mut self, queued_bytes: usize) {
         match self {
             Actor::Mesh(m) => m.core.on_backlog(queued_bytes),

@@ -157,6 +157,10 @@ impl MeshNode {
     }
 
     fn apply(&mut self, net: &mut dyn Net, effect: Effect) {
+        if !matches!(effect, Effect::Deliver { .. }) {
+            // The tables and chord may send: held relays go first.
+            self.core.release_relays(net);
+        }
         match effect {
             Effect::Deliver { conn, msg } => self.deliver(conn, msg),
             Effect::PeerUp {
@@ -395,6 +399,7 @@ impl Service for MeshNode {
     type Command = Command;
 
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
+        self.core.release_relays(net);
         self.core.on_open(net, conn, info);
         self.run_effects(net);
     }
@@ -407,11 +412,13 @@ impl Service for MeshNode {
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
         self.conn_handles.remove(&conn);
+        self.core.release_relays(net);
         self.core.on_close(net, conn, reason);
         self.run_effects(net);
     }
 
     fn on_command(&mut self, net: &mut dyn Net, cmd: Command) {
+        self.core.release_relays(net);
         match cmd {
             Command::Broadcast { packets, bytes } => {
                 self.core
@@ -493,6 +500,7 @@ impl Service for MeshNode {
     }
 
     fn on_tick(&mut self, net: &mut dyn Net) {
+        self.core.release_relays(net);
         self.core.on_tick(net);
         self.run_effects(net);
         if let Some(chord) = &mut self.chord {
@@ -509,6 +517,10 @@ impl Service for MeshNode {
         let room = self.shared.inbox.has_room();
         self.shared.inbox.paused.store(!room, Ordering::Release);
         room
+    }
+
+    fn before_write(&mut self, net: &mut dyn Net) {
+        self.core.release_relays(net);
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {

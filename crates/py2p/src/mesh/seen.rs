@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 /// knowing its digest); 16 bytes instead of 24 make the set and its queues a third smaller,
 /// which is what a probe of a set of 100k+ ids costs (cache misses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key([u64; 2]);
+pub(crate) struct Key(pub(crate) [u64; 2]);
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -24,7 +24,7 @@ impl Hash for Key {
     }
 }
 
-fn key_bytes(id: &[u8]) -> Key {
+pub(crate) fn key_bytes(id: &[u8]) -> Key {
     let mut k = [0u8; 16];
     for (slot, &b) in k.iter_mut().zip(id) {
         *slot = b;
@@ -43,12 +43,13 @@ fn key_bytes(id: &[u8]) -> Key {
 /// without hashing for each) and the seed is unknown to peers, so SipHash's defence against
 /// chosen keys buys nothing here; this costs a few cycles instead of SipHash's ~25 ns.
 #[derive(Debug, Clone)]
-struct IdHash {
+pub(crate) struct IdHash {
     seed: u64,
 }
 
 impl IdHash {
-    fn new() -> IdHash {
+    /// A hash from a random seed.
+    pub(crate) fn new() -> IdHash {
         IdHash {
             seed: RandomState::new().hash_one(0x5eed_u64),
         }

@@ -59,6 +59,9 @@ impl MeshCore {
                 if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
                     if self.seen.contains_bytes(head.id) {
                         self.counters.duplicates += 1;
+                        if self.held.withdraw(conn, head.id) {
+                            self.counters.relayed = self.counters.relayed.saturating_sub(1);
+                        }
                         self.hit(Path::DuplicateBroadcast);
                         return;
                     }
@@ -80,6 +83,9 @@ impl MeshCore {
             if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
                 if !peeked && self.seen.contains_bytes(head.id) {
                     self.counters.duplicates += 1;
+                    if self.held.withdraw(conn, head.id) {
+                        self.counters.relayed = self.counters.relayed.saturating_sub(1);
+                    }
                     self.hit(Path::DuplicateBroadcast);
                     return;
                 }
@@ -92,8 +98,17 @@ impl MeshCore {
         }
         let msg = match decoded {
             Ok(m) => m,
-            Err(e) => return self.handle_decode_error(net, conn, e),
+            Err(e) => {
+                self.release_relays(net);
+                return self.handle_decode_error(net, conn, e);
+            }
         };
+        // Relays wait for the end of the turn only while broadcasts for the user come in:
+        // anything that may send frames of its own sends the held relays first.
+        let broadcast = Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST);
+        if !broadcast {
+            self.release_relays(net);
+        }
         if let Some(p) = self.peers.get_mut(&conn) {
             p.decode_errors = 0;
         }
@@ -103,13 +118,28 @@ impl MeshCore {
             _ => {}
         }
         let whisper = Flag::from_packet(msg.msg_type()) == Some(Flag::WHISPER);
-        if tables.chord
-            && crate::chord::is_chord_packets(msg.payload().first(), msg.payload().len())
+        let chord = tables.chord
+            && crate::chord::is_chord_packets(msg.payload().first(), msg.payload().len());
+        let sub = msg.payload().first().and_then(Flag::from_packet);
+        if broadcast
+            && (chord
+                || matches!(
+                    sub,
+                    Some(
+                        Flag::HANDSHAKE
+                            | Flag::PEERS
+                            | Flag::RESPONSE
+                            | Flag::REQUEST
+                            | Flag::STORE
+                    )
+                ))
         {
+            self.release_relays(net);
+        }
+        if chord {
             self.effects.push_back(Effect::Chord { conn, msg });
             return;
         }
-        let sub = msg.payload().first().and_then(Flag::from_packet);
         match sub {
             // Handshakes and peer lists describe the connection they arrive on: py2p sends
             // them as whispers, and a relayed broadcast copy must not pass for one.

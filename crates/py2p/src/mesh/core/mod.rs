@@ -8,6 +8,7 @@ mod deliver;
 mod dial;
 mod effect;
 mod handshake;
+mod held;
 mod input;
 mod link;
 mod path;

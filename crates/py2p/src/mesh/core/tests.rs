@@ -432,6 +432,7 @@ fn a_relay_passes_a_snappy_body_on_unchanged_to_snappy_peers_and_encodes_it_for_
     let body = snappy_literal(&msg.encode(None)[4..]);
     assert_ne!(Compression::Snappy.compress(&msg.encode(None)[4..]), body);
     core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
+    core.release_relays(&mut net);
     assert_eq!(deliveries(&mut core), 1);
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
@@ -480,6 +481,7 @@ fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
         &snappy_literal(&plain),
         Tables::default(),
     );
+    core.release_relays(&mut net);
     assert_eq!(deliveries(&mut core), 1);
     let to_b: Vec<&Vec<u8>> = net
         .sent
@@ -517,4 +519,78 @@ fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
     // From `d`, whose frames are plain, the cut block is read whole: undecodable.
     core.on_frame(&mut net, ConnId::from_raw(4), cut, Tables::default());
     assert_eq!(core.counters.decode_errors, 1);
+}
+
+/// Connections that frames were sent to, in order.
+fn sent_to(net: &RecordingNet) -> Vec<u64> {
+    net.sent.iter().map(|(c, _)| c.to_raw()).collect()
+}
+
+#[test]
+fn a_peer_that_sends_a_copy_while_our_relay_is_held_gets_none() {
+    let (mut core, mut net) = relay_node();
+    let msg = origin_broadcast(b"payload ".repeat(40));
+    let snappy = py2p_wire::Compression::Snappy.compress(&msg.encode(None)[4..]);
+    core.on_frame(&mut net, ConnId::from_raw(1), &snappy, Tables::default());
+    assert!(
+        net.sent.is_empty(),
+        "the relay waits for the end of the turn"
+    );
+    // In the same turn: copies from `b` (snappy: dropped on its head) and `c` (zlib: on the
+    // whole decoded head).
+    core.on_frame(&mut net, ConnId::from_raw(2), &snappy, Tables::default());
+    let zlib = msg.encode(Some(py2p_wire::Compression::Zlib));
+    core.on_frame(&mut net, ConnId::from_raw(3), &zlib[4..], Tables::default());
+    assert_eq!(core.counters.duplicates, 2);
+    core.release_relays(&mut net);
+    assert_eq!(sent_to(&net), [4], "only d has not sent it to us");
+    assert_eq!(core.counters.relayed, 1);
+    assert_eq!(deliveries(&mut core), 1);
+    // A later copy (another turn) finds nothing held: nothing else is sent.
+    core.on_frame(
+        &mut net,
+        ConnId::from_raw(4),
+        &msg.encode(None)[4..],
+        Tables::default(),
+    );
+    core.release_relays(&mut net);
+    assert_eq!(sent_to(&net), [4]);
+}
+
+#[test]
+fn held_relays_go_out_before_any_other_frame_the_node_sends() {
+    let (mut core, mut net) = relay_node();
+    let msg = origin_broadcast(b"first".to_vec());
+    core.on_frame(
+        &mut net,
+        ConnId::from_raw(4),
+        &msg.encode(None)[4..],
+        Tables::default(),
+    );
+    assert!(net.sent.is_empty());
+    // Our own broadcast, in the same turn: the held relay to each peer goes first.
+    core.broadcast(&mut net, vec![vec![Flag::BROADCAST.0], b"ours".to_vec()]);
+    assert_eq!(sent_to(&net), [1, 2, 3, 1, 2, 3, 4]);
+    // And a whisper from a peer (anything but a broadcast) sends what is held first.
+    net.sent.clear();
+    let next = origin_broadcast(b"second".to_vec());
+    core.on_frame(
+        &mut net,
+        ConnId::from_raw(4),
+        &next.encode(None)[4..],
+        Tables::default(),
+    );
+    let whisper = py2p_wire::Message::new(
+        vec![Flag::WHISPER.0],
+        b"d".to_vec(),
+        vec![vec![Flag::WHISPER.0], b"hi".to_vec()],
+        1_700_000_000,
+    );
+    core.on_frame(
+        &mut net,
+        ConnId::from_raw(4),
+        &whisper.encode(None)[4..],
+        Tables::default(),
+    );
+    assert_eq!(sent_to(&net), [1, 2, 3]);
 }

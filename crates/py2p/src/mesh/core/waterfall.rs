@@ -58,14 +58,21 @@ impl MeshCore {
 
     /// Sends one message to every routed peer but `except`, encoding it once per compression
     /// and sharing each encoding among the peers that use it (no copy per peer). A relayed
-    /// message's `received` body goes on unchanged to the peers that use its method.
+    /// message's `received` body goes on unchanged to the peers that use its method. With
+    /// `hold`, the frames wait in the held relays (see `held.rs`) for the end of the turn.
     pub(super) fn send_all(
         &mut self,
         net: &mut dyn Net,
         msg: &py2p_wire::Message,
         except: &[ConnId],
         received: Option<Received<'_>>,
+        hold: bool,
     ) -> usize {
+        if hold {
+            self.held.begin(msg.id().as_bytes());
+        } else {
+            self.release_relays(net);
+        }
         // Both lists are kept between calls: no allocation per message.
         let mut frames = std::mem::take(&mut self.frames);
         frames.clear();
@@ -100,7 +107,14 @@ impl MeshCore {
                     }
                 }
             };
-            net.send(conn, frame);
+            if hold {
+                self.held.push(conn, frame);
+            } else {
+                net.send(conn, frame);
+            }
+        }
+        if hold {
+            self.held.finish();
         }
         let n = targets.len();
         self.targets = targets;
@@ -124,7 +138,23 @@ impl MeshCore {
                 p.last_sent = Some(msg.clone());
             }
         }
-        self.send_all(net, &msg, &[], None);
+        self.send_all(net, &msg, &[], None, false);
+    }
+
+    /// Sends the relays held back in this turn (see `held.rs`): before any other frame the
+    /// node sends, and before the event loop writes.
+    pub(crate) fn release_relays(&mut self, net: &mut dyn Net) {
+        if !self.held.is_empty() {
+            self.held.release(net);
+        }
+    }
+
+    /// A copy of broadcast `id` came from `conn`: it has the broadcast, so our relay of it,
+    /// if still held, does not go to `conn`.
+    pub(super) fn copy_from(&mut self, conn: ConnId, id: &[u8]) {
+        if self.held.withdraw(conn, id) {
+            self.counters.relayed = self.counters.relayed.saturating_sub(1);
+        }
     }
 
     /// Whether a message is older than `message_expiry` (then it is counted and dropped).
@@ -177,6 +207,7 @@ impl MeshCore {
         if !self.seen.insert(msg.id_bytes(), msg.time()) {
             self.counters.duplicates += 1;
             self.hit(Path::DuplicateBroadcast);
+            self.copy_from(conn, msg.id().as_bytes());
             return false;
         }
         self.hit(Path::Broadcast);
@@ -185,7 +216,7 @@ impl MeshCore {
             .and_then(|s| self.routing.get(s))
             .copied();
         let except = [conn, origin.unwrap_or(conn)];
-        let n = self.send_all(net, msg, &except, received);
+        let n = self.send_all(net, msg, &except, received, true);
         self.counters.relayed += n as u64;
         true
     }
