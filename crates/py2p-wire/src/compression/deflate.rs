@@ -45,7 +45,12 @@ pub(super) fn compress(
         state: &mut state,
         out,
     };
-    super::write_gathered(&mut sink, write)?;
+    // Packet headers and small packets gathered in 4 KiB, large packets passed straight on,
+    // as for the other methods.
+    let mut buffered = io::BufWriter::with_capacity(4096, &mut sink);
+    write(&mut buffered)?;
+    buffered.flush()?;
+    drop(buffered);
     sink.finish()?;
     state.reset();
     cache.with(|c| *c.borrow_mut() = Some(state));
