@@ -120,10 +120,10 @@ impl Compression {
     }
 
     /// Appends to `out` the compression of the `len` bytes that `write` writes, in as many
-    /// pieces as it likes: zlib, gzip, bz2 and lzma take them as they come (small pieces
-    /// gathered in a 4 KiB buffer, large ones passed straight to the compressor), so a
-    /// message's packets are compressed without first being copied into one body; snappy,
-    /// whose raw format is one block, gathers them first.
+    /// pieces as it likes: bz2 and lzma take them as they come (small pieces gathered in a
+    /// 4 KiB buffer, large ones passed straight to the compressor), so a message's packets
+    /// are compressed without first being copied into one body; snappy (one raw block) and
+    /// zlib and gzip (libdeflate compresses one buffer) gather them first.
     pub(crate) fn compress_written_into(
         self,
         len: usize,
