@@ -36,6 +36,7 @@ use crate::WireError;
 // and this module's methods return the error type.
 pub(crate) mod method;
 pub(crate) use method::Compression;
+mod deflate;
 mod snappy_prefix;
 pub use snappy_prefix::snappy_prefix_into;
 
@@ -119,10 +120,10 @@ impl Compression {
     }
 
     /// Appends to `out` the compression of the `len` bytes that `write` writes, in as many
-    /// pieces as it likes: zlib, gzip, bz2 and lzma take them as they come (small pieces
-    /// gathered in a 4 KiB buffer, large ones passed straight to the compressor), so a
-    /// message's packets are compressed without first being copied into one body; snappy,
-    /// whose raw format is one block, gathers them first.
+    /// pieces as it likes: bz2 and lzma take them as they come (small pieces gathered in a
+    /// 4 KiB buffer, large ones passed straight to the compressor), so a message's packets
+    /// are compressed without first being copied into one body; snappy (one raw block) and
+    /// zlib and gzip (libdeflate compresses one buffer) gather them first.
     pub(crate) fn compress_written_into(
         self,
         len: usize,
@@ -144,22 +145,8 @@ impl Compression {
                         .map_err(io::Error::other)
                 })
             }
-            Compression::Zlib => {
-                out.reserve(len / 2 + 16);
-                let mut e =
-                    flate2::write::ZlibEncoder::new(&mut *out, flate2::Compression::default());
-                write_gathered(&mut e, write)
-                    .and_then(|()| e.finish())
-                    .map(drop)
-            }
-            Compression::Gzip => {
-                out.reserve(len / 2 + 32);
-                let mut e =
-                    flate2::write::GzEncoder::new(&mut *out, flate2::Compression::default());
-                write_gathered(&mut e, write)
-                    .and_then(|()| e.finish())
-                    .map(drop)
-            }
+            Compression::Zlib => deflate::compress(false, len, out, write),
+            Compression::Gzip => deflate::compress(true, len, out, write),
             Compression::Bz2 => {
                 out.reserve(len / 2 + 64);
                 let mut e = bzip2::write::BzEncoder::new(&mut *out, bzip2::Compression::best());
