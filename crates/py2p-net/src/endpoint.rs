@@ -19,8 +19,8 @@
 //! 4. carries out [`Endpoint::poll_action`] until it returns `None`: open a connection
 //!    ([`Action::Dial`]) or close one after writing its last bytes ([`Action::Close`]);
 //! 5. writes, for each connection in [`Endpoint::take_dirty`] (or that became writable),
-//!    once per turn, after the turn's input was handled (the service sends what it held
-//!    back for the turn in [`Service::before_write`], which `take_dirty` calls),
+//!    (at the end of a turn the service first sends what it held back for the turn, in
+//!    [`Service::before_write`], which `take_dirty` calls),
 //!    with [`Endpoint::write_to`], giving it any [`std::io::Write`] that may refuse with
 //!    `WouldBlock`;
 //! 6. reads again the connections of [`Endpoint::paused`] once the service wants input;

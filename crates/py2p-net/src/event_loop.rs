@@ -153,7 +153,6 @@ impl EventLoop {
             sockets: HashMap::new(),
             read_buf: vec![0; config.read_chunk.max(1024)],
             unread: HashSet::new(),
-            writable: Vec::new(),
             endpoint: Endpoint::new(config, Instant::now(), FIRST_CONN),
         };
         let loop_shared = shared.clone();
@@ -176,8 +175,6 @@ struct Driver {
     read_buf: Vec<u8>,
     /// Sockets that may hold bytes not read yet (read budget used up, or input paused).
     unread: HashSet<ConnId>,
-    /// Sockets that reported room to write in this turn: written at its end.
-    writable: Vec<ConnId>,
     endpoint: Endpoint,
 }
 
@@ -351,17 +348,10 @@ impl Driver {
         }
     }
 
-    /// Writes every connection with new frames or room again: once per turn, after the
-    /// turn's input was handled, so that a connection's frames of the turn leave in as few
-    /// `writev` calls as the socket takes (one, usually).
+    /// Writes every connection with new frames at the end of a turn, after the service sent
+    /// what it held back for the turn ([`Service::before_write`], called by `take_dirty`).
     fn flush_dirty<S: Service>(&mut self, service: &mut S) {
-        let mut ids = self.endpoint.take_dirty(service);
-        if !self.writable.is_empty() {
-            ids.append(&mut self.writable);
-            ids.sort_unstable();
-            ids.dedup();
-        }
-        for id in ids {
+        for id in self.endpoint.take_dirty(service) {
             self.flush(id, service);
         }
         self.apply_actions(service);
@@ -400,9 +390,13 @@ fn run<S: Service>(mut d: Driver, mut service: S, rx: Receiver<S::Command>, shar
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         d.read_conn(id, &mut service);
                     }
-                    // Written at the end of the turn, with whatever else the turn queued.
-                    if event.is_writable() {
-                        d.writable.push(id);
+                    // Written at once: what the service queued in answer (a handshake's
+                    // replies, say) leaves before the next connection's input is handled,
+                    // so a burst of new connections does not hold all their replies in
+                    // memory at the same time. Relays the service holds for the turn go
+                    // out at its end, with `flush_dirty`.
+                    if event.is_writable() || d.endpoint.has_output(id) {
+                        d.flush(id, &mut service);
                     }
                     d.apply_actions(&mut service);
                 }

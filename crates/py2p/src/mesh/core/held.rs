@@ -3,8 +3,9 @@
 //!
 //! In a mesh every node receives most broadcasts from several peers, and relays each to
 //! every peer but the one it came from: across the network, most links carry a broadcast
-//! both ways. The event loop writes once per turn, after all the turn's input was handled
-//! (`Service::before_write`); until then the node's relays wait here, and a copy that comes
+//! both ways. At the end of each turn, after all the turn's input was handled, the event
+//! loop asks the service for what it held (`Service::before_write`); until then the node's
+//! relays wait here, and a copy that comes
 //! in meanwhile from a peer the relay was meant for takes that peer off the relay. Nothing
 //! is lost: the peer had sent us that broadcast, so it has seen it (and would drop our copy
 //! as a duplicate).
