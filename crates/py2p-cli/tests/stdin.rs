@@ -15,15 +15,21 @@ fn broadcasts(node: &Node) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_burst_of_lines_with_commands_among_them_arrives_once_in_order() {
+/// Two CLI nodes, `b` having dialled `a`, each seeing the other connected.
+fn connected_pair() -> (Node, Node) {
     let a = Node::rust("a", &["mesh", "--bind", "127.0.0.1:0"]);
-    let mut b = Node::rust(
+    let b = Node::rust(
         "b",
         &["mesh", "--bind", "127.0.0.1:0", "--connect", &a.addr],
     );
     a.wait_connected(&b);
     b.wait_connected(&a);
+    (a, b)
+}
+
+#[test]
+fn a_burst_of_lines_with_commands_among_them_arrives_once_in_order() {
+    let (a, mut b) = connected_pair();
 
     // What b is fed, and what a must see broadcast, in order.
     let mut input = Vec::new();
@@ -97,13 +103,7 @@ fn a_burst_of_lines_with_commands_among_them_arrives_once_in_order() {
 /// peer before the next is written, with stdin left open.
 #[test]
 fn a_typed_line_is_sent_and_printed_without_waiting_for_more() {
-    let a = Node::rust("a", &["mesh", "--bind", "127.0.0.1:0"]);
-    let mut b = Node::rust(
-        "b",
-        &["mesh", "--bind", "127.0.0.1:0", "--connect", &a.addr],
-    );
-    a.wait_connected(&b);
-    b.wait_connected(&a);
+    let (a, mut b) = connected_pair();
     for i in 0..5 {
         let line = format!("typed {i}");
         b.send(&line);
