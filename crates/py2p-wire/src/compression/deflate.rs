@@ -28,9 +28,12 @@ pub(super) fn compress(
 ) -> io::Result<()> {
     let mut plain = Vec::with_capacity(len);
     write(&mut plain)?;
-    // Taken out while in use, put back after.
+    // Taken out while in use, put back after (`try_with`: a thread being torn down, whose
+    // slot is gone, compresses with a compressor of its own).
     let mut c = COMPRESSOR
-        .with(|c| c.borrow_mut().take())
+        .try_with(|c| c.borrow_mut().take())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Compressor::new(CompressionLvl::default()));
     let start = out.len();
     let bound = if gzip {
@@ -45,7 +48,7 @@ pub(super) fn compress(
     } else {
         c.zlib_compress(&plain, room)
     };
-    COMPRESSOR.with(|cell| *cell.borrow_mut() = Some(c));
+    let _ = COMPRESSOR.try_with(|cell| *cell.borrow_mut() = Some(c));
     match written {
         Ok(n) => {
             out.truncate(start + n);
