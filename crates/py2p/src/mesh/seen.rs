@@ -155,9 +155,10 @@ impl Seen {
         self.set.contains(&key_bytes(id.as_bytes()))
     }
 
-    /// Whether an id, as the bytes of its packet (not yet checked), was remembered.
-    pub fn contains_bytes(&self, id: &[u8]) -> bool {
-        self.set.contains(&key_bytes(id))
+    /// Whether the id of `key` (see [`key_bytes`]: made from the bytes of an id packet, not
+    /// yet checked) was remembered.
+    pub fn contains_key(&self, key: Key) -> bool {
+        self.set.contains(&key)
     }
 
     /// Forgets ids whose message time is more than `expiry` before `now`: such messages are

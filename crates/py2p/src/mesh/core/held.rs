@@ -101,13 +101,12 @@ impl HeldRelays {
         }
     }
 
-    /// `conn` sent us a copy of broadcast `id`: our held relay of it to `conn`, if any, is
-    /// dropped. Whether one was.
-    pub(crate) fn withdraw(&mut self, conn: ConnId, id: &[u8]) -> bool {
+    /// `conn` sent us a copy of the broadcast whose id's key is `key`: our held relay of it
+    /// to `conn`, if any, is dropped. Whether one was.
+    pub(crate) fn withdraw(&mut self, conn: ConnId, key: Key) -> bool {
         if self.index.is_empty() {
             return false;
         }
-        let key = key(id);
         let (word, bit) = key.bit();
         if self.filter.get(word).is_none_or(|w| w & bit == 0) {
             return false;
@@ -158,10 +157,10 @@ mod tests {
         held.begin(b"id-two");
         held.push(a, vec![2].into());
         held.finish();
-        assert!(!held.withdraw(b, b"id-two"), "no send of id-two to b");
-        assert!(!held.withdraw(a, b"id-three"), "no such relay");
-        assert!(held.withdraw(a, b"id-one"));
-        assert!(!held.withdraw(a, b"id-one"), "only once");
+        assert!(!held.withdraw(b, key(b"id-two")), "no send of id-two to b");
+        assert!(!held.withdraw(a, key(b"id-three")), "no such relay");
+        assert!(held.withdraw(a, key(b"id-one")));
+        assert!(!held.withdraw(a, key(b"id-one")), "only once");
         held.finish();
         let left: Vec<(u64, Vec<u8>)> = held
             .conns

@@ -11,6 +11,7 @@ use super::state::{MeshCore, SCRATCH_KEEP};
 use super::waterfall::Received;
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
+use crate::mesh::seen::key_bytes;
 
 /// How much of a snappy frame is decompressed to read its head first: the type, sender, id
 /// and time packets of a broadcast between ids of 66 characters (sha-384 in base-58) take 155
@@ -57,13 +58,9 @@ impl MeshCore {
             let head = py2p_wire::PlainBody::unpack(&self.scratch, &[], &self.limits);
             if let Some(head) = head.head() {
                 if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
-                    if self.seen.contains_bytes(head.id) {
-                        self.counters.duplicates += 1;
-                        if self.held.withdraw(conn, head.id) {
-                            self.counters.relayed = self.counters.relayed.saturating_sub(1);
-                        }
-                        self.hit(Path::DuplicateBroadcast);
-                        return;
+                    let id = key_bytes(head.id);
+                    if self.seen.contains_key(id) {
+                        return self.drop_copy(conn, id);
                     }
                     peeked = true;
                 }
@@ -81,13 +78,11 @@ impl MeshCore {
         let mut received = None;
         if let Some(head) = plain.head() {
             if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
-                if !peeked && self.seen.contains_bytes(head.id) {
-                    self.counters.duplicates += 1;
-                    if self.held.withdraw(conn, head.id) {
-                        self.counters.relayed = self.counters.relayed.saturating_sub(1);
+                if !peeked {
+                    let id = key_bytes(head.id);
+                    if self.seen.contains_key(id) {
+                        return self.drop_copy(conn, id);
                     }
-                    self.hit(Path::DuplicateBroadcast);
-                    return;
                 }
                 received = Received::of(body, plain.method(), &head);
             }

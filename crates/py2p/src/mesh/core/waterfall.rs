@@ -8,6 +8,7 @@ use py2p_wire::{base58, Compression, Flag, Head, HEADER_LEN};
 use super::path::Path;
 use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
+use crate::mesh::seen::{key_bytes, Key};
 
 impl MeshCore {
     /// A message from this node, stamped now.
@@ -149,12 +150,15 @@ impl MeshCore {
         }
     }
 
-    /// A copy of broadcast `id` came from `conn`: it has the broadcast, so our relay of it,
-    /// if still held, does not go to `conn`.
-    pub(super) fn copy_from(&mut self, conn: ConnId, id: &[u8]) {
+    /// A copy of a seen broadcast (its id's key: `id`) came from `conn`: it is counted and
+    /// dropped, and as `conn` has the broadcast, our relay of it, if still held, does not go
+    /// to `conn`.
+    pub(super) fn drop_copy(&mut self, conn: ConnId, id: Key) {
+        self.counters.duplicates += 1;
         if self.held.withdraw(conn, id) {
             self.counters.relayed = self.counters.relayed.saturating_sub(1);
         }
+        self.hit(Path::DuplicateBroadcast);
     }
 
     /// Whether a message is older than `message_expiry` (then it is counted and dropped).
@@ -205,9 +209,7 @@ impl MeshCore {
             return false;
         }
         if !self.seen.insert(msg.id_bytes(), msg.time()) {
-            self.counters.duplicates += 1;
-            self.hit(Path::DuplicateBroadcast);
-            self.copy_from(conn, msg.id().as_bytes());
+            self.drop_copy(conn, key_bytes(msg.id_bytes()));
             return false;
         }
         self.hit(Path::Broadcast);
