@@ -19,7 +19,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 use py2p_wire::Flag;
 
 use super::command::{Command, ConnectReply, Handler};
-use super::core::{dropped_note, Connecting, Effect, MeshCore, Tables};
+use super::core::{dropped_note, Connecting, Effect, HeldRelays, MeshCore, Out, Tables};
 use super::link::MeshLink;
 use super::resolver::{Resolution, Resolver, Sink};
 use super::shared::Shared;
@@ -56,6 +56,10 @@ pub struct MeshNode {
     conn_handles: HashMap<ConnId, Connection>,
     /// When the status was last published.
     published_at: Option<Instant>,
+    /// The relays held back for the rest of the loop's turn (see `Out`). Each callback
+    /// takes them out beside the net it is given, so everything the node sends goes out
+    /// after them; boxed, so that is a pointer's move.
+    held: Option<Box<HeldRelays>>,
 }
 
 impl MeshNode {
@@ -82,7 +86,19 @@ impl MeshNode {
             replies: HashMap::new(),
             conn_handles: HashMap::new(),
             published_at: None,
+            held: Some(Box::new(HeldRelays::new())),
         }
+    }
+
+    /// Runs `f` with the net wrapped in [`Out`]: whatever it sends, closes or dials goes out
+    /// after the relays held in this turn.
+    fn with_out(&mut self, net: &mut dyn Net, f: impl FnOnce(&mut MeshNode, &mut Out<'_>)) {
+        let mut held = self
+            .held
+            .take()
+            .unwrap_or_else(|| Box::new(HeldRelays::new()));
+        f(self, &mut Out::new(net, &mut held));
+        self.held = Some(held);
     }
 
     /// Has `observer` told of every path a frame takes through this node (see
@@ -157,10 +173,6 @@ impl MeshNode {
     }
 
     fn apply(&mut self, net: &mut dyn Net, effect: Effect) {
-        if !matches!(effect, Effect::Deliver { .. }) {
-            // The tables and chord may send: held relays go first.
-            self.core.release_relays(net);
-        }
         match effect {
             Effect::Deliver { conn, msg } => self.deliver(conn, msg),
             Effect::PeerUp {
@@ -399,26 +411,73 @@ impl Service for MeshNode {
     type Command = Command;
 
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
-        self.core.release_relays(net);
-        self.core.on_open(net, conn, info);
-        self.run_effects(net);
+        self.with_out(net, |node, net| {
+            node.core.on_open(net, conn, info);
+            node.run_effects(net);
+        });
     }
 
     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
-        let tables = self.tables();
-        self.core.on_frame(net, conn, body, tables);
-        self.run_effects(net);
+        self.with_out(net, |node, net| {
+            let tables = node.tables();
+            node.core.on_frame(net, conn, body, tables);
+            node.run_effects(net);
+        });
     }
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
         self.conn_handles.remove(&conn);
-        self.core.release_relays(net);
-        self.core.on_close(net, conn, reason);
-        self.run_effects(net);
+        self.with_out(net, |node, net| {
+            node.core.on_close(net, conn, reason);
+            node.run_effects(net);
+        });
     }
 
     fn on_command(&mut self, net: &mut dyn Net, cmd: Command) {
-        self.core.release_relays(net);
+        self.with_out(net, |node, net| node.command(net, cmd));
+    }
+
+    fn on_tick(&mut self, net: &mut dyn Net) {
+        self.with_out(net, |node, net| node.tick(net));
+    }
+
+    fn make_room(&mut self) -> Option<ConnId> {
+        self.core.make_room()
+    }
+
+    fn wants_input(&self) -> bool {
+        let room = self.shared.inbox.has_room();
+        self.shared.inbox.paused.store(!room, Ordering::Release);
+        room
+    }
+
+    fn before_write(&mut self, net: &mut dyn Net) {
+        self.with_out(net, |_, net| net.release());
+    }
+
+    fn on_backlog(&mut self, queued_bytes: usize) {
+        self.shared.inbox.wake_waiters();
+        self.shared.set_backlog(queued_bytes);
+        self.publish_status(Duration::from_millis(10));
+    }
+
+    fn on_shutdown(&mut self) {
+        if let Some(chord) = &mut self.chord {
+            chord.on_shutdown();
+        }
+        self.run_table_effects();
+        // Requests the table will never answer: their waiters hear the node closed.
+        self.chord_replies.clear();
+        if let Some(view) = &self.sync_view {
+            view.events.close();
+        }
+        self.shared.close();
+    }
+}
+
+impl MeshNode {
+    /// A command from a user's thread.
+    fn command(&mut self, net: &mut dyn Net, cmd: Command) {
         match cmd {
             Command::Broadcast { packets, bytes } => {
                 self.core
@@ -499,46 +558,13 @@ impl Service for MeshNode {
         self.run_effects(net);
     }
 
-    fn on_tick(&mut self, net: &mut dyn Net) {
-        self.core.release_relays(net);
+    /// Time passed.
+    fn tick(&mut self, net: &mut dyn Net) {
         self.core.on_tick(net);
         self.run_effects(net);
         if let Some(chord) = &mut self.chord {
             chord.on_tick(&mut self.core, net);
         }
         self.run_effects(net);
-    }
-
-    fn make_room(&mut self) -> Option<ConnId> {
-        self.core.make_room()
-    }
-
-    fn wants_input(&self) -> bool {
-        let room = self.shared.inbox.has_room();
-        self.shared.inbox.paused.store(!room, Ordering::Release);
-        room
-    }
-
-    fn before_write(&mut self, net: &mut dyn Net) {
-        self.core.release_relays(net);
-    }
-
-    fn on_backlog(&mut self, queued_bytes: usize) {
-        self.shared.inbox.wake_waiters();
-        self.shared.set_backlog(queued_bytes);
-        self.publish_status(Duration::from_millis(10));
-    }
-
-    fn on_shutdown(&mut self) {
-        if let Some(chord) = &mut self.chord {
-            chord.on_shutdown();
-        }
-        self.run_table_effects();
-        // Requests the table will never answer: their waiters hear the node closed.
-        self.chord_replies.clear();
-        if let Some(view) = &self.sync_view {
-            view.events.close();
-        }
-        self.shared.close();
     }
 }

@@ -11,8 +11,9 @@
 //! as a duplicate).
 //!
 //! Held relays keep their order among themselves and go out before any other frame the node
-//! sends (the core releases them first: see `MeshCore::release_relays`), so the frames each
-//! peer receives keep the order they had when relays were queued at once.
+//! sends: they live in the net the node sends on (`out.rs`), whose every send, close and dial
+//! releases them first, so the frames each peer receives keep the order they had when relays
+//! were queued at once.
 
 use std::collections::HashMap;
 

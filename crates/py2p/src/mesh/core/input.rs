@@ -6,6 +6,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
 use py2p_wire::{compression, Compression, Flag};
 
 use super::effect::{Effect, Tables};
+use super::out::Out;
 use super::path::Path;
 use super::state::{MeshCore, SCRATCH_KEEP};
 use super::waterfall::Received;
@@ -38,7 +39,7 @@ impl MeshCore {
     /// A frame from `conn`. `tables` says which tables the node has.
     pub(crate) fn on_frame(
         &mut self,
-        net: &mut dyn Net,
+        net: &mut Out<'_>,
         conn: ConnId,
         body: &[u8],
         tables: Tables,
@@ -60,7 +61,7 @@ impl MeshCore {
                 if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
                     let id = key_bytes(head.id);
                     if self.seen.contains_key(id) {
-                        return self.drop_copy(conn, id);
+                        return self.drop_copy(net, conn, id);
                     }
                     peeked = true;
                 }
@@ -81,7 +82,7 @@ impl MeshCore {
                 if !peeked {
                     let id = key_bytes(head.id);
                     if self.seen.contains_key(id) {
-                        return self.drop_copy(conn, id);
+                        return self.drop_copy(net, conn, id);
                     }
                 }
                 received = Received::of(body, plain.method(), &head);
@@ -93,17 +94,8 @@ impl MeshCore {
         }
         let msg = match decoded {
             Ok(m) => m,
-            Err(e) => {
-                self.release_relays(net);
-                return self.handle_decode_error(net, conn, e);
-            }
+            Err(e) => return self.handle_decode_error(net, conn, e),
         };
-        // Relays wait for the end of the turn only while broadcasts for the user come in:
-        // anything that may send frames of its own sends the held relays first.
-        let broadcast = Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST);
-        if !broadcast {
-            self.release_relays(net);
-        }
         if let Some(p) = self.peers.get_mut(&conn) {
             p.decode_errors = 0;
         }
@@ -116,21 +108,6 @@ impl MeshCore {
         let chord = tables.chord
             && crate::chord::is_chord_packets(msg.payload().first(), msg.payload().len());
         let sub = msg.payload().first().and_then(Flag::from_packet);
-        if broadcast
-            && (chord
-                || matches!(
-                    sub,
-                    Some(
-                        Flag::HANDSHAKE
-                            | Flag::PEERS
-                            | Flag::RESPONSE
-                            | Flag::REQUEST
-                            | Flag::STORE
-                    )
-                ))
-        {
-            self.release_relays(net);
-        }
         if chord {
             self.effects.push_back(Effect::Chord { conn, msg });
             return;

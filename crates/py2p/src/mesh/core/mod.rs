@@ -11,6 +11,7 @@ mod handshake;
 mod held;
 mod input;
 mod link;
+mod out;
 mod path;
 mod peers;
 mod publish;
@@ -26,6 +27,8 @@ mod waterfall;
 pub(crate) use self::connect::Connecting;
 pub(crate) use self::dial::dropped_note;
 pub(crate) use self::effect::{Effect, Purpose, Tables};
+pub(crate) use self::held::HeldRelays;
+pub(crate) use self::out::Out;
 #[cfg_attr(not(feature = "internals"), allow(unused_imports))]
 pub use self::path::{Path, PathObserver};
 pub(crate) use self::state::MeshCore;

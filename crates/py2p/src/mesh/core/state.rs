@@ -8,7 +8,6 @@ use py2p_net::ConnId;
 use py2p_wire::Limits;
 
 use super::effect::Effect;
-use super::held::HeldRelays;
 use super::path::{Counters, Path, PathObserver};
 use crate::config::MeshConfig;
 use crate::mesh::peer::Peer;
@@ -63,8 +62,6 @@ pub(crate) struct MeshCore {
     pub(super) effects: VecDeque<Effect>,
     /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
     pub(super) observer: Option<PathObserver>,
-    /// The turn's relays, sent before anything else or when the loop writes (`held.rs`).
-    pub(super) held: HeldRelays,
 }
 
 /// The hash of the peer map, looked up several times per frame (once per target of a
@@ -130,7 +127,6 @@ impl MeshCore {
             frames: Vec::new(),
             effects: VecDeque::new(),
             observer: None,
-            held: HeldRelays::new(),
         }
     }
 }

@@ -7,10 +7,20 @@ use std::time::Duration;
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net, NetError};
 use py2p_wire::{base58, Flag};
 
-use super::{Effect, MeshCore, Tables};
+use super::{Effect, HeldRelays, MeshCore, Out, Tables};
 use crate::config::MeshConfig;
 use crate::error::ConnectError;
 use crate::mesh::testing::FakeNet;
+
+impl MeshCore {
+    /// A frame from `conn` in a turn of its own: the relays it holds go out after it.
+    fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8], tables: Tables) {
+        let mut held = HeldRelays::new();
+        let mut out = Out::new(net, &mut held);
+        self.on_frame(&mut out, conn, body, tables);
+        out.release();
+    }
+}
 
 fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -49,17 +59,17 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         1_700_000_000,
     );
     let genuine_body = genuine.encode(None).split_off(4);
-    core.on_frame(&mut net, conn, &genuine_body, Tables::default());
+    core.frame(&mut net, conn, &genuine_body, Tables::default());
     assert_eq!(deliveries(&mut core), 1);
     // The same frame again, and one with the genuine id but another payload (its
     // checksum does not match): both are copies of a seen broadcast, dropped unchecked.
-    core.on_frame(&mut net, conn, &genuine_body, Tables::default());
+    core.frame(&mut net, conn, &genuine_body, Tables::default());
     let forged = body(
         Flag::BROADCAST.0,
         genuine.id(),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, &forged, Tables::default());
+    core.frame(&mut net, conn, &forged, Tables::default());
     assert_eq!(
         (
             deliveries(&mut core),
@@ -74,11 +84,11 @@ fn a_copy_claiming_a_seen_id_is_a_duplicate_before_its_checksum_is_checked() {
         &base58::encode_be_bytes(&[7u8; 48]),
         &[&[Flag::BROADCAST.0], b"bye"],
     );
-    core.on_frame(&mut net, conn, &unseen, Tables::default());
+    core.frame(&mut net, conn, &unseen, Tables::default());
     assert_eq!(core.counters.decode_errors, 1);
     // A whisper is never taken for a seen broadcast: it is checked and refused.
     let whisper = body(Flag::WHISPER.0, genuine.id(), &[&[Flag::WHISPER.0], b"bye"]);
-    core.on_frame(&mut net, conn, &whisper, Tables::default());
+    core.frame(&mut net, conn, &whisper, Tables::default());
     assert_eq!(
         (core.counters.duplicates, core.counters.decode_errors),
         (2, 2)
@@ -109,7 +119,7 @@ fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_i
         ],
         1_700_000_000,
     );
-    core.on_frame(
+    core.frame(
         &mut net,
         conn,
         &handshake.encode(None)[4..],
@@ -134,7 +144,7 @@ fn a_handshake_publishes_the_routing_table_before_the_peer_event_and_a_whisper_i
         vec![vec![Flag::WHISPER.0], b"hi".to_vec()],
         1_700_000_000,
     );
-    core.on_frame(
+    core.frame(
         &mut net,
         conn,
         &whisper.encode(None)[4..],
@@ -214,7 +224,7 @@ fn handshaken_with(
         ],
         1_700_000_000,
     );
-    core.on_frame(net, conn, &handshake.encode(None)[4..], Tables::default());
+    core.frame(net, conn, &handshake.encode(None)[4..], Tables::default());
 }
 
 /// `from` (on `conn`) sends a peers list naming `id` at port `port`.
@@ -233,7 +243,7 @@ fn peers_list(
         vec![vec![Flag::PEERS.0], list.into_bytes()],
         1_700_000_000,
     );
-    core.on_frame(net, conn, &msg.encode(None)[4..], Tables::default());
+    core.frame(net, conn, &msg.encode(None)[4..], Tables::default());
 }
 
 /// py2p's chord drops the outgoing connections it finds least useful, then dials them again
@@ -431,8 +441,7 @@ fn a_relay_passes_a_snappy_body_on_unchanged_to_snappy_peers_and_encodes_it_for_
     let msg = origin_broadcast(b"hello ".repeat(50));
     let body = snappy_literal(&msg.encode(None)[4..]);
     assert_ne!(Compression::Snappy.compress(&msg.encode(None)[4..]), body);
-    core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
-    core.release_relays(&mut net);
+    core.frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
     assert_eq!(deliveries(&mut core), 1);
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
@@ -475,13 +484,12 @@ fn a_relay_encodes_again_a_body_whose_time_is_not_spelled_canonically() {
         plain.extend_from_slice(p);
     }
     // From `a` as a snappy literal: `b` (snappy) must get our encoding, not these bytes.
-    core.on_frame(
+    core.frame(
         &mut net,
         ConnId::from_raw(1),
         &snappy_literal(&plain),
         Tables::default(),
     );
-    core.release_relays(&mut net);
     assert_eq!(deliveries(&mut core), 1);
     let to_b: Vec<&Vec<u8>> = net
         .sent
@@ -502,12 +510,12 @@ fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
     let (mut core, mut net) = relay_node();
     let msg = origin_broadcast(b"payload ".repeat(40));
     let body = snappy_literal(&msg.encode(None)[4..]);
-    core.on_frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
+    core.frame(&mut net, ConnId::from_raw(1), &body, Tables::default());
     assert_eq!(deliveries(&mut core), 1);
     // A copy whose block is cut after the head: its payload is never decompressed (the
     // whole block would not decompress, and the frame would be an undecodable one).
     let cut = &body[..body.len() - 100];
-    core.on_frame(&mut net, ConnId::from_raw(2), cut, Tables::default());
+    core.frame(&mut net, ConnId::from_raw(2), cut, Tables::default());
     assert_eq!(
         (
             deliveries(&mut core),
@@ -517,7 +525,7 @@ fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
         (0, 1, 0)
     );
     // From `d`, whose frames are plain, the cut block is read whole: undecodable.
-    core.on_frame(&mut net, ConnId::from_raw(4), cut, Tables::default());
+    core.frame(&mut net, ConnId::from_raw(4), cut, Tables::default());
     assert_eq!(core.counters.decode_errors, 1);
 }
 
@@ -529,68 +537,150 @@ fn sent_to(net: &RecordingNet) -> Vec<u64> {
 #[test]
 fn a_peer_that_sends_a_copy_while_our_relay_is_held_gets_none() {
     let (mut core, mut net) = relay_node();
+    let mut held = HeldRelays::new();
     let msg = origin_broadcast(b"payload ".repeat(40));
     let snappy = py2p_wire::Compression::Snappy.compress(&msg.encode(None)[4..]);
-    core.on_frame(&mut net, ConnId::from_raw(1), &snappy, Tables::default());
+    let [a, b, c, d] = [1, 2, 3, 4].map(ConnId::from_raw);
+    core.on_frame(
+        &mut Out::new(&mut net, &mut held),
+        a,
+        &snappy,
+        Tables::default(),
+    );
     assert!(
         net.sent.is_empty(),
         "the relay waits for the end of the turn"
     );
     // In the same turn: copies from `b` (snappy: dropped on its head) and `c` (zlib: on the
     // whole decoded head).
-    core.on_frame(&mut net, ConnId::from_raw(2), &snappy, Tables::default());
+    core.on_frame(
+        &mut Out::new(&mut net, &mut held),
+        b,
+        &snappy,
+        Tables::default(),
+    );
     let zlib = msg.encode(Some(py2p_wire::Compression::Zlib));
-    core.on_frame(&mut net, ConnId::from_raw(3), &zlib[4..], Tables::default());
+    core.on_frame(
+        &mut Out::new(&mut net, &mut held),
+        c,
+        &zlib[4..],
+        Tables::default(),
+    );
     assert_eq!(core.counters.duplicates, 2);
-    core.release_relays(&mut net);
+    Out::new(&mut net, &mut held).release();
     assert_eq!(sent_to(&net), [4], "only d has not sent it to us");
     assert_eq!(core.counters.relayed, 1);
     assert_eq!(deliveries(&mut core), 1);
     // A later copy (another turn) finds nothing held: nothing else is sent.
+    core.frame(&mut net, d, &msg.encode(None)[4..], Tables::default());
+    assert_eq!(sent_to(&net), [4]);
+}
+
+/// The relay node's turn so far: a broadcast of `payload` from `a` (conn 1), relayed to b, c
+/// and d, held.
+fn held_relay(core: &mut MeshCore, net: &mut RecordingNet, held: &mut HeldRelays, payload: &[u8]) {
+    let msg = origin_broadcast(payload.to_vec());
+    let mut out = Out::new(net, held);
     core.on_frame(
-        &mut net,
-        ConnId::from_raw(4),
+        &mut out,
+        ConnId::from_raw(1),
         &msg.encode(None)[4..],
         Tables::default(),
     );
-    core.release_relays(&mut net);
-    assert_eq!(sent_to(&net), [4]);
+    assert!(!held.is_empty());
+    assert!(
+        net.sent.is_empty(),
+        "the relay waits for the end of the turn"
+    );
 }
 
 #[test]
 fn held_relays_go_out_before_any_other_frame_the_node_sends() {
     let (mut core, mut net) = relay_node();
+    let mut held = HeldRelays::new();
     let msg = origin_broadcast(b"first".to_vec());
+    let d = ConnId::from_raw(4);
     core.on_frame(
-        &mut net,
-        ConnId::from_raw(4),
+        &mut Out::new(&mut net, &mut held),
+        d,
         &msg.encode(None)[4..],
         Tables::default(),
     );
     assert!(net.sent.is_empty());
     // Our own broadcast, in the same turn: the held relay to each peer goes first.
-    core.broadcast(&mut net, vec![vec![Flag::BROADCAST.0], b"ours".to_vec()]);
+    core.broadcast(
+        &mut Out::new(&mut net, &mut held),
+        vec![vec![Flag::BROADCAST.0], b"ours".to_vec()],
+    );
     assert_eq!(sent_to(&net), [1, 2, 3, 1, 2, 3, 4]);
-    // And a whisper from a peer (anything but a broadcast) sends what is held first.
+    // And a frame the node sends in answer to a peer goes after what is held. A whisper
+    // for the user sends nothing: the relays still wait.
     net.sent.clear();
     let next = origin_broadcast(b"second".to_vec());
     core.on_frame(
-        &mut net,
-        ConnId::from_raw(4),
+        &mut Out::new(&mut net, &mut held),
+        d,
         &next.encode(None)[4..],
         Tables::default(),
     );
-    let whisper = py2p_wire::Message::new(
-        vec![Flag::WHISPER.0],
-        b"d".to_vec(),
-        vec![vec![Flag::WHISPER.0], b"hi".to_vec()],
-        1_700_000_000,
-    );
+    let whisper = |packets: Vec<Vec<u8>>| {
+        py2p_wire::Message::new(vec![Flag::WHISPER.0], b"d".to_vec(), packets, 1_700_000_000)
+            .encode(None)
+    };
+    let hi = whisper(vec![vec![Flag::WHISPER.0], b"hi".to_vec()]);
     core.on_frame(
-        &mut net,
-        ConnId::from_raw(4),
-        &whisper.encode(None)[4..],
+        &mut Out::new(&mut net, &mut held),
+        d,
+        &hi[4..],
         Tables::default(),
     );
-    assert_eq!(sent_to(&net), [1, 2, 3]);
+    assert!(net.sent.is_empty(), "nothing sent, nothing released");
+    // `d` asks for our peers: the answer goes after the relays.
+    let ask = whisper(vec![vec![Flag::REQUEST.0], b"*".to_vec()]);
+    core.on_frame(
+        &mut Out::new(&mut net, &mut held),
+        d,
+        &ask[4..],
+        Tables::default(),
+    );
+    assert_eq!(sent_to(&net), [1, 2, 3, 4]);
+    assert!(held.is_empty());
+}
+
+/// Each path that sends (or closes) while a relay is held sends it first with no call of
+/// its own: the net the core is given does (`Out`). These paths each released the relays
+/// themselves before.
+#[test]
+fn a_decode_errors_renegotiation_and_a_new_connections_handshake_go_after_held_relays() {
+    let (mut core, mut net) = relay_node();
+    let mut held = HeldRelays::new();
+    // An undecodable frame from `d` (a checksum that does not match): py2p's renegotiation,
+    // two frames to `d`, go after the relays to b, c and d.
+    held_relay(&mut core, &mut net, &mut held, b"one");
+    let bad = body(
+        Flag::BROADCAST.0,
+        &base58::encode_be_bytes(&[7u8; 48]),
+        &[&[Flag::BROADCAST.0], b"bye"],
+    );
+    let d = ConnId::from_raw(4);
+    core.on_frame(
+        &mut Out::new(&mut net, &mut held),
+        d,
+        &bad,
+        Tables::default(),
+    );
+    assert_eq!(core.counters.decode_errors, 1);
+    assert_eq!(sent_to(&net), [2, 3, 4, 4, 4]);
+
+    // A connection opens: our handshake to it goes after the relays.
+    net.sent.clear();
+    held_relay(&mut core, &mut net, &mut held, b"two");
+    let info = ConnInfo {
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], 20)),
+        outgoing: false,
+        tls_version: None,
+    };
+    let e = ConnId::from_raw(5);
+    core.on_open(&mut Out::new(&mut net, &mut held), e, &info);
+    assert_eq!(sent_to(&net), [2, 3, 4, 5]);
 }

@@ -5,6 +5,8 @@ use log::{debug, warn};
 use py2p_net::{ConnId, Frame, Net};
 use py2p_wire::{base58, Compression, Flag, Head, HEADER_LEN};
 
+use super::held::HeldRelays;
+use super::out::Out;
 use super::path::Path;
 use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
@@ -59,21 +61,15 @@ impl MeshCore {
 
     /// Sends one message to every routed peer but `except`, encoding it once per compression
     /// and sharing each encoding among the peers that use it (no copy per peer). A relayed
-    /// message's `received` body goes on unchanged to the peers that use its method. With
-    /// `hold`, the frames wait in the held relays (see `held.rs`) for the end of the turn.
+    /// message's `received` body goes on unchanged to the peers that use its method. To
+    /// [`To::Held`], the frames wait in the held relays (see `held.rs`) for the end of the turn.
     pub(super) fn send_all(
         &mut self,
-        net: &mut dyn Net,
+        mut to: To<'_>,
         msg: &py2p_wire::Message,
         except: &[ConnId],
         received: Option<Received<'_>>,
-        hold: bool,
     ) -> usize {
-        if hold {
-            self.held.begin(msg.id().as_bytes());
-        } else {
-            self.release_relays(net);
-        }
         // Both lists are kept between calls: no allocation per message.
         let mut frames = std::mem::take(&mut self.frames);
         frames.clear();
@@ -108,14 +104,10 @@ impl MeshCore {
                     }
                 }
             };
-            if hold {
-                self.held.push(conn, frame);
-            } else {
-                net.send(conn, frame);
+            match &mut to {
+                To::Net(net) => net.send(conn, frame),
+                To::Held(held) => held.push(conn, frame),
             }
-        }
-        if hold {
-            self.held.finish();
         }
         let n = targets.len();
         self.targets = targets;
@@ -139,23 +131,15 @@ impl MeshCore {
                 p.last_sent = Some(msg.clone());
             }
         }
-        self.send_all(net, &msg, &[], None, false);
-    }
-
-    /// Sends the relays held back in this turn (see `held.rs`): before any other frame the
-    /// node sends, and before the event loop writes.
-    pub(crate) fn release_relays(&mut self, net: &mut dyn Net) {
-        if !self.held.is_empty() {
-            self.held.release(net);
-        }
+        self.send_all(To::Net(net), &msg, &[], None);
     }
 
     /// A copy of a seen broadcast (its id's key: `id`) came from `conn`: it is counted and
     /// dropped, and as `conn` has the broadcast, our relay of it, if still held, does not go
     /// to `conn`.
-    pub(super) fn drop_copy(&mut self, conn: ConnId, id: Key) {
+    pub(super) fn drop_copy(&mut self, net: &mut Out<'_>, conn: ConnId, id: Key) {
         self.counters.duplicates += 1;
-        if self.held.withdraw(conn, id) {
+        if net.held().withdraw(conn, id) {
             self.counters.relayed = self.counters.relayed.saturating_sub(1);
         }
         self.hit(Path::DuplicateBroadcast);
@@ -185,7 +169,7 @@ impl MeshCore {
     /// on to the handlers.
     pub(super) fn relay(
         &mut self,
-        net: &mut dyn Net,
+        net: &mut Out<'_>,
         conn: ConnId,
         msg: &py2p_wire::Message,
         received: Option<Received<'_>>,
@@ -209,7 +193,7 @@ impl MeshCore {
             return false;
         }
         if !self.seen.insert(msg.id_bytes(), msg.time()) {
-            self.drop_copy(conn, key_bytes(msg.id_bytes()));
+            self.drop_copy(net, conn, key_bytes(msg.id_bytes()));
             return false;
         }
         self.hit(Path::Broadcast);
@@ -218,10 +202,21 @@ impl MeshCore {
             .and_then(|s| self.routing.get(s))
             .copied();
         let except = [conn, origin.unwrap_or(conn)];
-        let n = self.send_all(net, msg, &except, received, true);
+        let held = net.held();
+        held.begin(msg.id().as_bytes());
+        let n = self.send_all(To::Held(&mut *held), msg, &except, received);
+        held.finish();
         self.counters.relayed += n as u64;
         true
     }
+}
+
+/// Where [`MeshCore::send_all`] puts its frames.
+pub(super) enum To<'a> {
+    /// Sent now.
+    Net(&'a mut dyn Net),
+    /// Held for the rest of the turn (a relay: see `held.rs`).
+    Held(&'a mut HeldRelays),
 }
 
 /// A broadcast's frame body as it arrived, with the method that decompressed it (`None`:
