@@ -31,6 +31,9 @@ use crate::error::ConnectError;
 use crate::message::{Message, MessageKind, PeerEvent};
 use crate::sync::{SyncCommand, SyncTable, SyncView};
 
+#[cfg(test)]
+mod tests;
+
 /// A mesh node: the core and everything around it that is not py2p's rules.
 pub struct MeshNode {
     /// The protocol logic.
@@ -58,7 +61,8 @@ pub struct MeshNode {
     published_at: Option<Instant>,
     /// The relays held back for the rest of the loop's turn (see `Out`). Each callback
     /// takes them out beside the net it is given, so everything the node sends goes out
-    /// after them; boxed, so that is a pointer's move.
+    /// after them; boxed, so that is a pointer's move. (A callback that panics loses them;
+    /// the loop stops then anyway.)
     held: Option<Box<HeldRelays>>,
 }
 

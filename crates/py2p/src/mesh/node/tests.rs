@@ -1,0 +1,116 @@
+//! The node as the event loop drives it: every callback sends through `Out`, so what a relay
+//! held for the turn goes out before anything else the node sends, and at the turn's end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError, Service};
+use py2p_wire::{compression, Flag};
+
+use super::MeshNode;
+use crate::config::MeshConfig;
+use crate::mesh::shared::Shared;
+use crate::mesh::testing::FakeNet;
+
+/// A network that keeps the connection of every frame sent (as `FakeNet`, whose clock it
+/// uses).
+struct Recorder {
+    clock: FakeNet,
+    sent: Vec<u64>,
+}
+
+impl Net for Recorder {
+    fn send(&mut self, conn: ConnId, _frame: Frame) {
+        self.sent.push(conn.to_raw());
+    }
+    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
+        self.clock.dial(addr)
+    }
+    fn close(&mut self, _conn: ConnId) {}
+    fn queued(&self, _conn: ConnId) -> usize {
+        0
+    }
+    fn total_queued(&self) -> usize {
+        0
+    }
+    fn now(&self) -> std::time::Instant {
+        self.clock.now()
+    }
+    fn unix_time(&self) -> u64 {
+        self.clock.unix_time()
+    }
+    fn shutdown(&mut self) {}
+}
+
+fn info(port: u16) -> ConnInfo {
+    ConnInfo {
+        peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        outgoing: false,
+        tls_version: None,
+    }
+}
+
+/// The body of a message from `sender`.
+fn body(msg_type: Flag, sender: &str, packets: Vec<Vec<u8>>, net: &Recorder) -> Vec<u8> {
+    py2p_wire::Message::new(
+        vec![msg_type.0],
+        sender.as_bytes().to_vec(),
+        packets,
+        net.unix_time(),
+    )
+    .encode(None)
+    .split_off(4)
+}
+
+#[test]
+fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end() {
+    let config = MeshConfig::builder().build();
+    let protocol = config.protocol.id();
+    let shared = Arc::new(Shared::new(&config));
+    let mut node = MeshNode::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
+    let mut net = Recorder {
+        clock: FakeNet::new(),
+        sent: Vec::new(),
+    };
+    // Peers a, b and c, handshaken, sending plain frames.
+    for (raw, id) in [(1, "a"), (2, "b"), (3, "c")] {
+        let conn = ConnId::from_raw(raw);
+        let port = 10 + raw as u16;
+        node.on_open(&mut net, conn, &info(port));
+        let handshake = vec![
+            vec![Flag::HANDSHAKE.0],
+            id.as_bytes().to_vec(),
+            protocol.clone().into_bytes(),
+            format!(r#"["127.0.0.1", {port}]"#).into_bytes(),
+            compression::to_json(&[]).into_bytes(),
+        ];
+        let frame = body(Flag::WHISPER, id, handshake, &net);
+        node.on_frame(&mut net, conn, &frame);
+    }
+    node.before_write(&mut net);
+    net.sent.clear();
+
+    // A broadcast from `a`: its relay to b and c waits for the end of the turn.
+    let broadcast = |text: &[u8], net: &Recorder| {
+        body(
+            Flag::BROADCAST,
+            "origin",
+            vec![vec![Flag::BROADCAST.0], text.to_vec()],
+            net,
+        )
+    };
+    let one = broadcast(b"one", &net);
+    node.on_frame(&mut net, ConnId::from_raw(1), &one);
+    assert!(net.sent.is_empty(), "held for the turn");
+    // A connection opens in the same turn: our handshake to it goes after the relays.
+    node.on_open(&mut net, ConnId::from_raw(4), &info(14));
+    assert_eq!(net.sent, [2, 3, 4]);
+
+    // Held again, then the turn ends: the loop asks for what is held.
+    net.sent.clear();
+    let two = broadcast(b"two", &net);
+    node.on_frame(&mut net, ConnId::from_raw(1), &two);
+    assert!(net.sent.is_empty());
+    node.before_write(&mut net);
+    assert_eq!(net.sent, [2, 3]);
+}
