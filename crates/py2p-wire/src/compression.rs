@@ -36,6 +36,7 @@ use crate::WireError;
 // and this module's methods return the error type.
 pub(crate) mod method;
 pub(crate) use method::Compression;
+mod bz2_parts;
 mod deflate;
 mod snappy_prefix;
 pub use snappy_prefix::snappy_prefix_into;
@@ -115,6 +116,8 @@ impl Compression {
                 // is appended, as for the other methods.
                 out.truncate(start + written);
             }
+            // Large inputs: parts compressed on several threads, merged into one stream.
+            Compression::Bz2 if bz2_parts::compress(data, out) => {}
             _ => self.compress_written_into(data.len(), out, |w| w.write_all(data)),
         }
     }
@@ -191,7 +194,11 @@ impl Compression {
                 // py2p inflates both with window 15 | 32: the header says which it is.
                 inflate(data, limit, self, data.starts_with(&[0x1f, 0x8b]))
             }
-            Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
+            Compression::Bz2 => match bz2_parts::decompress(data, limit) {
+                // A stream of several blocks: decoded on several threads.
+                Some(out) => Ok(out),
+                None => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
+            },
             Compression::Lzma => decompress_lzma(data, limit),
         }
     }
