@@ -828,6 +828,27 @@ mod tests {
     }
 
     #[test]
+    fn bz2_of_several_blocks_stops_at_the_limit() {
+        // Several blocks (decoded on several threads where there are cores), over the limit
+        // by one byte: refused as for one block.
+        let data: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | (i % 3) as u8)
+            .collect();
+        let packed = Compression::Bz2.compress(&data);
+        assert_eq!(
+            Compression::Bz2.decompress(&packed, data.len()).unwrap(),
+            data
+        );
+        assert_eq!(
+            Compression::Bz2.decompress(&packed, data.len() - 1),
+            Err(WireError::DecompressedTooLarge {
+                method: Compression::Bz2,
+                limit: data.len() - 1
+            })
+        );
+    }
+
+    #[test]
     fn xz_announced_size_is_checked_first() {
         let data = vec![b'x'; 300_000];
         let xz = Compression::Lzma.compress(&data);

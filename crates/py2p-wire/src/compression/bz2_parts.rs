@@ -148,8 +148,9 @@ pub(super) fn decompress(data: &[u8], limit: usize) -> Option<Vec<u8>> {
 /// decoded at once) and giving up once that passes `limit`.
 fn decode_one(stream: &[u8], limit: usize, produced: &AtomicUsize) -> Option<Vec<u8>> {
     let mut d = bzip2::Decompress::new(false);
-    // A block holds up to 900 kB before its first run-length step.
-    let mut out = Vec::with_capacity(limit.saturating_add(1).min(1 << 20));
+    // Grown as the output comes; the parts' buffers together hold at most the limit plus,
+    // per thread, this first room or the last growth's.
+    let mut out = Vec::with_capacity(limit.saturating_add(1).min(256 * 1024));
     loop {
         let input = stream.get(usize::try_from(d.total_in()).ok()?..)?;
         let before = (d.total_in(), out.len());
