@@ -17,7 +17,7 @@
 use std::io::Write;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The largest part: one level-9 block holds 899,981 bytes after bzip2's first run-length
 /// step, which expands its input by 5/4 at worst, so 700,000 bytes always fit in one block.
@@ -39,8 +39,11 @@ const END_MAGIC: u64 = 0x1772_4538_5090;
 /// the input is too small to split, there is one core, or a part's stream is not laid out as
 /// expected: the caller then compresses serially.
 pub(super) fn compress(data: &[u8], out: &mut Vec<u8>) -> bool {
-    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    if data.len() < SPLIT_FROM || threads < 2 {
+    if data.len() < SPLIT_FROM {
+        return false;
+    }
+    let threads = cores();
+    if threads < 2 {
         return false;
     }
     let count = data.len().div_ceil(PART_MAX).max(2);
@@ -72,6 +75,13 @@ pub(super) fn compress(data: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The threads the machine runs at once, asked once per process (the standard library reads
+/// the CPU affinity and cgroup quota files for it).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+}
+
 /// Compressed streams from this size are looked at for blocks to decode at once.
 pub(super) const SPLIT_DECODE_FROM: usize = 64 * 1024;
 
@@ -86,8 +96,11 @@ pub(super) const SPLIT_DECODE_FROM: usize = 64 * 1024;
 /// the limit passed): the caller then decodes serially, which gives the authoritative
 /// answer (and the same output whenever this one succeeds: the same blocks, each checked).
 pub(super) fn decompress(data: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    if data.len() < SPLIT_DECODE_FROM || threads < 2 {
+    if data.len() < SPLIT_DECODE_FROM {
+        return None;
+    }
+    let threads = cores();
+    if threads < 2 {
         return None;
     }
     let header = data.get(..4)?;
@@ -412,7 +425,7 @@ mod tests {
     }
 
     fn several_cores() -> bool {
-        std::thread::available_parallelism().map_or(1, NonZeroUsize::get) > 1
+        cores() > 1
     }
 
     /// Decodes the first stream only, as a decoder of one stream does.
