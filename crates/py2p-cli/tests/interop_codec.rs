@@ -1,7 +1,7 @@
 //! Large frames with every compression, both ways between py2p-wire and py2p 0.5.607's
-//! `InternalMessage`: the sizes at which py2p-wire's bzip2 compresses and decodes a stream's
-//! blocks on several threads (one stream of blocks made apart and merged), and py2p's own
-//! frames of several blocks.
+//! `InternalMessage`: the sizes at which py2p-wire's bzip2 compresses a stream's blocks on
+//! several threads (one stream of blocks made apart and merged), and py2p's own frames of
+//! several blocks.
 //!
 //! Without the interop venv the test prints SKIPPED and passes (with
 //! `PY2P_INTEROP=required` it fails instead).

@@ -194,11 +194,7 @@ impl Compression {
                 // py2p inflates both with window 15 | 32: the header says which it is.
                 inflate(data, limit, self, data.starts_with(&[0x1f, 0x8b]))
             }
-            Compression::Bz2 => match bz2_parts::decompress(data, limit) {
-                // A stream of several blocks: decoded on several threads.
-                Some(out) => Ok(out),
-                None => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
-            },
+            Compression::Bz2 => read_limited(bzip2::read::MultiBzDecoder::new(data), limit, self),
             Compression::Lzma => decompress_lzma(data, limit),
         }
     }
@@ -829,8 +825,8 @@ mod tests {
 
     #[test]
     fn bz2_of_several_blocks_stops_at_the_limit() {
-        // Several blocks (decoded on several threads where there are cores), over the limit
-        // by one byte: refused as for one block.
+        // Several blocks (compressed on several threads where there are cores, merged into
+        // one stream), over the limit by one byte: refused as for one block.
         let data: Vec<u8> = (0..2_000_000u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | (i % 3) as u8)
             .collect();

@@ -321,9 +321,8 @@ fn markdown(curves: &Curves, reference: Option<&CodecReference>, quick: bool) ->
          py2p does (same frame sizes), with a dictionary no larger than the message. \
          `bz2` runs libbzip2 1.0.8 at level 9 on both sides; from 256 KiB py2p-wire \
          compresses the blocks of one stream on every core at once (1 MiB: two blocks of \
-         512 KiB), and it decodes a stream of several blocks likewise; py2p runs one \
-         thread, so these rows count the second core (same instructions to encode, about 5 % \
-         more to decode).\n",
+         512 KiB, the same instructions as one thread's); py2p runs one thread, so that \
+         row counts the second core.\n",
     );
     md
 }

@@ -12,7 +12,9 @@
 //!
 //! Block sorting costs about the same per byte whatever the block's size, so the work is
 //! the same as one serial stream's; the time is divided by the threads (1 MiB at level 9:
-//! two blocks of 512 KiB at once instead of 900 KiB then 124 KiB).
+//! two blocks of 512 KiB at once instead of 900 KiB then 124 KiB). Decoding stays serial:
+//! decoding a stream's blocks at once (found by their magic numbers) was measured, and lost
+//! more often than it won on this machine (docs/performance-notes.md, tenth round).
 
 use std::io::Write;
 use std::num::NonZeroUsize;
@@ -80,157 +82,6 @@ pub(super) fn compress(data: &[u8], out: &mut Vec<u8>) -> bool {
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
-}
-
-/// Compressed streams from this size are looked at for blocks to decode at once.
-pub(super) const SPLIT_DECODE_FROM: usize = 64 * 1024;
-
-/// Decodes a bzip2 stream of several blocks on up to as many threads as the machine runs at
-/// once: the blocks are found by their magic numbers, each is decoded by libbzip2 as a
-/// stream of its own (its header, the block, an end marker with the block's CRC, which
-/// libbzip2 checks), and the stream's CRC is checked against the blocks'. The outputs of all
-/// blocks together are kept below `limit + 1` bytes while decoding.
-///
-/// `None` when there is nothing to gain or anything is not as expected (one block, one
-/// core, bytes after the stream, a block that does not decode, a CRC that does not match,
-/// the limit passed): the caller then decodes serially, which gives the authoritative
-/// answer (and the same output whenever this one succeeds: the same blocks, each checked).
-pub(super) fn decompress(data: &[u8], limit: usize) -> Option<Vec<u8>> {
-    if data.len() < SPLIT_DECODE_FROM {
-        return None;
-    }
-    let threads = cores();
-    if threads < 2 {
-        return None;
-    }
-    let header = data.get(..4)?;
-    if header.get(..3)? != b"BZh" || !(b'1'..=b'9').contains(header.get(3)?) {
-        return None;
-    }
-    let (starts, end) = find_blocks(data)?;
-    if starts.len() < 2 || starts.first() != Some(&32) {
-        return None;
-    }
-    let total_bits = u64::try_from(data.len()).ok()? * 8;
-    let pad = total_bits.checked_sub(end.checked_add(80)?)?;
-    if pad >= 8 || bits_at(data, end + 80, u32::try_from(pad).ok()?)? != 0 {
-        return None;
-    }
-    let stream_crc = u32::try_from(bits_at(data, end + 48, 32)?).ok()?;
-    let mut crc: u32 = 0;
-    let mut spans = Vec::with_capacity(starts.len());
-    for (i, &from) in starts.iter().enumerate() {
-        let to = starts.get(i + 1).copied().unwrap_or(end);
-        let block_crc = u32::try_from(bits_at(data, from + 48, 32)?).ok()?;
-        crc = crc.rotate_left(1) ^ block_crc;
-        spans.push((from, to.checked_sub(from)?, block_crc));
-    }
-    if crc != stream_crc {
-        return None;
-    }
-    let produced = AtomicUsize::new(0);
-    let outputs = run_parts(spans.len(), threads, |i| {
-        let &(from, bits, block_crc) = spans.get(i)?;
-        let mut stream = Vec::with_capacity(usize::try_from(bits / 8).ok()? + 16);
-        stream.extend_from_slice(header);
-        let mut w = BitWriter {
-            out: &mut stream,
-            acc: 0,
-            n: 0,
-        };
-        w.append(data, from, bits);
-        w.push(END_MAGIC, 48);
-        w.push(u64::from(block_crc), 32);
-        w.flush();
-        decode_one(&stream, limit, &produced)
-    })?;
-    let len = outputs.iter().map(Vec::len).sum::<usize>();
-    if len > limit {
-        return None;
-    }
-    let mut parts = outputs.into_iter();
-    let mut out = parts.next()?;
-    out.reserve_exact(len - out.len());
-    for part in parts {
-        out.extend_from_slice(&part);
-    }
-    Some(out)
-}
-
-/// Decodes one stream, counting its output into `produced` (shared by the parts being
-/// decoded at once) and giving up once that passes `limit`.
-fn decode_one(stream: &[u8], limit: usize, produced: &AtomicUsize) -> Option<Vec<u8>> {
-    let mut d = bzip2::Decompress::new(false);
-    // Grown as the output comes; the parts' buffers together hold at most the limit plus,
-    // per thread, this first room or the last growth's.
-    let mut out = Vec::with_capacity(limit.saturating_add(1).min(256 * 1024));
-    loop {
-        let input = stream.get(usize::try_from(d.total_in()).ok()?..)?;
-        let before = (d.total_in(), out.len());
-        let status = d.decompress_vec(input, &mut out).ok()?;
-        let new = out.len() - before.1;
-        if produced
-            .fetch_add(new, Ordering::Relaxed)
-            .saturating_add(new)
-            > limit
-        {
-            return None;
-        }
-        if status == bzip2::Status::StreamEnd {
-            return Some(out);
-        }
-        if out.len() == out.capacity() {
-            let room = limit
-                .saturating_add(1)
-                .saturating_sub(produced.load(Ordering::Relaxed))
-                .clamp(1, out.len().max(64 * 1024));
-            out.reserve_exact(room);
-        } else if before == (d.total_in(), out.len()) {
-            return None;
-        }
-    }
-}
-
-/// The bit positions of every block's magic number, in order, and of the end marker, if
-/// the stream holds exactly one end marker, after every block.
-fn find_blocks(data: &[u8]) -> Option<(Vec<u64>, u64)> {
-    // Bits 8 to 40 of a 64-bit window starting on a byte lie within a 48-bit magic number
-    // found at any of the window's first 8 bit offsets: so its second byte is one of 8
-    // values per magic number, which sorts out all but a few per cent of the bytes cheaply.
-    let mut second = [false; 256];
-    for magic in [BLOCK_MAGIC, END_MAGIC] {
-        for shift in 0..8 {
-            let byte = ((magic << 16 >> shift) >> 48) & 0xFF;
-            if let Some(slot) = second.get_mut(usize::try_from(byte).ok()?) {
-                *slot = true;
-            }
-        }
-    }
-    let mut starts = Vec::new();
-    let mut end = None;
-    for (i, window) in data.windows(8).enumerate() {
-        let Some(&b) = window.get(1) else { continue };
-        if !second.get(usize::from(b)).copied().unwrap_or(false) {
-            continue;
-        }
-        let w = u64::from_be_bytes(window.try_into().ok()?);
-        for shift in 0..8u64 {
-            let value = (w >> (16 - shift)) & 0xFFFF_FFFF_FFFF;
-            let at = (i as u64) * 8 + shift;
-            if value == BLOCK_MAGIC {
-                if end.is_some() {
-                    return None;
-                }
-                starts.push(at);
-            } else if value == END_MAGIC {
-                if end.is_some() {
-                    return None;
-                }
-                end = Some(at);
-            }
-        }
-    }
-    Some((starts, end?))
 }
 
 /// Runs `job` for every index below `count`, `threads` at a time (the calling thread is
@@ -468,42 +319,6 @@ mod tests {
         if several_cores() {
             assert_eq!(first_stream(&out), data);
         }
-    }
-
-    #[test]
-    fn several_blocks_decode_at_once_as_one() {
-        for len in [1 << 20, 3 * PART_MAX + 5] {
-            let data = payload(len);
-            // Serial streams (as py2p makes them: 900 kB blocks) and merged ones alike.
-            let serial = compress_one(&data).unwrap();
-            let mut merged = Vec::new();
-            let streams = if compress(&data, &mut merged) {
-                vec![serial, merged]
-            } else {
-                vec![serial]
-            };
-            for stream in streams {
-                let out = decompress(&stream, len);
-                assert_eq!(out.is_some(), several_cores(), "{len}");
-                if let Some(out) = out {
-                    assert_eq!(out, data, "{len}");
-                }
-                // Over the limit, or changed anywhere: given up, for the serial decoder.
-                assert_eq!(decompress(&stream, len - 1), None);
-                for at in [stream.len() / 3, stream.len() - 5] {
-                    let mut bad = stream.clone();
-                    bad[at] ^= 0x10;
-                    assert_eq!(decompress(&bad, len), None);
-                }
-                // Bytes after the stream, another stream: given up too.
-                let mut two = stream.clone();
-                two.extend_from_slice(&stream);
-                assert_eq!(decompress(&two, 2 * len), None);
-            }
-        }
-        // One block: nothing to gain.
-        let one = compress_one(&payload(SPLIT_DECODE_FROM * 4)).unwrap();
-        assert_eq!(decompress(&one, usize::MAX), None);
     }
 
     #[test]
