@@ -36,6 +36,7 @@ use crate::WireError;
 // and this module's methods return the error type.
 pub(crate) mod method;
 pub(crate) use method::Compression;
+mod bz2_parts;
 mod deflate;
 mod snappy_prefix;
 pub use snappy_prefix::snappy_prefix_into;
@@ -115,6 +116,8 @@ impl Compression {
                 // is appended, as for the other methods.
                 out.truncate(start + written);
             }
+            // Large inputs: parts compressed on several threads, merged into one stream.
+            Compression::Bz2 if bz2_parts::compress(data, out) => {}
             _ => self.compress_written_into(data.len(), out, |w| w.write_all(data)),
         }
     }
@@ -818,6 +821,27 @@ mod tests {
                 "{c}"
             );
         }
+    }
+
+    #[test]
+    fn bz2_of_several_blocks_stops_at_the_limit() {
+        // Several blocks (compressed on several threads where there are cores, merged into
+        // one stream), over the limit by one byte: refused as for one block.
+        let data: Vec<u8> = (0..2_000_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | (i % 3) as u8)
+            .collect();
+        let packed = Compression::Bz2.compress(&data);
+        assert_eq!(
+            Compression::Bz2.decompress(&packed, data.len()).unwrap(),
+            data
+        );
+        assert_eq!(
+            Compression::Bz2.decompress(&packed, data.len() - 1),
+            Err(WireError::DecompressedTooLarge {
+                method: Compression::Bz2,
+                limit: data.len() - 1
+            })
+        );
     }
 
     #[test]
