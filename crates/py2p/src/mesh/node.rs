@@ -507,6 +507,8 @@ impl Service for MeshNode {
             chord.on_tick(&mut self.core, net);
         }
         self.run_effects(net);
+        // The room of a burst the user has taken in the meantime.
+        self.shared.inbox.trim();
     }
 
     fn make_room(&mut self) -> Option<ConnId> {
