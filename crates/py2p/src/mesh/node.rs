@@ -203,7 +203,9 @@ impl MeshNode {
                 let sink = move || -> Option<Sink> {
                     let handle = handle?;
                     Some(Box::new(move |lookup| {
-                        handle.send(Command::Resolved((lookup, purpose))).is_ok()
+                        handle
+                            .send(Command::Resolved(Box::new((lookup, purpose))))
+                            .is_ok()
                     }))
                 };
                 match self.resolver.resolve(&host, port, then, sink) {
@@ -486,15 +488,18 @@ impl Service for MeshNode {
             }
             Command::Sync(cmd) => self.sync_command(net, cmd),
             Command::Chord(cmd) => self.chord_command(net, cmd),
-            Command::Resolved((lookup, purpose)) => match lookup.addr {
-                Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
-                None => warn!(
-                    "cannot resolve {}:{} ({purpose:?}){}",
-                    lookup.host,
-                    lookup.port,
-                    dropped_note(&lookup.then)
-                ),
-            },
+            Command::Resolved(resolved) => {
+                let (lookup, purpose) = *resolved;
+                match lookup.addr {
+                    Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
+                    None => warn!(
+                        "cannot resolve {}:{} ({purpose:?}){}",
+                        lookup.host,
+                        lookup.port,
+                        dropped_note(&lookup.then)
+                    ),
+                }
+            }
         }
         self.run_effects(net);
     }

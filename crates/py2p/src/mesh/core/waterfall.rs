@@ -70,7 +70,7 @@ impl MeshCore {
         hold: bool,
     ) -> usize {
         if hold {
-            self.held.begin(msg.id().as_bytes());
+            self.held.begin(msg.id_bytes());
         } else {
             self.release_relays(net);
         }
@@ -216,9 +216,9 @@ impl MeshCore {
         // The sender's connection is looked up (a SipHash of its id) only when a routed
         // peer other than `conn` could be sent to at all.
         let others = self.routing.values().any(|&c| c != conn);
-        let origin = std::str::from_utf8(msg.sender())
-            .ok()
-            .filter(|_| others)
+        let origin = others
+            .then(|| std::str::from_utf8(msg.sender()).ok())
+            .flatten()
             .and_then(|s| self.routing.get(s))
             .copied();
         let except = [conn, origin.unwrap_or(conn)];

@@ -42,6 +42,7 @@ impl KeySet {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.used + usize::from(self.zero)
     }
