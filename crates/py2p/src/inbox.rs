@@ -16,6 +16,9 @@ pub struct Inbox<T> {
     max_bytes: usize,
     /// The loop stopped reading because the queue was full.
     pub paused: AtomicBool,
+    /// Whether the queue is full, set under the lock at every change: the loop asks before
+    /// each frame it reads, without taking the lock the reader takes for each item.
+    full: AtomicBool,
     closed: AtomicBool,
     /// Threads waiting in `pop`: pushes wake someone only when someone waits (a wake-up is a
     /// system call, and the loop pushes every message).
@@ -88,6 +91,7 @@ impl<T> Inbox<T> {
             capacity: capacity.max(1),
             max_bytes: max_bytes.max(1),
             paused: AtomicBool::new(false),
+            full: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             trim_on_tick: false,
@@ -123,6 +127,7 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         items.bytes += bytes;
         items.items.push_back((item, bytes));
+        self.note_room(&items);
         // Read under the lock: a waiter registers itself under it before it sleeps.
         if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_one();
@@ -139,6 +144,14 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         items.bytes += bytes;
         items.items.push_back((item, bytes));
+        self.note_room(&items);
+    }
+
+    /// Records whether the queue has room (under its lock, after a change); returns it.
+    fn note_room(&self, items: &Queue<T>) -> bool {
+        let room = items.has_room(self.capacity, self.max_bytes);
+        self.full.store(!room, Ordering::Release);
+        room
     }
 
     /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any (items
@@ -157,8 +170,9 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Whether the queue has room, as of its last change.
     pub fn has_room(&self) -> bool {
-        self.lock().has_room(self.capacity, self.max_bytes)
+        !self.full.load(Ordering::Acquire)
     }
 
     // Public only for py2p-sim (feature `internals`); nobody asks whether it is empty.
@@ -182,8 +196,7 @@ impl<T> Inbox<T> {
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<(Option<T>, bool)> {
         let mut items = self.lock();
         if let Some(item) = items.take(self.trim_on_tick) {
-            let resume = items.has_room(self.capacity, self.max_bytes)
-                && self.paused.load(Ordering::Acquire);
+            let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
             return Poll::Ready((Some(item), resume));
         }
         if self.is_closed() {
@@ -215,7 +228,7 @@ impl<T> Inbox<T> {
             };
             out.push(item);
         }
-        if items.has_room(self.capacity, self.max_bytes) && self.paused.load(Ordering::Acquire) {
+        if self.note_room(&items) && self.paused.load(Ordering::Acquire) {
             resume = true;
         }
         (out, resume)
@@ -228,8 +241,7 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         loop {
             if let Some(item) = items.take(self.trim_on_tick) {
-                let resume = items.has_room(self.capacity, self.max_bytes)
-                    && self.paused.load(Ordering::Acquire);
+                let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
                 return (Some(item), resume);
             }
             if self.is_closed() {

@@ -522,7 +522,10 @@ impl Service for MeshNode {
 
     fn wants_input(&self) -> bool {
         let room = self.shared.inbox.has_room();
-        self.shared.inbox.paused.store(!room, Ordering::Release);
+        // Asked before every frame: the flag the reader checks is written when it changes.
+        if self.shared.inbox.paused.load(Ordering::Acquire) == room {
+            self.shared.inbox.paused.store(!room, Ordering::Release);
+        }
         room
     }
 
