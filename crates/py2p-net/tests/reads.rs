@@ -34,7 +34,7 @@ impl Service for Recorder {
             self.taken_while_paused += 1;
         }
         self.frames.push(body.to_vec());
-        if self.frames.len() % self.pause_every == 0 {
+        if self.frames.len().is_multiple_of(self.pause_every) {
             self.paused = true;
         }
     }
