@@ -10,35 +10,33 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use super::{IdHash, Key};
-
 /// The table never holds more than this share of its slots (in eighths): unsuccessful
 /// probes stay within one or two cache lines.
 const MAX_LOAD_EIGHTHS: usize = 6;
 /// The smallest table allocated.
 const MIN_SLOTS: usize = 64;
 
-/// A set of [`Key`]s. The all-zero key (which only an empty id packet makes) marks an empty
-/// slot, so it is kept aside as a flag.
+/// A set of 16-byte keys (the seen set's `Key`s), hashed by `S`. The all-zero key (which
+/// only an empty id packet makes) marks an empty slot, so it is kept aside as a flag.
 #[derive(Debug)]
-pub(crate) struct KeySet {
+pub(crate) struct KeySet<S> {
     /// A power of two of slots, or none before the first insert.
     slots: Vec<[u64; 2]>,
     /// Keys in `slots` (the zero key not counted).
     used: usize,
     zero: bool,
-    hash: IdHash,
+    hash: S,
 }
 
 const EMPTY: [u64; 2] = [0, 0];
 
-impl KeySet {
-    pub(crate) fn new() -> KeySet {
+impl<S: BuildHasher> KeySet<S> {
+    pub(crate) fn new(hash: S) -> KeySet<S> {
         KeySet {
             slots: Vec::new(),
             used: 0,
             zero: false,
-            hash: IdHash::new(),
+            hash,
         }
     }
 
@@ -81,26 +79,26 @@ impl KeySet {
         Err(i)
     }
 
-    pub(crate) fn contains(&self, k: Key) -> bool {
-        if k.0 == EMPTY {
+    pub(crate) fn contains(&self, k: [u64; 2]) -> bool {
+        if k == EMPTY {
             return self.zero;
         }
-        !self.slots.is_empty() && self.find(k.0).is_ok()
+        !self.slots.is_empty() && self.find(k).is_ok()
     }
 
     /// Adds `k`; false when it was there already.
-    pub(crate) fn insert(&mut self, k: Key) -> bool {
-        if k.0 == EMPTY {
+    pub(crate) fn insert(&mut self, k: [u64; 2]) -> bool {
+        if k == EMPTY {
             return !std::mem::replace(&mut self.zero, true);
         }
         if (self.used + 1) * 8 > self.slots.len() * MAX_LOAD_EIGHTHS {
             self.resize((self.slots.len() * 2).max(MIN_SLOTS));
         }
-        match self.find(k.0) {
+        match self.find(k) {
             Ok(_) => false,
             Err(i) => {
                 if let Some(slot) = self.slots.get_mut(i) {
-                    *slot = k.0;
+                    *slot = k;
                     self.used += 1;
                 }
                 true
@@ -109,14 +107,14 @@ impl KeySet {
     }
 
     /// Removes `k`; false when it was not there.
-    pub(crate) fn remove(&mut self, k: Key) -> bool {
-        if k.0 == EMPTY {
+    pub(crate) fn remove(&mut self, k: [u64; 2]) -> bool {
+        if k == EMPTY {
             return std::mem::take(&mut self.zero);
         }
         if self.slots.is_empty() {
             return false;
         }
-        let Ok(mut hole) = self.find(k.0) else {
+        let Ok(mut hole) = self.find(k) else {
             return false;
         };
         // Backward shift: each key after the hole that may sit there (its probe starts at
@@ -174,15 +172,16 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::hash_map::RandomState;
     use std::collections::HashSet;
 
-    fn key(n: u64) -> Key {
-        Key([n.wrapping_mul(0x9e37_79b9_7f4a_7c15), n])
+    fn key(n: u64) -> [u64; 2] {
+        [n.wrapping_mul(0x9e37_79b9_7f4a_7c15), n]
     }
 
     #[test]
     fn the_same_answers_as_a_hash_set_through_growth_removal_and_shrinking() {
-        let mut ours = KeySet::new();
+        let mut ours = KeySet::new(RandomState::new());
         let mut theirs = HashSet::new();
         let mut x = 1u64;
         for step in 0..200_000u64 {
@@ -195,10 +194,10 @@ mod tests {
             let k = key(x % 5_000 + u64::from(step % 50_000 < 100));
             let phase = step / 50_000;
             match (x >> 40) % 4 {
-                0 | 1 if phase % 2 == 0 => assert_eq!(ours.insert(k), theirs.insert(k.0)),
-                0 | 1 => assert_eq!(ours.remove(k), theirs.remove(&k.0)),
-                2 => assert_eq!(ours.contains(k), theirs.contains(&k.0)),
-                _ => assert_eq!(ours.remove(k), theirs.remove(&k.0)),
+                0 | 1 if phase % 2 == 0 => assert_eq!(ours.insert(k), theirs.insert(k)),
+                0 | 1 => assert_eq!(ours.remove(k), theirs.remove(&k)),
+                2 => assert_eq!(ours.contains(k), theirs.contains(&k)),
+                _ => assert_eq!(ours.remove(k), theirs.remove(&k)),
             }
             assert_eq!(ours.len(), theirs.len());
             if step % 997 == 0 {
@@ -206,7 +205,7 @@ mod tests {
             }
         }
         for k in &theirs {
-            assert!(ours.contains(Key(*k)));
+            assert!(ours.contains(*k));
         }
     }
 
@@ -214,13 +213,13 @@ mod tests {
     fn keys_that_share_a_home_are_all_found_after_removals() {
         // A table of 64 slots and keys chosen to start their probes at one slot, wrapping
         // around the end.
-        let mut set = KeySet::new();
+        let mut set = KeySet::new(RandomState::new());
         assert!(set.insert(key(1)));
         let mask = set.mask();
         let target = mask; // the last slot: the cluster wraps to the start
-        let same: Vec<Key> = (2..100_000)
+        let same: Vec<[u64; 2]> = (2..100_000)
             .map(key)
-            .filter(|k| set.home(k.0) == target)
+            .filter(|k| set.home(*k) == target)
             .take(10)
             .collect();
         assert_eq!(same.len(), 10);
@@ -239,8 +238,8 @@ mod tests {
 
     #[test]
     fn the_zero_key_is_a_key_like_any_other() {
-        let mut set = KeySet::new();
-        let zero = Key([0, 0]);
+        let mut set = KeySet::new(RandomState::new());
+        let zero = [0, 0];
         assert!(!set.contains(zero));
         assert!(set.insert(zero));
         assert!(!set.insert(zero));
@@ -253,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_table_shrinks_to_what_its_keys_need() {
-        let mut set = KeySet::new();
+        let mut set = KeySet::new(RandomState::new());
         for n in 0..100_000 {
             set.insert(key(n));
         }
