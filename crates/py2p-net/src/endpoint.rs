@@ -331,7 +331,17 @@ impl Endpoint {
         }
         c.last_read = now;
         match &mut c.tls {
-            None => c.decoder.push(bytes),
+            None => {
+                // A frame begun in an earlier read is completed in the decoder's buffer and
+                // handed over from there; the frames after it are handed over where they
+                // lie in `bytes`, without a copy.
+                let rest = c.decoder.fill(bytes);
+                self.deliver(conn, service);
+                self.deliver_in_place(conn, rest, service);
+                self.account_input(conn, before);
+                self.finish_closes(service);
+                return;
+            }
             Some(tls) => {
                 let decoder = &mut c.decoder;
                 let queued_before = tls.pending();
@@ -432,6 +442,11 @@ impl Endpoint {
     /// Bytes waiting in all write queues together.
     pub fn total_queued(&self) -> usize {
         self.total_queued
+    }
+
+    /// Bytes of unfinished (or not yet taken) frames held for all connections together.
+    pub fn total_buffered(&self) -> usize {
+        self.total_buffered
     }
 
     /// Fires the timers that are due (TLS handshake, connect, partial frame, write stall) and
@@ -614,6 +629,49 @@ impl Endpoint {
                         self.closing.push((conn, CloseReason::PeerClosed));
                     }
                     return;
+                }
+                Err(e) => {
+                    self.closing.push((conn, CloseReason::Wire(e)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands the whole frames of `data` (the rest of a read, after the frame the decoder
+    /// held) to the service as slices of it, while it wants input. What is left (a frame
+    /// not complete yet, or frames that wait while the service is paused) goes into the
+    /// decoder, bounded by one read as with [`Endpoint::deliver`].
+    fn deliver_in_place<S: Service>(&mut self, conn: ConnId, mut data: &[u8], service: &mut S) {
+        loop {
+            // Once the service closes the connection, what is left of its input is dropped.
+            if self.is_closing(conn) {
+                return;
+            }
+            if data.is_empty() {
+                // As after `deliver`: a peer that closed its side is closed once its
+                // frames are all taken.
+                if self.conns.get(&conn).is_some_and(|c| c.peer_closed) {
+                    self.deliver(conn, service);
+                }
+                return;
+            }
+            let wants = service.wants_input();
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if !wants || c.phase != Phase::Open {
+                c.decoder.push(data);
+                c.read_pending |= !wants && c.phase == Phase::Open;
+                return;
+            }
+            match c.decoder.take_frame(&mut data) {
+                Ok(Some(body)) => service.on_frame(self, conn, body),
+                Ok(None) => {
+                    // A frame not complete yet (or, were the decoder still holding bytes,
+                    // the frames after them: taken from there, in order).
+                    c.decoder.push(data);
+                    return self.deliver(conn, service);
                 }
                 Err(e) => {
                     self.closing.push((conn, CloseReason::Wire(e)));

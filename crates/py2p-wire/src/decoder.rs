@@ -94,14 +94,7 @@ impl FrameDecoder {
         };
         let len = u32::from_be_bytes(*header) as usize;
         if len > self.max_frame_len {
-            let e = WireError::FrameTooLarge {
-                len: len as u64,
-                max: self.max_frame_len,
-            };
-            self.failed = Some(e.clone());
-            self.buf = Vec::new();
-            self.start = 0;
-            return Err(e);
+            return Err(self.refuse(len));
         }
         let Some(body) = rest.get(..len) else {
             return Ok(false);
@@ -113,6 +106,99 @@ impl FrameDecoder {
             self.start = 0;
         }
         Ok(true)
+    }
+
+    /// Appends from `data` (bytes just read) only what the frame begun in the buffer still
+    /// lacks: the rest of its header, then of its body. Returns the bytes after it, for
+    /// [`FrameDecoder::take_frame`]. With nothing buffered it takes nothing; after an error
+    /// (or when the completed header is refused, which the next
+    /// [`FrameDecoder::next_frame_into`] reports) it takes nothing more.
+    ///
+    /// ```
+    /// use py2p_wire::FrameDecoder;
+    /// let mut d = FrameDecoder::new(1 << 20);
+    /// d.push(&[0, 0]);
+    /// let rest = d.fill(&[0, 1, 7, 0, 0, 0, 1, 8]);
+    /// assert_eq!(rest, [0, 0, 0, 1, 8]);
+    /// assert_eq!(d.next_frame(), Ok(Some(vec![7])));
+    /// assert_eq!(d.fill(rest), rest);
+    /// ```
+    pub fn fill<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        if self.failed.is_some() {
+            return &[];
+        }
+        let held = self.buffered_len();
+        if held == 0 {
+            return data;
+        }
+        let mut data = data;
+        if held < HEADER_LEN {
+            let (part, rest) = data.split_at((HEADER_LEN - held).min(data.len()));
+            self.push(part);
+            data = rest;
+        }
+        let pending = self.buf.get(self.start..).unwrap_or_default();
+        let Some(header) = pending.first_chunk::<HEADER_LEN>() else {
+            return data;
+        };
+        let len = u32::from_be_bytes(*header) as usize;
+        if len > self.max_frame_len {
+            return data;
+        }
+        let lacking = (HEADER_LEN + len).saturating_sub(pending.len());
+        let (part, rest) = data.split_at(lacking.min(data.len()));
+        self.push(part);
+        rest
+    }
+
+    /// The next whole frame's body as a slice of `data` (bytes just read), without copying
+    /// it, and `data` advanced past it. `Ok(None)` when the buffer holds bytes of an earlier
+    /// read (complete them with [`FrameDecoder::fill`] first) or `data` does not begin with
+    /// a whole frame: [`push`](FrameDecoder::push) what is left. A header announcing more
+    /// than the maximum is refused as [`FrameDecoder::next_frame_into`] refuses it, and
+    /// leaves the decoder failed.
+    ///
+    /// ```
+    /// use py2p_wire::FrameDecoder;
+    /// let mut d = FrameDecoder::new(1 << 20);
+    /// let mut data = &[0, 0, 0, 2, 7, 8, 0, 0, 0][..];
+    /// assert_eq!(d.take_frame(&mut data), Ok(Some(&[7, 8][..])));
+    /// assert_eq!(d.take_frame(&mut data), Ok(None));
+    /// d.push(data);
+    /// assert!(d.is_mid_frame());
+    /// ```
+    pub fn take_frame<'a>(&mut self, data: &mut &'a [u8]) -> Result<Option<&'a [u8]>, WireError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.buffered_len() > 0 {
+            return Ok(None);
+        }
+        let Some((header, rest)) = data.split_first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(*header) as usize;
+        if len > self.max_frame_len {
+            return Err(self.refuse(len));
+        }
+        let (Some(body), Some(after)) = (rest.get(..len), rest.get(len..)) else {
+            return Ok(None);
+        };
+        *data = after;
+        Ok(Some(body))
+    }
+
+    /// A header announced `len` bytes, more than the maximum: the stream is out of step
+    /// from here, and the decoder holds nothing more.
+    fn refuse(&mut self, len: usize) -> WireError {
+        let e = WireError::FrameTooLarge {
+            len: len as u64,
+            max: self.max_frame_len,
+        };
+        self.failed = Some(e.clone());
+        self.buf = Vec::new();
+        self.start = 0;
+        e
     }
 
     /// Whether a frame has begun and not yet been completed.
@@ -192,7 +278,61 @@ mod tests {
         assert!(d.capacity() < 4 * 1004, "{}", d.capacity());
     }
 
+    #[test]
+    fn a_refused_header_in_a_read_fails_the_decoder() {
+        let mut d = FrameDecoder::new(10);
+        let mut data = &[0, 0, 0, 1, 7, 0, 0, 0, 11, 1, 2][..];
+        assert_eq!(d.take_frame(&mut data), Ok(Some(&[7][..])));
+        let e = WireError::FrameTooLarge { len: 11, max: 10 };
+        assert_eq!(d.take_frame(&mut data), Err(e.clone()));
+        // Nothing is taken or buffered after it.
+        assert_eq!(d.fill(&[0, 0, 0, 1, 5]), &[] as &[u8]);
+        d.push(&[0, 0, 0, 1, 5]);
+        assert_eq!(d.buffered_len(), 0);
+        assert_eq!(d.next_frame(), Err(e.clone()));
+        assert_eq!(d.take_frame(&mut &[0, 0, 0, 0][..]), Err(e));
+        // A refused header completed by `fill` is reported by the next frame taken.
+        let mut d = FrameDecoder::new(10);
+        d.push(&[0, 0]);
+        assert_eq!(d.fill(&[0, 11, 1, 2, 3]), &[1, 2, 3]);
+        assert!(d.next_frame().is_err());
+    }
+
     proptest! {
+        #[test]
+        fn reads_taken_in_place_give_the_same_frames(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..10),
+            cuts in proptest::collection::vec(1usize..120, 1..50),
+        ) {
+            // As the endpoint reads: complete the buffered frame, take whole frames out of
+            // the read, buffer the rest.
+            let stream: Vec<u8> = bodies.iter().flat_map(|b| {
+                let mut f = (b.len() as u32).to_be_bytes().to_vec();
+                f.extend_from_slice(b);
+                f
+            }).collect();
+            let mut d = FrameDecoder::new(50);
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut cut = cuts.iter().cycle();
+            while at < stream.len() {
+                let end = (at + cut.next().unwrap()).min(stream.len());
+                let mut data = d.fill(&stream[at..end]);
+                at = end;
+                while let Some(b) = d.next_frame().unwrap() {
+                    got.push(b);
+                }
+                while let Some(b) = d.take_frame(&mut data).unwrap() {
+                    got.push(b.to_vec());
+                }
+                d.push(data);
+                // Never more than one frame is held.
+                prop_assert!(d.buffered_len() < HEADER_LEN + 50);
+            }
+            prop_assert_eq!(got, bodies);
+            prop_assert!(!d.is_mid_frame());
+        }
+
         #[test]
         fn any_split_gives_the_same_frames(
             bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..10),

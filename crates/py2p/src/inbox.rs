@@ -16,10 +16,16 @@ pub struct Inbox<T> {
     max_bytes: usize,
     /// The loop stopped reading because the queue was full.
     pub paused: AtomicBool,
+    /// Whether the queue is full, set under the lock at every change: the loop asks before
+    /// each frame it reads, without taking the lock the reader takes for each item.
+    full: AtomicBool,
     closed: AtomicBool,
     /// Threads waiting in `pop`: pushes wake someone only when someone waits (a wake-up is a
     /// system call, and the loop pushes every message).
     waiting: AtomicUsize,
+    /// The room of an emptied queue is given back by [`Inbox::trim`] (the loop's tick), not
+    /// as the queue empties: see [`Inbox::trimmed_on_tick`].
+    trim_on_tick: bool,
 }
 
 /// Items with their sizes, and the sum of the sizes.
@@ -41,10 +47,19 @@ impl<T> Queue<T> {
         self.items.len() < capacity && self.bytes < max_bytes
     }
 
-    /// The oldest item, and its size taken off the total.
-    fn take(&mut self) -> Option<T> {
+    /// The oldest item, and its size taken off the total. An emptied queue gives its room
+    /// back unless `keep` (then [`Inbox::trim`] does).
+    fn take(&mut self, keep: bool) -> Option<T> {
         let (item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
+        if !keep {
+            self.give_back_room();
+        }
+        Some(item)
+    }
+
+    /// Frees the room of an empty queue larger than [`KEEP_BYTES`].
+    fn give_back_room(&mut self) {
         if self.items.is_empty()
             && self
                 .items
@@ -54,7 +69,6 @@ impl<T> Queue<T> {
         {
             self.items = VecDeque::new();
         }
-        Some(item)
     }
 }
 
@@ -77,9 +91,27 @@ impl<T> Inbox<T> {
             capacity: capacity.max(1),
             max_bytes: max_bytes.max(1),
             paused: AtomicBool::new(false),
+            full: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            trim_on_tick: false,
         }
+    }
+
+    /// The same queue, but an emptied queue keeps its room until [`Inbox::trim`]: a queue
+    /// that a reader empties many times a second (the messages of a busy node, taken one by
+    /// one) would otherwise grow again from nothing after each time, copying itself at
+    /// every doubling.
+    pub fn trimmed_on_tick(mut self) -> Self {
+        self.trim_on_tick = true;
+        self
+    }
+
+    /// Gives back the room of the queue if it is empty (for an inbox
+    /// [`trimmed_on_tick`](Inbox::trimmed_on_tick), called at the loop's tick): the room of a
+    /// burst is kept no longer than one tick after the queue emptied.
+    pub fn trim(&self) {
+        self.lock().give_back_room();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue<T>> {
@@ -95,6 +127,7 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         items.bytes += bytes;
         items.items.push_back((item, bytes));
+        self.note_room(&items);
         // Read under the lock: a waiter registers itself under it before it sleeps.
         if self.waiting.load(Ordering::Relaxed) > 0 {
             self.ready.notify_one();
@@ -111,6 +144,14 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         items.bytes += bytes;
         items.items.push_back((item, bytes));
+        self.note_room(&items);
+    }
+
+    /// Records whether the queue has room (under its lock, after a change); returns it.
+    fn note_room(&self, items: &Queue<T>) -> bool {
+        let room = items.has_room(self.capacity, self.max_bytes);
+        self.full.store(!room, Ordering::Release);
+        room
     }
 
     /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any (items
@@ -129,8 +170,9 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Whether the queue has room, as of its last change.
     pub fn has_room(&self) -> bool {
-        self.lock().has_room(self.capacity, self.max_bytes)
+        !self.full.load(Ordering::Acquire)
     }
 
     // Public only for py2p-sim (feature `internals`); nobody asks whether it is empty.
@@ -153,9 +195,8 @@ impl<T> Inbox<T> {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<(Option<T>, bool)> {
         let mut items = self.lock();
-        if let Some(item) = items.take() {
-            let resume = items.has_room(self.capacity, self.max_bytes)
-                && self.paused.load(Ordering::Acquire);
+        if let Some(item) = items.take(self.trim_on_tick) {
+            let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
             return Poll::Ready((Some(item), resume));
         }
         if self.is_closed() {
@@ -182,12 +223,12 @@ impl<T> Inbox<T> {
         let mut out = vec![first];
         let mut items = self.lock();
         while out.len() < n {
-            let Some(item) = items.take() else {
+            let Some(item) = items.take(self.trim_on_tick) else {
                 break;
             };
             out.push(item);
         }
-        if items.has_room(self.capacity, self.max_bytes) && self.paused.load(Ordering::Acquire) {
+        if self.note_room(&items) && self.paused.load(Ordering::Acquire) {
             resume = true;
         }
         (out, resume)
@@ -199,9 +240,8 @@ impl<T> Inbox<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut items = self.lock();
         loop {
-            if let Some(item) = items.take() {
-                let resume = items.has_room(self.capacity, self.max_bytes)
-                    && self.paused.load(Ordering::Acquire);
+            if let Some(item) = items.take(self.trim_on_tick) {
+                let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
                 return (Some(item), resume);
             }
             if self.is_closed() {
@@ -256,6 +296,26 @@ mod tests {
         assert!(inbox.lock().items.capacity() >= 9_999);
         let (rest, _) = inbox.pop_many(20_000, Some(Duration::ZERO));
         assert_eq!(rest.len(), 9_999);
+        assert_eq!(inbox.lock().items.capacity(), 0);
+    }
+
+    #[test]
+    fn an_inbox_trimmed_on_tick_keeps_its_room_until_the_tick() {
+        let inbox = Inbox::new(100_000).trimmed_on_tick();
+        for round in 0..3 {
+            for i in 0..10_000u64 {
+                inbox.push(i);
+            }
+            let (all, _) = inbox.pop_many(20_000, Some(Duration::ZERO));
+            assert_eq!(all.len(), 10_000);
+            assert!(inbox.lock().items.capacity() >= 10_000, "round {round}");
+        }
+        // Not while items wait.
+        inbox.push(1);
+        inbox.trim();
+        assert!(inbox.lock().items.capacity() >= 10_000);
+        assert_eq!(inbox.pop(Some(Duration::ZERO)).0, Some(1));
+        inbox.trim();
         assert_eq!(inbox.lock().items.capacity(), 0);
     }
 

@@ -97,8 +97,10 @@ pub enum Command {
     Status(mpsc::Sender<Status>),
     Sync(crate::sync::SyncCommand),
     Chord(crate::chord::ChordCommand),
-    /// The answer to a host name lookup (from the resolver's thread).
-    Resolved((resolver::Lookup, super::core::Purpose)),
+    /// The answer to a host name lookup (from the resolver's thread). Boxed: the largest
+    /// variant by far, and rare; every command (a `send`'s broadcast is one) is moved
+    /// through the loop's channel at the size of the largest.
+    Resolved(Box<(resolver::Lookup, super::core::Purpose)>),
 }
 
 /// A handler's [`Connection`] sends through the loop's handle.

@@ -219,7 +219,9 @@ impl MeshNode {
                 let sink = move || -> Option<Sink> {
                     let handle = handle?;
                     Some(Box::new(move |lookup| {
-                        handle.send(Command::Resolved((lookup, purpose))).is_ok()
+                        handle
+                            .send(Command::Resolved(Box::new((lookup, purpose))))
+                            .is_ok()
                     }))
                 };
                 match self.resolver.resolve(&host, port, then, sink) {
@@ -451,7 +453,10 @@ impl Service for MeshNode {
 
     fn wants_input(&self) -> bool {
         let room = self.shared.inbox.has_room();
-        self.shared.inbox.paused.store(!room, Ordering::Release);
+        // Asked before every frame: the flag the reader checks is written when it changes.
+        if self.shared.inbox.paused.load(Ordering::Acquire) == room {
+            self.shared.inbox.paused.store(!room, Ordering::Release);
+        }
         room
     }
 
@@ -549,15 +554,18 @@ impl MeshNode {
             }
             Command::Sync(cmd) => self.sync_command(net, cmd),
             Command::Chord(cmd) => self.chord_command(net, cmd),
-            Command::Resolved((lookup, purpose)) => match lookup.addr {
-                Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
-                None => warn!(
-                    "cannot resolve {}:{} ({purpose:?}){}",
-                    lookup.host,
-                    lookup.port,
-                    dropped_note(&lookup.then)
-                ),
-            },
+            Command::Resolved(resolved) => {
+                let (lookup, purpose) = *resolved;
+                match lookup.addr {
+                    Some(addr) => self.core.dial_resolved(net, addr, lookup.then, purpose),
+                    None => warn!(
+                        "cannot resolve {}:{} ({purpose:?}){}",
+                        lookup.host,
+                        lookup.port,
+                        dropped_note(&lookup.then)
+                    ),
+                }
+            }
         }
         self.run_effects(net);
     }
@@ -570,5 +578,7 @@ impl MeshNode {
             chord.on_tick(&mut self.core, net);
         }
         self.run_effects(net);
+        // The room of a burst the user has taken in the meantime.
+        self.shared.inbox.trim();
     }
 }

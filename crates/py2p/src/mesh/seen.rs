@@ -5,8 +5,12 @@
 //! (by time, not arrival: one message stamped in the future must not hold the others back).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
+
+mod keys;
+
+use keys::KeySet;
 
 /// A message id reduced to a fixed-size key: its first 16 characters, as two words. Ids
 /// are base-58 of a sha-384 digest, so 16 characters carry about 90 bits of it (no two of
@@ -100,7 +104,7 @@ impl Hasher for IdHasher {
 /// of single ids cost a third of the set's time, profiled).
 #[derive(Debug)]
 pub(crate) struct Seen {
-    set: HashSet<Key, IdHash>,
+    set: KeySet<IdHash>,
     order: BTreeMap<u64, VecDeque<Key>>,
     len: usize,
     capacity: usize,
@@ -112,7 +116,7 @@ pub(crate) struct Seen {
 impl Seen {
     pub fn new(capacity: usize, expiry_secs: u64) -> Seen {
         Seen {
-            set: HashSet::with_hasher(IdHash::new()),
+            set: KeySet::new(IdHash::new()),
             order: BTreeMap::new(),
             len: 0,
             capacity: capacity.max(1),
@@ -125,7 +129,7 @@ impl Seen {
     /// remembered.
     pub fn insert(&mut self, id: &[u8], time: u64) -> bool {
         let k = key_bytes(id);
-        if !self.set.insert(k) {
+        if !self.set.insert(k.0) {
             return false;
         }
         match self.order.last_entry() {
@@ -139,7 +143,7 @@ impl Seen {
                 break;
             };
             if let Some(old) = oldest.get_mut().pop_front() {
-                self.set.remove(&old);
+                self.set.remove(old.0);
                 self.len -= 1;
                 self.evicted += 1;
             }
@@ -152,13 +156,13 @@ impl Seen {
 
     #[cfg(test)]
     pub fn contains(&self, id: &str) -> bool {
-        self.set.contains(&key_bytes(id.as_bytes()))
+        self.set.contains(key_bytes(id.as_bytes()).0)
     }
 
     /// Whether the id of `key` (see [`key_bytes`]: made from the bytes of an id packet, not
     /// yet checked) was remembered.
     pub fn contains_key(&self, key: Key) -> bool {
-        self.set.contains(&key)
+        self.set.contains(key.0)
     }
 
     /// Forgets ids whose message time is more than `expiry` before `now`: such messages are
@@ -172,11 +176,11 @@ impl Seen {
             let keys = oldest.remove();
             self.len -= keys.len();
             for k in keys {
-                self.set.remove(&k);
+                self.set.remove(k.0);
             }
         }
         if self.set.capacity() > 4 * self.len.max(1024) {
-            self.set.shrink_to_fit();
+            self.set.shrink();
         }
     }
 

@@ -77,7 +77,8 @@ impl Shared {
     pub fn new(config: &MeshConfig) -> Shared {
         let high_water = config.send_high_water;
         Shared {
-            inbox: Inbox::with_max_bytes(config.inbox_capacity, config.inbox_max_bytes),
+            inbox: Inbox::with_max_bytes(config.inbox_capacity, config.inbox_max_bytes)
+                .trimmed_on_tick(),
             events: Inbox::new(65_536),
             handle: OnceLock::new(),
             backlog: Backlog::default(),

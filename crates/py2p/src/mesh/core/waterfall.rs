@@ -91,7 +91,7 @@ impl MeshCore {
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
                 None => {
-                    let bytes = match received.as_ref().and_then(|r| r.frame_for(method)) {
+                    let bytes = match received.as_ref().and_then(|r| r.frame_for(method, msg)) {
                         Some(frame) => frame,
                         None => msg.encode(method),
                     };
@@ -197,13 +197,17 @@ impl MeshCore {
             return false;
         }
         self.hit(Path::Broadcast);
-        let origin = std::str::from_utf8(msg.sender())
-            .ok()
+        // The sender's connection is looked up (a SipHash of its id) only when a routed
+        // peer other than `conn` could be sent to at all.
+        let others = self.routing.values().any(|&c| c != conn);
+        let origin = others
+            .then(|| std::str::from_utf8(msg.sender()).ok())
+            .flatten()
             .and_then(|s| self.routing.get(s))
             .copied();
         let except = [conn, origin.unwrap_or(conn)];
         let held = net.held();
-        held.begin(msg.id().as_bytes());
+        held.begin(msg.id_bytes());
         let n = self.send_all(To::Held(&mut *held), msg, &except, received);
         held.finish();
         self.counters.relayed += n as u64;
@@ -234,7 +238,14 @@ pub(super) enum To<'a> {
 pub(crate) struct Received<'a> {
     method: Option<Compression>,
     body: &'a [u8],
+    /// The time packet as it arrived (a u64's base-58 text is at most 11 characters), held
+    /// for the check of its spelling, made only when the body is relayed.
+    time_58: [u8; TIME_58_MAX],
+    time_58_len: usize,
 }
+
+/// The longest canonical time text: base-58 of `u64::MAX` has 11 characters.
+const TIME_58_MAX: usize = 11;
 
 impl<'a> Received<'a> {
     /// The body of a frame whose plain head is `head`, decompressed by `method`; `None` when
@@ -245,15 +256,23 @@ impl<'a> Received<'a> {
         head: &Head<'_>,
     ) -> Option<Received<'a>> {
         let relayable = matches!(method, None | Some(Compression::Snappy));
-        let canonical = base58::decode_u64_bytes(head.time_58)
-            .is_ok_and(|t| base58::U64Text::new(t).as_bytes() == head.time_58);
-        (relayable && canonical).then_some(Received { method, body })
+        let mut time_58 = [0; TIME_58_MAX];
+        let text = time_58.get_mut(..head.time_58.len())?;
+        text.copy_from_slice(head.time_58);
+        relayable.then_some(Received {
+            method,
+            body,
+            time_58,
+            time_58_len: head.time_58.len(),
+        })
     }
 
     /// The whole frame (length and body) for a peer we send to with `method`, if that is the
-    /// method the body came in.
-    fn frame_for(&self, method: Option<Compression>) -> Option<Vec<u8>> {
-        if method != self.method {
+    /// method the body came in and the body spells `msg`'s time (which it arrived with) in
+    /// its one canonical way.
+    fn frame_for(&self, method: Option<Compression>, msg: &py2p_wire::Message) -> Option<Vec<u8>> {
+        let arrived = self.time_58.get(..self.time_58_len)?;
+        if method != self.method || base58::U64Text::new(msg.time()).as_bytes() != arrived {
             return None;
         }
         let len = u32::try_from(self.body.len()).ok()?;
