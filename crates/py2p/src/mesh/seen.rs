@@ -5,12 +5,8 @@
 //! (by time, not arrival: one message stamped in the future must not hold the others back).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
-
-mod keys;
-
-use keys::KeySet;
 
 /// A message id reduced to a fixed-size key: its first 16 characters, as two words. Ids
 /// are base-58 of a sha-384 digest, so 16 characters carry about 90 bits of it (no two of
@@ -104,7 +100,7 @@ impl Hasher for IdHasher {
 /// of single ids cost a third of the set's time, profiled).
 #[derive(Debug)]
 pub(crate) struct Seen {
-    set: KeySet<IdHash>,
+    set: HashSet<Key, IdHash>,
     order: BTreeMap<u64, VecDeque<Key>>,
     len: usize,
     capacity: usize,
@@ -116,7 +112,7 @@ pub(crate) struct Seen {
 impl Seen {
     pub fn new(capacity: usize, expiry_secs: u64) -> Seen {
         Seen {
-            set: KeySet::new(IdHash::new()),
+            set: HashSet::with_hasher(IdHash::new()),
             order: BTreeMap::new(),
             len: 0,
             capacity: capacity.max(1),
@@ -129,7 +125,7 @@ impl Seen {
     /// remembered.
     pub fn insert(&mut self, id: &[u8], time: u64) -> bool {
         let k = key_bytes(id);
-        if !self.set.insert(k.0) {
+        if !self.set.insert(k) {
             return false;
         }
         match self.order.last_entry() {
@@ -143,7 +139,7 @@ impl Seen {
                 break;
             };
             if let Some(old) = oldest.get_mut().pop_front() {
-                self.set.remove(old.0);
+                self.set.remove(&old);
                 self.len -= 1;
                 self.evicted += 1;
             }
@@ -156,13 +152,13 @@ impl Seen {
 
     #[cfg(test)]
     pub fn contains(&self, id: &str) -> bool {
-        self.set.contains(key_bytes(id.as_bytes()).0)
+        self.set.contains(&key_bytes(id.as_bytes()))
     }
 
     /// Whether the id of `key` (see [`key_bytes`]: made from the bytes of an id packet, not
     /// yet checked) was remembered.
     pub fn contains_key(&self, key: Key) -> bool {
-        self.set.contains(key.0)
+        self.set.contains(&key)
     }
 
     /// Forgets ids whose message time is more than `expiry` before `now`: such messages are
@@ -176,11 +172,11 @@ impl Seen {
             let keys = oldest.remove();
             self.len -= keys.len();
             for k in keys {
-                self.set.remove(k.0);
+                self.set.remove(&k);
             }
         }
         if self.set.capacity() > 4 * self.len.max(1024) {
-            self.set.shrink();
+            self.set.shrink_to_fit();
         }
     }
 
