@@ -22,20 +22,7 @@ const SIZES: [usize; 2] = [1 << 20, 2_200_000];
 
 /// Half text, half noise: compresses about as much as real traffic does.
 fn payload(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if x & 1 == 0 {
-            out.extend_from_slice(b"compression ");
-        } else {
-            out.extend_from_slice(&x.to_be_bytes());
-        }
-    }
-    out.truncate(len);
-    out
+    py2p_testkit::payload::words_and_noise(len, &["compression"])
 }
 
 /// py2p decodes `rs-<flag>-<size>.bin` and checks the payload against `payload-<size>.bin`,

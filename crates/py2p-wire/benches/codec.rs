@@ -74,22 +74,7 @@ const WORDS: [&str; 16] = [
 /// Deterministic payload of `len` bytes: xorshift64 picks, per step, either a word plus a
 /// space or 8 random bytes.
 fn payload(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if x & 1 == 0 {
-            let word = WORDS[((x >> 8) % WORDS.len() as u64) as usize];
-            out.extend_from_slice(word.as_bytes());
-            out.push(b' ');
-        } else {
-            out.extend_from_slice(&x.to_be_bytes());
-        }
-    }
-    out.truncate(len);
-    out
+    py2p_testkit::payload::words_and_noise(len, &WORDS)
 }
 
 /// `none` plus every compression, by name.

@@ -266,20 +266,7 @@ mod tests {
 
     /// Half text, half noise, as the benchmarks' payloads.
     fn payload(len: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut out = Vec::with_capacity(len + 16);
-        while out.len() < len {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if x & 1 == 0 {
-                out.extend_from_slice(b"broadcast ");
-            } else {
-                out.extend_from_slice(&x.to_be_bytes());
-            }
-        }
-        out.truncate(len);
-        out
+        py2p_testkit::payload::words_and_noise(len, &["broadcast"])
     }
 
     fn several_cores() -> bool {
