@@ -51,6 +51,51 @@ impl Net for FakeNet {
     fn shutdown(&mut self) {}
 }
 
+/// A network that keeps every frame sent, with the connection it went to (as [`FakeNet`],
+/// whose clock and dials it uses).
+pub(crate) struct RecordingNet {
+    pub clock: FakeNet,
+    /// Frames sent, oldest first.
+    pub sent: Vec<(ConnId, Vec<u8>)>,
+}
+
+impl RecordingNet {
+    pub fn new() -> RecordingNet {
+        RecordingNet {
+            clock: FakeNet::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// The connections frames were sent to, in order.
+    pub fn sent_to(&self) -> Vec<u64> {
+        self.sent.iter().map(|(c, _)| c.to_raw()).collect()
+    }
+}
+
+impl Net for RecordingNet {
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.sent.push((conn, frame.to_vec()));
+    }
+    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
+        self.clock.dial(addr)
+    }
+    fn close(&mut self, _conn: ConnId) {}
+    fn queued(&self, _conn: ConnId) -> usize {
+        0
+    }
+    fn total_queued(&self) -> usize {
+        0
+    }
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+    fn unix_time(&self) -> u64 {
+        self.clock.unix_time()
+    }
+    fn shutdown(&mut self) {}
+}
+
 /// A node `id` with one routed peer, `peer` on `conn`; what the tables send is kept.
 pub(crate) struct FakeLink {
     pub id: String,

@@ -10,7 +10,7 @@ use py2p_wire::{base58, Flag};
 use super::{Effect, HeldRelays, MeshCore, Out, Tables};
 use crate::config::MeshConfig;
 use crate::error::ConnectError;
-use crate::mesh::testing::FakeNet;
+use crate::mesh::testing::{FakeNet, RecordingNet};
 
 impl MeshCore {
     /// A frame from `conn` in a turn of its own: the relays it holds go out after it.
@@ -353,45 +353,13 @@ fn the_published_routing_table_is_updated_in_place_without_copying_unchanged_pee
     assert_eq!(kept, after);
 }
 
-/// A network that keeps every frame sent (as `FakeNet`, whose clock it uses).
-struct RecordingNet {
-    clock: FakeNet,
-    sent: Vec<(ConnId, Vec<u8>)>,
-}
-
-impl py2p_net::Net for RecordingNet {
-    fn send(&mut self, conn: ConnId, frame: py2p_net::Frame) {
-        self.sent.push((conn, frame.to_vec()));
-    }
-    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
-        self.clock.dial(addr)
-    }
-    fn close(&mut self, _conn: ConnId) {}
-    fn queued(&self, _conn: ConnId) -> usize {
-        0
-    }
-    fn total_queued(&self) -> usize {
-        0
-    }
-    fn now(&self) -> std::time::Instant {
-        self.clock.now()
-    }
-    fn unix_time(&self) -> u64 {
-        self.clock.unix_time()
-    }
-    fn shutdown(&mut self) {}
-}
-
 /// A node with four routed peers, `a` to `d` on connections 1 to 4, that send with snappy,
 /// snappy, zlib and no compression.
 fn relay_node() -> (MeshCore, RecordingNet) {
     use py2p_wire::Compression;
     let config = MeshConfig::builder().build();
     let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
-    let mut net = RecordingNet {
-        clock: FakeNet::new(),
-        sent: Vec::new(),
-    };
+    let mut net = RecordingNet::new();
     let methods: [&[Compression]; 4] = [
         &[Compression::Snappy],
         &[Compression::Snappy],
@@ -529,11 +497,6 @@ fn a_snappy_copy_of_a_seen_broadcast_is_dropped_on_its_head_alone() {
     assert_eq!(core.counters.decode_errors, 1);
 }
 
-/// Connections that frames were sent to, in order.
-fn sent_to(net: &RecordingNet) -> Vec<u64> {
-    net.sent.iter().map(|(c, _)| c.to_raw()).collect()
-}
-
 #[test]
 fn a_peer_that_sends_a_copy_while_our_relay_is_held_gets_none() {
     let (mut core, mut net) = relay_node();
@@ -568,12 +531,12 @@ fn a_peer_that_sends_a_copy_while_our_relay_is_held_gets_none() {
     );
     assert_eq!(core.counters.duplicates, 2);
     Out::new(&mut net, &mut held).release();
-    assert_eq!(sent_to(&net), [4], "only d has not sent it to us");
+    assert_eq!(net.sent_to(), [4], "only d has not sent it to us");
     assert_eq!(core.counters.relayed, 1);
     assert_eq!(deliveries(&mut core), 1);
     // A later copy (another turn) finds nothing held: nothing else is sent.
     core.frame(&mut net, d, &msg.encode(None)[4..], Tables::default());
-    assert_eq!(sent_to(&net), [4]);
+    assert_eq!(net.sent_to(), [4]);
 }
 
 /// The relay node's turn so far: a broadcast of `payload` from `a` (conn 1), relayed to b, c
@@ -612,7 +575,7 @@ fn held_relays_go_out_before_any_other_frame_the_node_sends() {
         &mut Out::new(&mut net, &mut held),
         vec![vec![Flag::BROADCAST.0], b"ours".to_vec()],
     );
-    assert_eq!(sent_to(&net), [1, 2, 3, 1, 2, 3, 4]);
+    assert_eq!(net.sent_to(), [1, 2, 3, 1, 2, 3, 4]);
     // And a frame the node sends in answer to a peer goes after what is held. A whisper
     // for the user sends nothing: the relays still wait.
     net.sent.clear();
@@ -643,7 +606,7 @@ fn held_relays_go_out_before_any_other_frame_the_node_sends() {
         &ask[4..],
         Tables::default(),
     );
-    assert_eq!(sent_to(&net), [1, 2, 3, 4]);
+    assert_eq!(net.sent_to(), [1, 2, 3, 4]);
     assert!(held.is_empty());
 }
 
@@ -670,7 +633,7 @@ fn a_decode_errors_renegotiation_and_a_new_connections_handshake_go_after_held_r
         Tables::default(),
     );
     assert_eq!(core.counters.decode_errors, 1);
-    assert_eq!(sent_to(&net), [2, 3, 4, 4, 4]);
+    assert_eq!(net.sent_to(), [2, 3, 4, 4, 4]);
 
     // A connection opens: our handshake to it goes after the relays.
     net.sent.clear();
@@ -682,5 +645,5 @@ fn a_decode_errors_renegotiation_and_a_new_connections_handshake_go_after_held_r
     };
     let e = ConnId::from_raw(5);
     core.on_open(&mut Out::new(&mut net, &mut held), e, &info);
-    assert_eq!(sent_to(&net), [2, 3, 4, 5]);
+    assert_eq!(net.sent_to(), [2, 3, 4, 5]);
 }

@@ -4,43 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use py2p_net::{ConnId, ConnInfo, Frame, Net, NetError, Service};
+use py2p_net::{ConnId, ConnInfo, Net, Service};
 use py2p_wire::{compression, Flag};
 
 use super::MeshNode;
 use crate::config::MeshConfig;
 use crate::mesh::shared::Shared;
-use crate::mesh::testing::FakeNet;
-
-/// A network that keeps the connection of every frame sent (as `FakeNet`, whose clock it
-/// uses).
-struct Recorder {
-    clock: FakeNet,
-    sent: Vec<u64>,
-}
-
-impl Net for Recorder {
-    fn send(&mut self, conn: ConnId, _frame: Frame) {
-        self.sent.push(conn.to_raw());
-    }
-    fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
-        self.clock.dial(addr)
-    }
-    fn close(&mut self, _conn: ConnId) {}
-    fn queued(&self, _conn: ConnId) -> usize {
-        0
-    }
-    fn total_queued(&self) -> usize {
-        0
-    }
-    fn now(&self) -> std::time::Instant {
-        self.clock.now()
-    }
-    fn unix_time(&self) -> u64 {
-        self.clock.unix_time()
-    }
-    fn shutdown(&mut self) {}
-}
+use crate::mesh::testing::RecordingNet;
 
 fn info(port: u16) -> ConnInfo {
     ConnInfo {
@@ -51,7 +21,7 @@ fn info(port: u16) -> ConnInfo {
 }
 
 /// The body of a message from `sender`.
-fn body(msg_type: Flag, sender: &str, packets: Vec<Vec<u8>>, net: &Recorder) -> Vec<u8> {
+fn body(msg_type: Flag, sender: &str, packets: Vec<Vec<u8>>, net: &RecordingNet) -> Vec<u8> {
     py2p_wire::Message::new(
         vec![msg_type.0],
         sender.as_bytes().to_vec(),
@@ -68,10 +38,7 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     let protocol = config.protocol.id();
     let shared = Arc::new(Shared::new(&config));
     let mut node = MeshNode::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
-    let mut net = Recorder {
-        clock: FakeNet::new(),
-        sent: Vec::new(),
-    };
+    let mut net = RecordingNet::new();
     // Peers a, b and c, handshaken, sending plain frames.
     for (raw, id) in [(1, "a"), (2, "b"), (3, "c")] {
         let conn = ConnId::from_raw(raw);
@@ -91,7 +58,7 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     net.sent.clear();
 
     // A broadcast from `a`: its relay to b and c waits for the end of the turn.
-    let broadcast = |text: &[u8], net: &Recorder| {
+    let broadcast = |text: &[u8], net: &RecordingNet| {
         body(
             Flag::BROADCAST,
             "origin",
@@ -104,7 +71,7 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     assert!(net.sent.is_empty(), "held for the turn");
     // A connection opens in the same turn: our handshake to it goes after the relays.
     node.on_open(&mut net, ConnId::from_raw(4), &info(14));
-    assert_eq!(net.sent, [2, 3, 4]);
+    assert_eq!(net.sent_to(), [2, 3, 4]);
 
     // Held again, then the turn ends: the loop asks for what is held.
     net.sent.clear();
@@ -112,5 +79,5 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     node.on_frame(&mut net, ConnId::from_raw(1), &two);
     assert!(net.sent.is_empty());
     node.before_write(&mut net);
-    assert_eq!(net.sent, [2, 3]);
+    assert_eq!(net.sent_to(), [2, 3]);
 }
