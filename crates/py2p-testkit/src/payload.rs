@@ -33,7 +33,10 @@ mod tests {
         let a = words_and_noise(10_000, &["peer", "node"]);
         assert_eq!(a.len(), 10_000);
         assert_eq!(a, words_and_noise(10_000, &["peer", "node"]));
-        let text = a.windows(5).filter(|w| w == b"peer " || w == b"node ").count();
+        let text = a
+            .windows(5)
+            .filter(|w| w == b"peer " || w == b"node ")
+            .count();
         assert!(text > 100 && text < 2_000, "{text} words");
         assert!(!words_and_noise(100, &[]).windows(5).any(|w| w == b"peer "));
     }
