@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{peak_rss, Node};
 use py2p::{MeshConfig, MeshSocket};
+use py2p_testkit::frame::frame;
 use py2p_testkit::Rng;
 use py2p_wire::{compression, Compression, Flag, FrameDecoder, Limits, Message};
 use serde_json::Value;
@@ -538,16 +539,6 @@ fn lzma_alone_zeros(prefix: &[u8], zeros: u64, known_size: bool) -> Vec<u8> {
     };
     out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(&rc.finish());
-    out
-}
-
-/// A whole frame around a compressed body.
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = u32::try_from(body.len())
-        .expect("frame fits")
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(body);
     out
 }
 

@@ -10,17 +10,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use py2p_net::{ConnId, ConnInfo, Endpoint, EventLoop, Net, NetConfig, Pipe, Service};
+use py2p_testkit::frame::frame;
 
 /// Echoes every frame, but only when the endpoint asks for what it held.
 #[derive(Default)]
 struct Holder {
     held: Vec<(ConnId, Vec<u8>)>,
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
 }
 
 impl Service for Holder {

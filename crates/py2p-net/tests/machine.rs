@@ -20,6 +20,7 @@ use py2p_net::{
     Action, CloseReason, ConnId, ConnInfo, Endpoint, EventLoop, Frame, Net, NetConfig, Pipe,
     Service,
 };
+use py2p_testkit::frame::frame;
 
 /// Echoes frames; connections that have not sent a frame yet are "unidentified" and the
 /// oldest of them makes room at the cap; a command sends a frame to every open connection.
@@ -41,12 +42,6 @@ impl Gate {
             rx,
         )
     }
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
 }
 
 impl Service for Gate {

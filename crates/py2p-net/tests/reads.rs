@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use py2p_net::{CloseReason, ConnId, ConnInfo, Endpoint, Net, NetConfig, Service};
+use py2p_testkit::frame::frame;
 use py2p_wire::WireError;
 
 /// Records frames; stops wanting input after every `pause_every` frames until resumed.
@@ -46,12 +47,6 @@ impl Service for Recorder {
     fn wants_input(&self) -> bool {
         !self.paused
     }
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
 }
 
 fn open(service: &mut Recorder) -> (Endpoint, ConnId) {

@@ -306,11 +306,7 @@ mod tests {
         ) {
             // As the endpoint reads: complete the buffered frame, take whole frames out of
             // the read, buffer the rest.
-            let stream: Vec<u8> = bodies.iter().flat_map(|b| {
-                let mut f = (b.len() as u32).to_be_bytes().to_vec();
-                f.extend_from_slice(b);
-                f
-            }).collect();
+            let stream = py2p_testkit::frame::frames(&bodies);
             let mut d = FrameDecoder::new(50);
             let mut got = Vec::new();
             let mut at = 0;
@@ -338,11 +334,7 @@ mod tests {
             bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..10),
             cuts in proptest::collection::vec(1usize..20, 1..50),
         ) {
-            let stream: Vec<u8> = bodies.iter().flat_map(|b| {
-                let mut f = (b.len() as u32).to_be_bytes().to_vec();
-                f.extend_from_slice(b);
-                f
-            }).collect();
+            let stream = py2p_testkit::frame::frames(&bodies);
             let mut d = FrameDecoder::new(50);
             let mut got = Vec::new();
             let mut at = 0;
