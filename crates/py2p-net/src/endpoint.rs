@@ -338,9 +338,6 @@ impl Endpoint {
                 let rest = c.decoder.fill(bytes);
                 self.deliver(conn, service);
                 self.deliver_in_place(conn, rest, service);
-                self.account_input(conn, before);
-                self.finish_closes(service);
-                return;
             }
             Some(tls) => {
                 let decoder = &mut c.decoder;
@@ -369,9 +366,9 @@ impl Endpoint {
                         }
                     }
                 }
+                self.deliver(conn, service);
             }
         }
-        self.deliver(conn, service);
         self.account_input(conn, before);
         self.finish_closes(service);
     }

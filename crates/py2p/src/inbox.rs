@@ -154,6 +154,12 @@ impl<T> Inbox<T> {
         room
     }
 
+    /// After a take: records the room, and whether the loop, paused for want of it, may
+    /// read again.
+    fn resume_after_take(&self, items: &Queue<T>) -> bool {
+        self.note_room(items) && self.paused.load(Ordering::Acquire)
+    }
+
     /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any (items
     /// were queued with [`Inbox::push_sized_later`]). One lock per loop turn, not per message.
     pub fn wake_waiters(&self) {
@@ -196,7 +202,7 @@ impl<T> Inbox<T> {
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<(Option<T>, bool)> {
         let mut items = self.lock();
         if let Some(item) = items.take(self.trim_on_tick) {
-            let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
+            let resume = self.resume_after_take(&items);
             return Poll::Ready((Some(item), resume));
         }
         if self.is_closed() {
@@ -228,7 +234,7 @@ impl<T> Inbox<T> {
             };
             out.push(item);
         }
-        if self.note_room(&items) && self.paused.load(Ordering::Acquire) {
+        if self.resume_after_take(&items) {
             resume = true;
         }
         (out, resume)
@@ -241,7 +247,7 @@ impl<T> Inbox<T> {
         let mut items = self.lock();
         loop {
             if let Some(item) = items.take(self.trim_on_tick) {
-                let resume = self.note_room(&items) && self.paused.load(Ordering::Acquire);
+                let resume = self.resume_after_take(&items);
                 return (Some(item), resume);
             }
             if self.is_closed() {

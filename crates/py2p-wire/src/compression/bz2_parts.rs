@@ -64,7 +64,7 @@ pub(super) fn compress(data: &[u8], out: &mut Vec<u8>) -> bool {
     let start = out.len();
     out.reserve(streams.iter().map(Vec::len).sum::<usize>() + HEADER.len());
     out.extend_from_slice(HEADER);
-    let mut bits = BitWriter { out, acc: 0, n: 0 };
+    let mut bits = BitWriter::new(out);
     let mut crc: u32 = 0;
     for (stream, block) in streams.iter().zip(&blocks) {
         bits.append(stream, 32, block.bits);
@@ -190,7 +190,12 @@ struct BitWriter<'a> {
     n: u32,
 }
 
-impl BitWriter<'_> {
+impl<'a> BitWriter<'a> {
+    /// Appends to the end of `out`.
+    fn new(out: &'a mut Vec<u8>) -> BitWriter<'a> {
+        BitWriter { out, acc: 0, n: 0 }
+    }
+
     /// The low `count` bits of `value`.
     fn push(&mut self, value: u64, count: u32) {
         for i in (0..count).rev() {
@@ -322,20 +327,12 @@ mod tests {
             for from in [0u64, 3, 8, 13, 37] {
                 for bits in [0u64, 1, 7, 8, 9, 63, 64, 65, 700, 1000] {
                     let mut fast = Vec::new();
-                    let mut w = BitWriter {
-                        out: &mut fast,
-                        acc: 0,
-                        n: 0,
-                    };
+                    let mut w = BitWriter::new(&mut fast);
                     w.push(0x55, pending);
                     w.append(&src, from, bits);
                     w.flush();
                     let mut slow = Vec::new();
-                    let mut w = BitWriter {
-                        out: &mut slow,
-                        acc: 0,
-                        n: 0,
-                    };
+                    let mut w = BitWriter::new(&mut slow);
                     w.push(0x55, pending);
                     for i in from..from + bits {
                         w.push(bits_at(&src, i, 1).unwrap() as u64, 1);
