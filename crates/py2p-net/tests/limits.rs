@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use py2p_net::{CloseReason, ConnId, ConnInfo, EventLoop, Net, NetConfig, Service};
+use py2p_testkit::frame::frame;
 
 /// Echoes every frame, and reports why connections close.
 struct Echo {
@@ -24,9 +25,7 @@ impl Service for Echo {
     type Command = ();
     fn on_open(&mut self, _net: &mut dyn Net, _conn: ConnId, _info: &ConnInfo) {}
     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(body);
-        net.send(conn, frame.into());
+        net.send(conn, frame(body).into());
     }
     fn on_close(&mut self, _net: &mut dyn Net, _conn: ConnId, why: &CloseReason) {
         let _ = self.closed.send(why.to_string());

@@ -18,6 +18,7 @@ use proptest::prelude::*;
 use py2p_net::{
     Action, CloseReason, ConnId, ConnInfo, Endpoint, Net, NetConfig, Pipe, Service, TlsConfig,
 };
+use py2p_testkit::frame::frame;
 
 /// What the service heard (the fields show in failure messages).
 #[derive(Debug)]
@@ -52,9 +53,7 @@ impl Service for Recorder {
                 net.dial(addr).unwrap();
             }
             Cmd::Send(conn, body) => {
-                let mut f = (body.len() as u32).to_be_bytes().to_vec();
-                f.extend_from_slice(&body);
-                net.send(conn, f.into());
+                net.send(conn, frame(&body).into());
             }
         }
     }

@@ -48,6 +48,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use py2p_testkit::frame::frame;
 use py2p_wire::{base58, Compression, Flag, Limits, Message};
 
 use super::{Sim, SimConfig};
@@ -676,9 +677,7 @@ impl<'a> Script<'a> {
                 let with_header = args.below(2) == 0;
                 let body = args.rest().to_vec();
                 if with_header {
-                    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-                    f.extend(body);
-                    f
+                    frame(&body)
                 } else {
                     body
                 }
@@ -778,9 +777,7 @@ impl<'a> Script<'a> {
                 }
                 let i = usize::from(args.byte()) % heard.len();
                 let body = heard.get(i).cloned().unwrap_or_default();
-                let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-                frame.extend(body);
-                self.send(frame);
+                self.send(frame(&body));
             }
             Op::NodeUser => match args.below(3) {
                 0 => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 use py2p_wire::{Flag, Limits, Message};
 
+use py2p_testkit::frame::frame;
 use py2p_testkit::Rng;
 
 /// How a garbage peer misbehaves. Each one dials its target, sends junk at every tick, and
@@ -105,9 +106,7 @@ impl GarbagePeer {
             }
             Garbage::BadFrames => {
                 let len = self.rng.index(200);
-                let mut frame = (len as u32).to_be_bytes().to_vec();
-                frame.extend(self.rng.bytes(len));
-                frame
+                frame(&self.rng.bytes(len))
             }
             Garbage::Hostile | Garbage::FutureStamps => {
                 let choices = if self.kind == Garbage::FutureStamps {
@@ -232,9 +231,7 @@ impl Service for GarbagePeer {
         // It offered no compression, so frames come plain.
         if let Ok(msg) = Message::decode_body(body, &[], &Limits::default()) {
             if Flag::from_packet(msg.msg_type()) == Some(Flag::BROADCAST) && self.heard.len() < 64 {
-                let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-                frame.extend_from_slice(body);
-                self.heard.push(frame);
+                self.heard.push(frame(body));
             }
         }
     }
