@@ -235,6 +235,10 @@ mod tests {
                 input.extend_from_slice(&long);
                 input.push(b'\n');
             }
+            if i == 30 {
+                // UTF-8 that is not ASCII: batched too, as it is.
+                input.extend_from_slice("naïve ☃\n".as_bytes());
+            }
         }
         input.extend_from_slice(b"bad \xff\n/quit\nnever\n");
         for step in [1, 7, 200, READ_BLOCK, usize::MAX] {
@@ -248,6 +252,9 @@ mod tests {
                 }
                 if i == 20 {
                     want.push(Err(String::from_utf8(long.clone()).unwrap()));
+                }
+                if i == 30 {
+                    want.push(Ok("naïve ☃".as_bytes().to_vec()));
                 }
             }
             want.push(Ok("bad \u{fffd}".as_bytes().to_vec()));
