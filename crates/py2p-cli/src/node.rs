@@ -693,7 +693,7 @@ mod tests {
 
     #[test]
     fn the_plain_prefix_ends_at_the_first_byte_that_needs_care() {
-        let care = |c: u8| c < 0x20 || c >= 0x80 || c == b'"' || c == b'\\';
+        let care = |c: u8| !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\';
         // Every length around the chunk size and its multiples, with none, one or two
         // such bytes at every position (the second one later, in the overlapping tail).
         for len in 0..100 {
