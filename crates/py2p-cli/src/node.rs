@@ -76,32 +76,10 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the text of `b` as a JSON string: `push_json_str` of `String::from_utf8_lossy(b)`,
-/// in one pass over the usual text (ASCII that needs no escaping, checked 32 bytes at a
-/// time) instead of a UTF-8 check and then an escape scan.
+/// in one pass over the usual text (ASCII that needs no escaping, found 32 bytes at a time)
+/// instead of a UTF-8 check and then an escape scan.
 fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 32) {
-        let bad = chunk
-            .chunks_exact(8)
-            .fold(0, |acc, word| acc | not_plain(word));
-        if bad & HIGH != 0 {
-            break;
-        }
-        i += 32;
-    }
-    while let Some(word) = b.get(i..i + 8) {
-        if not_plain(word) & HIGH != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\' {
-            break;
-        }
-        i += 1;
-    }
+    let i = plain_len(b);
     if i == b.len() {
         // All of it plain ASCII (the usual text): no UTF-8 check, no escape scan.
         out.push(b'"');
@@ -122,11 +100,54 @@ fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-/// The eight bytes of `word` with the high bit of each byte that is not ASCII or needs
-/// escaping set (other bits are noise: mask with `0x80..80`).
-fn not_plain(word: &[u8]) -> u64 {
-    let w = le_word(word);
-    escape_bits(w) | w
+/// How many bytes at the start of `b` JSON writes as they are: ASCII other than the
+/// control characters, `"` and `\\`. Whole chunks are tested, the last one overlapping
+/// the one before it; only a chunk with such a byte is searched byte by byte.
+fn plain_len(b: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk) {
+        if !chunk_is_plain(chunk) {
+            break;
+        }
+        i += PLAIN_CHUNK;
+    }
+    if i == b.len() {
+        return i;
+    }
+    if i + PLAIN_CHUNK > b.len() {
+        // The tail, as the last whole chunk (if `b` has one).
+        if b.last_chunk().is_some_and(chunk_is_plain) {
+            return b.len();
+        }
+    }
+    let rest = b.get(i..).unwrap_or_default();
+    i + rest
+        .iter()
+        .position(|&c| needs_care(c))
+        .unwrap_or(rest.len())
+}
+
+/// Bytes [`plain_len`] tests at once.
+const PLAIN_CHUNK: usize = 32;
+
+/// Whether none of the bytes of `chunk` needs care: the bytes tested without a branch,
+/// lane by lane, which the compiler turns into vector compares.
+fn chunk_is_plain(chunk: &[u8; PLAIN_CHUNK]) -> bool {
+    let mut lanes = [0u8; PLAIN_CHUNK];
+    for (lane, &c) in lanes.iter_mut().zip(chunk) {
+        *lane = if needs_care(c) { 0xff } else { 0 };
+    }
+    let mut folded = [0u8; 16];
+    for (i, f) in folded.iter_mut().enumerate() {
+        *f = lanes[i] | lanes[i + 16];
+    }
+    u128::from_ne_bytes(folded) == 0
+}
+
+/// Whether JSON cannot write `c` as it is: not ASCII (read as signed, 0x80 and up are
+/// negative), a control character, `"` or `\\`.
+fn needs_care(c: u8) -> bool {
+    ((c as i8) < 0x20) | (c == b'"') | (c == b'\\')
 }
 
 /// Eight bytes as a little-endian word.
@@ -647,15 +668,15 @@ mod tests {
             vec![0xff, 0xfe, b'a', 0x01],
             b"\xc3(".to_vec(),
         ];
-        // Every byte at every position of 40 plain bytes (the 32- and 8-byte steps and the
-        // tail), and a cut multi-byte character at each.
-        for pos in 0..40 {
+        // Every byte at every position of 72 plain bytes (two whole chunks and a tail
+        // tested as an overlapping chunk), and a cut multi-byte character at each.
+        for pos in 0..72 {
             for b in 0..=255u8 {
-                let mut v = vec![b'x'; 40];
+                let mut v = vec![b'x'; 72];
                 v[pos] = b;
                 cases.push(v);
             }
-            let mut v = vec![b'y'; 40];
+            let mut v = vec![b'y'; 72];
             v.splice(pos..pos, "€".as_bytes()[..2].iter().copied());
             cases.push(v);
         }
@@ -667,6 +688,27 @@ mod tests {
                 serde_json::to_string(&String::from_utf8_lossy(&case)).unwrap(),
                 "{case:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_plain_prefix_ends_at_the_first_byte_that_needs_care() {
+        let care = |c: u8| !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\';
+        // Every length around the chunk size and its multiples, with none, one or two
+        // such bytes at every position (the second one later, in the overlapping tail).
+        for len in 0..100 {
+            assert_eq!(plain_len(&vec![b'p'; len]), len);
+            for pos in 0..len {
+                for c in [0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff, b' '] {
+                    let mut v = vec![b'p'; len];
+                    v[pos] = c;
+                    let want = if care(c) { pos } else { len };
+                    assert_eq!(plain_len(&v), want, "{len} {pos} {c}");
+                    v[len - 1] = b'"';
+                    let want = if care(c) { pos } else { len - 1 };
+                    assert_eq!(plain_len(&v), want, "{len} {pos} {c} and a quote last");
+                }
+            }
         }
     }
 
