@@ -8,6 +8,10 @@ use crate::Frame;
 /// Most frames given to one `writev`.
 const GATHER: usize = 64;
 
+/// Room of a buffer that small frames queued behind others share (one allocation for a
+/// burst of them instead of one each).
+const SHARED_ROOM: usize = 16 * 1024;
+
 /// Frames waiting to be written, in order, with the bytes of the first already written
 /// skipped. Frames are never interleaved or cut: the queue only ever appends whole frames
 /// and writes from the front.
@@ -18,6 +22,9 @@ pub(crate) struct WriteQueue {
     offset: usize,
     /// Bytes not yet written, over all frames.
     bytes: usize,
+    /// A written shared buffer of [`SHARED_ROOM`], kept for the next burst (given back by
+    /// [`WriteQueue::shrink`]): not a new allocation, and new pages, per burst.
+    spare: Vec<u8>,
 }
 
 impl WriteQueue {
@@ -28,6 +35,39 @@ impl WriteQueue {
         }
         self.bytes += frame.len();
         self.frames.push_back(frame);
+    }
+
+    /// Appends the whole frame that `encode` appends to the buffer it is given, of at most
+    /// `room` bytes, and returns its length. A frame queued behind others is written into
+    /// the last one's buffer when that is owned and has the room (frames stay whole and in
+    /// order: the bytes are the same as with a buffer each); else into a buffer of its own,
+    /// of [`SHARED_ROOM`] when others wait (later small frames share it) and of `room` when
+    /// the queue is empty (an idle connection holds nothing more than its frame).
+    pub(crate) fn push_encoded(
+        &mut self,
+        room: usize,
+        encode: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> usize {
+        if let Some(back) = self.frames.back_mut().and_then(Frame::owned_mut) {
+            if back.capacity() - back.len() >= room {
+                let start = back.len();
+                encode(back);
+                let n = back.len() - start;
+                self.bytes += n;
+                return n;
+            }
+        }
+        let mut frame = if self.frames.is_empty() || room > SHARED_ROOM / 4 {
+            Vec::with_capacity(room)
+        } else if self.spare.capacity() >= SHARED_ROOM {
+            std::mem::take(&mut self.spare)
+        } else {
+            Vec::with_capacity(SHARED_ROOM)
+        };
+        encode(&mut frame);
+        let n = frame.len();
+        self.push(frame.into());
+        n
     }
 
     /// Bytes waiting.
@@ -81,6 +121,18 @@ impl WriteQueue {
     pub(crate) fn shrink(&mut self) {
         if self.frames.is_empty() {
             self.frames = VecDeque::new();
+            self.spare = Vec::new();
+        }
+    }
+
+    /// Keeps a written frame's buffer as the spare when it is a shared buffer and there is
+    /// none yet.
+    fn keep_spare(&mut self, done: &mut Frame) {
+        if let Some(buffer) = done.owned_mut() {
+            if buffer.capacity() == SHARED_ROOM && self.spare.capacity() == 0 {
+                buffer.clear();
+                self.spare = std::mem::take(buffer);
+            }
         }
     }
 
@@ -102,7 +154,9 @@ impl WriteQueue {
             if n >= left {
                 n -= left;
                 self.offset = 0;
-                self.frames.pop_front();
+                if let Some(mut done) = self.frames.pop_front() {
+                    self.keep_spare(&mut done);
+                }
             } else {
                 self.offset += n;
                 n = 0;
@@ -135,6 +189,70 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// `encode` for a frame of `len` bytes of `b`.
+    fn bytes_of(len: usize, b: u8) -> impl FnMut(&mut Vec<u8>) {
+        move |out: &mut Vec<u8>| out.extend(std::iter::repeat_n(b, len))
+    }
+
+    #[test]
+    fn encoded_frames_behind_others_share_a_buffer_and_leave_whole_and_in_order() {
+        let mut q = WriteQueue::default();
+        // Alone in the queue: a buffer of the frame's room, no more.
+        assert_eq!(q.push_encoded(10, &mut bytes_of(7, 1)), 7);
+        assert_eq!(q.frames.len(), 1);
+        assert!(q.frames[0].owned_mut().unwrap().capacity() < 64);
+        // Behind it: a shared buffer, which the next small frames go into.
+        for b in 2..=5 {
+            assert_eq!(q.push_encoded(300, &mut bytes_of(200, b)), 200);
+        }
+        assert_eq!(q.frames.len(), 2, "four frames in one buffer");
+        // A frame too large for what is left, or behind a shared frame: a buffer of its own.
+        q.push_encoded(SHARED_ROOM, &mut bytes_of(SHARED_ROOM - 100, 6));
+        assert_eq!(q.frames.len(), 3);
+        q.push(Frame::shared(vec![7; 3]));
+        q.push_encoded(300, &mut bytes_of(5, 8));
+        assert_eq!(q.frames.len(), 5);
+        // A frame that encodes to nothing queues nothing.
+        q.push_encoded(300, &mut bytes_of(0, 9));
+        assert_eq!(q.frames.len(), 5, "nothing appended to the last buffer");
+        let want: Vec<u8> = [(7, 1), (200, 2), (200, 3), (200, 4), (200, 5)]
+            .into_iter()
+            .chain([(SHARED_ROOM - 100, 6), (3, 7), (5, 8)])
+            .flat_map(|(n, b)| std::iter::repeat_n(b, n))
+            .collect();
+        assert_eq!(q.len(), want.len());
+        // Written in small pieces with the queue growing meanwhile: the same bytes.
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 150,
+            calls: 0,
+        };
+        q.write_to(&mut w).unwrap();
+        q.push_encoded(300, &mut bytes_of(4, 10));
+        while !q.is_empty() {
+            q.write_to(&mut w).unwrap();
+        }
+        let mut want = want;
+        want.extend([10; 4]);
+        assert_eq!(w.out, want);
+        // The written shared buffer is kept for the next burst, and given back by shrink.
+        assert_eq!(q.spare.capacity(), SHARED_ROOM);
+        let spare = q.spare.as_ptr();
+        q.push_encoded(10, &mut bytes_of(3, 11));
+        q.push_encoded(10, &mut bytes_of(3, 12));
+        assert_eq!(q.frames.len(), 2);
+        assert_eq!(
+            q.frames[1].as_ptr(),
+            spare,
+            "the second frame went to the spare"
+        );
+        let mut out = Vec::new();
+        q.write_to(&mut out).unwrap();
+        assert_eq!(out, [11, 11, 11, 12, 12, 12]);
+        q.shrink();
+        assert_eq!(q.spare.capacity(), 0);
     }
 
     #[test]

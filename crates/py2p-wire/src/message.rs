@@ -255,6 +255,18 @@ impl Message {
         }
     }
 
+    /// The most bytes [`Message::encode_into`] appends for `compression` where that is
+    /// known before compressing (no compression, snappy); `None` for the other methods.
+    pub fn encoded_room(&self, compression: Option<Compression>) -> Option<usize> {
+        match compression {
+            None => Some(self.frame.len()),
+            Some(Compression::Snappy) => {
+                Some(HEADER_LEN + Compression::Snappy.output_room(self.body_len()))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// Appends the frame of [`Message::encode`] to `out`.
     pub fn encode_into(&self, compression: Option<Compression>, out: &mut Vec<u8>) {
         match compression {

@@ -91,7 +91,16 @@ impl MeshCore {
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
                 None => {
-                    let bytes = match received.as_ref().and_then(|r| r.frame_for(method, msg)) {
+                    let relayed = received.as_ref().and_then(|r| r.frame_for(method, msg));
+                    // One peer, sent now: encoded straight into its write queue (a burst of
+                    // small frames shares one buffer there), no buffer of its own.
+                    if let (None, 1, To::Net(net), Some(room)) =
+                        (&relayed, targets.len(), &mut to, msg.encoded_room(method))
+                    {
+                        net.send_encoded(conn, room, &mut |out| msg.encode_into(method, out));
+                        continue;
+                    }
+                    let bytes = match relayed {
                         Some(frame) => frame,
                         None => msg.encode(method),
                     };
