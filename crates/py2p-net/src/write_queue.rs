@@ -1,5 +1,6 @@
 //! Per-connection queues of bytes waiting for the socket.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -22,9 +23,13 @@ pub(crate) struct WriteQueue {
     offset: usize,
     /// Bytes not yet written, over all frames.
     bytes: usize,
-    /// A written shared buffer of [`SHARED_ROOM`], kept for the next burst (given back by
-    /// [`WriteQueue::shrink`]): not a new allocation, and new pages, per burst.
-    spare: Vec<u8>,
+}
+
+thread_local! {
+    /// A written shared buffer of [`SHARED_ROOM`], kept for the next burst on any of the
+    /// thread's connections: not a new allocation, and new pages, per burst, and nothing
+    /// more held per connection (one buffer per event-loop thread).
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 impl WriteQueue {
@@ -59,10 +64,13 @@ impl WriteQueue {
         }
         let mut frame = if self.frames.is_empty() || room > SHARED_ROOM / 4 {
             Vec::with_capacity(room)
-        } else if self.spare.capacity() >= SHARED_ROOM {
-            std::mem::take(&mut self.spare)
         } else {
-            Vec::with_capacity(SHARED_ROOM)
+            let spare = SPARE.take();
+            if spare.capacity() >= SHARED_ROOM {
+                spare
+            } else {
+                Vec::with_capacity(SHARED_ROOM)
+            }
         };
         encode(&mut frame);
         let n = frame.len();
@@ -121,17 +129,21 @@ impl WriteQueue {
     pub(crate) fn shrink(&mut self) {
         if self.frames.is_empty() {
             self.frames = VecDeque::new();
-            self.spare = Vec::new();
         }
     }
 
-    /// Keeps a written frame's buffer as the spare when it is a shared buffer and there is
-    /// none yet.
-    fn keep_spare(&mut self, done: &mut Frame) {
+    /// Keeps a written frame's buffer as the thread's spare when it is a shared buffer and
+    /// there is none yet.
+    fn keep_spare(done: &mut Frame) {
         if let Some(buffer) = done.owned_mut() {
-            if buffer.capacity() == SHARED_ROOM && self.spare.capacity() == 0 {
-                buffer.clear();
-                self.spare = std::mem::take(buffer);
+            if buffer.capacity() == SHARED_ROOM {
+                let spare = SPARE.take();
+                if spare.capacity() == 0 {
+                    buffer.clear();
+                    SPARE.set(std::mem::take(buffer));
+                } else {
+                    SPARE.set(spare);
+                }
             }
         }
     }
@@ -155,7 +167,7 @@ impl WriteQueue {
                 n -= left;
                 self.offset = 0;
                 if let Some(mut done) = self.frames.pop_front() {
-                    self.keep_spare(&mut done);
+                    WriteQueue::keep_spare(&mut done);
                 }
             } else {
                 self.offset += n;
@@ -237,22 +249,22 @@ mod tests {
         let mut want = want;
         want.extend([10; 4]);
         assert_eq!(w.out, want);
-        // The written shared buffer is kept for the next burst, and given back by shrink.
-        assert_eq!(q.spare.capacity(), SHARED_ROOM);
-        let spare = q.spare.as_ptr();
+        // The written shared buffer is kept for the next burst (this thread's spare).
+        let spare = SPARE.take();
+        assert_eq!(spare.capacity(), SHARED_ROOM);
+        let spare_at = spare.as_ptr();
+        SPARE.set(spare);
         q.push_encoded(10, &mut bytes_of(3, 11));
         q.push_encoded(10, &mut bytes_of(3, 12));
         assert_eq!(q.frames.len(), 2);
         assert_eq!(
             q.frames[1].as_ptr(),
-            spare,
+            spare_at,
             "the second frame went to the spare"
         );
         let mut out = Vec::new();
         q.write_to(&mut out).unwrap();
         assert_eq!(out, [11, 11, 11, 12, 12, 12]);
-        q.shrink();
-        assert_eq!(q.spare.capacity(), 0);
     }
 
     #[test]
