@@ -37,6 +37,7 @@ use log::{debug, info, warn};
 
 use crate::conn::{Conn, Phase};
 use crate::tls::TlsLayer;
+use crate::write_queue::WriteQueue;
 use crate::{CloseReason, ConnId, ConnInfo, Frame, Net, NetConfig, NetError, Service};
 
 /// A connection's read buffer up to this size is given back at every tick, busy or not.
@@ -712,8 +713,10 @@ impl Endpoint {
     }
 }
 
-impl Net for Endpoint {
-    fn send(&mut self, conn: ConnId, frame: Frame) {
+impl Endpoint {
+    /// Queues on `conn` the frame that `push` puts in its write queue (returning its
+    /// length), with the queue limits of [`Net::send`].
+    fn queue_frame(&mut self, conn: ConnId, push: impl FnOnce(&mut WriteQueue) -> usize) {
         if self.closing_all {
             return;
         }
@@ -725,8 +728,7 @@ impl Net for Endpoint {
         if c.queued() == 0 {
             c.last_write_progress = now;
         }
-        self.total_queued += frame.len();
-        c.queue.push(frame);
+        self.total_queued += push(&mut c.queue);
         let queued = c.queued();
         if queued > max {
             self.closing.push((conn, CloseReason::SlowPeer { queued }));
@@ -736,6 +738,20 @@ impl Net for Endpoint {
         if self.total_queued > self.config.max_total_write_queue {
             self.shed_slowest();
         }
+    }
+}
+
+impl Net for Endpoint {
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        self.queue_frame(conn, |queue| {
+            let n = frame.len();
+            queue.push(frame);
+            n
+        });
+    }
+
+    fn send_encoded(&mut self, conn: ConnId, room: usize, encode: &mut dyn FnMut(&mut Vec<u8>)) {
+        self.queue_frame(conn, |queue| queue.push_encoded(room, encode));
     }
 
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {

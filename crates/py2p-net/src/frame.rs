@@ -31,6 +31,15 @@ impl Frame {
         Frame(Repr::Shared(Arc::new(bytes)))
     }
 
+    /// The buffer of an owned frame, to append whole frames to (a write queue's shared
+    /// buffer of small frames); `None` for a shared one.
+    pub(crate) fn owned_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match &mut self.0 {
+            Repr::Owned(v) => Some(v),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// The bytes, taken out without a copy when this is the only reference.
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {

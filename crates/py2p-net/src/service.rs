@@ -120,6 +120,15 @@ pub trait Net {
     /// closed connection does nothing. A [shared](Frame::shared) frame can go to many
     /// connections without a copy per connection.
     fn send(&mut self, conn: ConnId, frame: Frame);
+    /// Queues the frame that `encode` appends to the buffer it is given (one whole frame,
+    /// length header included, of at most `room` bytes), as [`Net::send`] queues a frame.
+    /// The buffer may hold frames queued before it for the same connection, so that a burst
+    /// of small frames shares one allocation. Default: a buffer of its own, then `send`.
+    fn send_encoded(&mut self, conn: ConnId, room: usize, encode: &mut dyn FnMut(&mut Vec<u8>)) {
+        let mut frame = Vec::with_capacity(room);
+        encode(&mut frame);
+        self.send(conn, frame.into());
+    }
     /// Starts a connection; `on_open` follows when it is established, or `on_close` when it fails.
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, crate::NetError>;
     /// Closes a connection; `on_close` follows with [`CloseReason::Local`].

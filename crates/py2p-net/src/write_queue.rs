@@ -1,5 +1,6 @@
 //! Per-connection queues of bytes waiting for the socket.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
@@ -7,6 +8,10 @@ use crate::Frame;
 
 /// Most frames given to one `writev`.
 const GATHER: usize = 64;
+
+/// Room of a buffer that small frames queued behind others share (one allocation for a
+/// burst of them instead of one each).
+const SHARED_ROOM: usize = 16 * 1024;
 
 /// Frames waiting to be written, in order, with the bytes of the first already written
 /// skipped. Frames are never interleaved or cut: the queue only ever appends whole frames
@@ -20,6 +25,13 @@ pub(crate) struct WriteQueue {
     bytes: usize,
 }
 
+thread_local! {
+    /// A written shared buffer of [`SHARED_ROOM`], kept for the next burst on any of the
+    /// thread's connections: not a new allocation, and new pages, per burst, and nothing
+    /// more held per connection (one buffer per event-loop thread).
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 impl WriteQueue {
     /// Appends a whole frame.
     pub(crate) fn push(&mut self, frame: Frame) {
@@ -28,6 +40,42 @@ impl WriteQueue {
         }
         self.bytes += frame.len();
         self.frames.push_back(frame);
+    }
+
+    /// Appends the whole frame that `encode` appends to the buffer it is given, of at most
+    /// `room` bytes, and returns its length. A frame queued behind others is written into
+    /// the last one's buffer when that is owned and has the room (frames stay whole and in
+    /// order: the bytes are the same as with a buffer each); else into a buffer of its own,
+    /// of [`SHARED_ROOM`] when others wait (later small frames share it) and of `room` when
+    /// the queue is empty (an idle connection holds nothing more than its frame).
+    pub(crate) fn push_encoded(
+        &mut self,
+        room: usize,
+        encode: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> usize {
+        if let Some(back) = self.frames.back_mut().and_then(Frame::owned_mut) {
+            if back.capacity() - back.len() >= room {
+                let start = back.len();
+                encode(back);
+                let n = back.len() - start;
+                self.bytes += n;
+                return n;
+            }
+        }
+        let mut frame = if self.frames.is_empty() || room > SHARED_ROOM / 4 {
+            Vec::with_capacity(room)
+        } else {
+            let spare = SPARE.take();
+            if spare.capacity() >= SHARED_ROOM {
+                spare
+            } else {
+                Vec::with_capacity(SHARED_ROOM)
+            }
+        };
+        encode(&mut frame);
+        let n = frame.len();
+        self.push(frame.into());
+        n
     }
 
     /// Bytes waiting.
@@ -84,6 +132,22 @@ impl WriteQueue {
         }
     }
 
+    /// Keeps a written frame's buffer as the thread's spare when it is a shared buffer and
+    /// there is none yet.
+    fn keep_spare(done: &mut Frame) {
+        if let Some(buffer) = done.owned_mut() {
+            if buffer.capacity() == SHARED_ROOM {
+                let spare = SPARE.take();
+                if spare.capacity() == 0 {
+                    buffer.clear();
+                    SPARE.set(std::mem::take(buffer));
+                } else {
+                    SPARE.set(spare);
+                }
+            }
+        }
+    }
+
     /// The unwritten part of the front frame.
     pub(crate) fn front_slice(&self) -> Option<&[u8]> {
         self.frames
@@ -102,7 +166,9 @@ impl WriteQueue {
             if n >= left {
                 n -= left;
                 self.offset = 0;
-                self.frames.pop_front();
+                if let Some(mut done) = self.frames.pop_front() {
+                    WriteQueue::keep_spare(&mut done);
+                }
             } else {
                 self.offset += n;
                 n = 0;
@@ -135,6 +201,70 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// `encode` for a frame of `len` bytes of `b`.
+    fn bytes_of(len: usize, b: u8) -> impl FnMut(&mut Vec<u8>) {
+        move |out: &mut Vec<u8>| out.extend(std::iter::repeat_n(b, len))
+    }
+
+    #[test]
+    fn encoded_frames_behind_others_share_a_buffer_and_leave_whole_and_in_order() {
+        let mut q = WriteQueue::default();
+        // Alone in the queue: a buffer of the frame's room, no more.
+        assert_eq!(q.push_encoded(10, &mut bytes_of(7, 1)), 7);
+        assert_eq!(q.frames.len(), 1);
+        assert!(q.frames[0].owned_mut().unwrap().capacity() < 64);
+        // Behind it: a shared buffer, which the next small frames go into.
+        for b in 2..=5 {
+            assert_eq!(q.push_encoded(300, &mut bytes_of(200, b)), 200);
+        }
+        assert_eq!(q.frames.len(), 2, "four frames in one buffer");
+        // A frame too large for what is left, or behind a shared frame: a buffer of its own.
+        q.push_encoded(SHARED_ROOM, &mut bytes_of(SHARED_ROOM - 100, 6));
+        assert_eq!(q.frames.len(), 3);
+        q.push(Frame::shared(vec![7; 3]));
+        q.push_encoded(300, &mut bytes_of(5, 8));
+        assert_eq!(q.frames.len(), 5);
+        // A frame that encodes to nothing queues nothing.
+        q.push_encoded(300, &mut bytes_of(0, 9));
+        assert_eq!(q.frames.len(), 5, "nothing appended to the last buffer");
+        let want: Vec<u8> = [(7, 1), (200, 2), (200, 3), (200, 4), (200, 5)]
+            .into_iter()
+            .chain([(SHARED_ROOM - 100, 6), (3, 7), (5, 8)])
+            .flat_map(|(n, b)| std::iter::repeat_n(b, n))
+            .collect();
+        assert_eq!(q.len(), want.len());
+        // Written in small pieces with the queue growing meanwhile: the same bytes.
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 150,
+            calls: 0,
+        };
+        q.write_to(&mut w).unwrap();
+        q.push_encoded(300, &mut bytes_of(4, 10));
+        while !q.is_empty() {
+            q.write_to(&mut w).unwrap();
+        }
+        let mut want = want;
+        want.extend([10; 4]);
+        assert_eq!(w.out, want);
+        // The written shared buffer is kept for the next burst (this thread's spare).
+        let spare = SPARE.take();
+        assert_eq!(spare.capacity(), SHARED_ROOM);
+        let spare_at = spare.as_ptr();
+        SPARE.set(spare);
+        q.push_encoded(10, &mut bytes_of(3, 11));
+        q.push_encoded(10, &mut bytes_of(3, 12));
+        assert_eq!(q.frames.len(), 2);
+        assert_eq!(
+            q.frames[1].as_ptr(),
+            spare_at,
+            "the second frame went to the spare"
+        );
+        let mut out = Vec::new();
+        q.write_to(&mut out).unwrap();
+        assert_eq!(out, [11, 11, 11, 12, 12, 12]);
     }
 
     #[test]

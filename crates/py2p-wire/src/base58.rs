@@ -175,14 +175,20 @@ pub fn encode_be_bytes_into(bytes: &[u8], out: &mut String) {
     if let Some(digits) = encode_small(bytes, &mut text) {
         push_ascii(digits, out);
     } else {
-        let mut limbs = vec![0u64; bytes.len().div_ceil(8)];
-        let digits = bytes.len() * 1366 / 1000 + 2;
-        let mut chunks = vec![0u64; digits / 10 + 1];
-        let mut text = vec![0u8; chunks.len() * 10];
-        let n = to_limbs(bytes, &mut limbs);
-        let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
-        push_chunks(chunks.get(..k).unwrap_or_default(), &mut text, out);
+        push_by_division(bytes, out);
     }
+}
+
+/// Appends the digits of the non-zero big-endian integer `bytes` of any length: divisions
+/// of its u64 limbs by 58^10 until it is zero.
+fn push_by_division(bytes: &[u8], out: &mut String) {
+    let mut limbs = vec![0u64; bytes.len().div_ceil(8)];
+    let digits = bytes.len() * 1366 / 1000 + 2;
+    let mut chunks = vec![0u64; digits / 10 + 1];
+    let mut text = vec![0u8; chunks.len() * 10];
+    let n = to_limbs(bytes, &mut limbs);
+    let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
+    push_chunks(chunks.get(..k).unwrap_or_default(), &mut text, out);
 }
 
 /// Room for the digits of up to 64 bytes (88 digits), ten at a time.
@@ -190,6 +196,12 @@ pub(crate) const SMALL_TEXT: usize = 100;
 
 /// The base-58 digits of `bytes` (leading zero bytes carry no digits; zero is `"1"`), written
 /// in `text` without touching the heap; `None` when the value has more than 64 bytes.
+///
+/// No division per limb and digit chunk as in the general path: the value is read in 56-bit
+/// limbs, each limb times the base-58^10 digits of its weight 2^(56 i) (a table made at
+/// compile time) is summed per digit position in `u128`, and one carry pass divides each
+/// position once by 58^10. For a sha-384 digest: 22 multiplications and 7 divisions where
+/// the division path makes about 20 serial 128-by-64-bit divisions.
 pub(crate) fn encode_small<'t>(bytes: &[u8], text: &'t mut [u8; SMALL_TEXT]) -> Option<&'t [u8]> {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     let bytes = bytes.get(start..).unwrap_or_default();
@@ -198,14 +210,105 @@ pub(crate) fn encode_small<'t>(bytes: &[u8], text: &'t mut [u8; SMALL_TEXT]) -> 
         *one = ALPHABET[0];
         return text.get(..1);
     }
-    if bytes.len() > 64 {
+    if bytes.len() > SMALL_BYTES {
         return None;
     }
-    let mut limbs = [0u64; 8];
-    let mut chunks = [0u64; 10];
-    let n = to_limbs(bytes, &mut limbs);
-    let k = to_chunks(limbs.get_mut(..n).unwrap_or_default(), &mut chunks);
+    let limbs = small_limbs(bytes);
+    let mut chunks = [0u64; SMALL_CHUNKS];
+    // Sized for the common digests (sha-256, sha-384, sha-512) so that the products whose
+    // table entry is zero are left out at compile time.
+    if bytes.len() <= 35 {
+        let (low, _) = limbs.split_first_chunk::<5>()?;
+        let (out, _) = chunks.split_first_chunk_mut::<5>()?;
+        *out = to_chunks_by_table(low);
+    } else if bytes.len() <= 49 {
+        let (low, _) = limbs.split_first_chunk::<7>()?;
+        let (out, _) = chunks.split_first_chunk_mut::<7>()?;
+        *out = to_chunks_by_table(low);
+    } else {
+        chunks = to_chunks_by_table(&limbs);
+    }
+    let k = chunks.iter().rposition(|&c| c != 0).map_or(1, |p| p + 1);
     Some(write_chunks(chunks.get(..k).unwrap_or_default(), text))
+}
+
+/// The largest value [`encode_small`] converts, in bytes.
+const SMALL_BYTES: usize = 64;
+/// Bits in one limb of [`encode_small`]'s conversion: ten limbs times the largest table
+/// entry stay below 2^118, so every sum fits `u128` and every quotient by 58^10 fits `u64`.
+const LIMB_BITS: u32 = 56;
+/// Limbs of a value of up to 64 bytes.
+const SMALL_LIMBS: usize = (SMALL_BYTES * 8).div_ceil(LIMB_BITS as usize);
+/// Base-58^10 digits of a value below 2^512.
+const SMALL_CHUNKS: usize = 9;
+
+/// The base-58^10 digits of 2^(56 i), least significant first, for each limb position `i`.
+// Evaluated at compile time, where an out-of-bounds index is a build error.
+#[allow(clippy::indexing_slicing)]
+const LIMB_WEIGHTS: [[u64; SMALL_CHUNKS]; SMALL_LIMBS] = {
+    let mut table = [[0u64; SMALL_CHUNKS]; SMALL_LIMBS];
+    let mut weight = [0u64; SMALL_CHUNKS];
+    weight[0] = 1;
+    let mut i = 0;
+    while i < SMALL_LIMBS {
+        table[i] = weight;
+        let mut carry: u128 = 0;
+        let mut j = 0;
+        while j < SMALL_CHUNKS {
+            let cur = ((weight[j] as u128) << LIMB_BITS) + carry;
+            weight[j] = (cur % RADIX10 as u128) as u64;
+            carry = cur / RADIX10 as u128;
+            j += 1;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// The 56-bit limbs of `bytes` (at most 64), least significant first.
+fn small_limbs(bytes: &[u8]) -> [u64; SMALL_LIMBS] {
+    // Right-aligned after at least one zero byte: each limb is read as the 8 bytes that
+    // end at its last byte, the one in front masked off.
+    let mut padded = [0u8; SMALL_BYTES + 8];
+    if let Some(tail) = padded
+        .len()
+        .checked_sub(bytes.len())
+        .and_then(|at| padded.get_mut(at..))
+    {
+        tail.copy_from_slice(bytes);
+    }
+    let mut limbs = [0u64; SMALL_LIMBS];
+    let mut end = padded.len();
+    for limb in &mut limbs {
+        let window = end.checked_sub(8).and_then(|s| padded.get(s..end));
+        *limb = window
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, |w| u64::from_be_bytes(w) & ((1 << LIMB_BITS) - 1));
+        end = end.saturating_sub(7);
+    }
+    limbs
+}
+
+/// The base-58^10 digits (least significant first) of the value whose 56-bit limbs are
+/// `limbs`; `C` must be enough digits for `L` limbs.
+#[inline(always)]
+fn to_chunks_by_table<const L: usize, const C: usize>(limbs: &[u64; L]) -> [u64; C] {
+    let mut acc = [0u128; C];
+    for (&limb, weights) in limbs.iter().zip(LIMB_WEIGHTS.iter()) {
+        for (a, &w) in acc.iter_mut().zip(weights) {
+            // Below 2^56 * 58^10 each, at most ten of them: no overflow.
+            *a += u128::from(limb) * u128::from(w);
+        }
+    }
+    let mut chunks = [0u64; C];
+    let mut carry = 0u128;
+    for (c, a) in chunks.iter_mut().zip(acc) {
+        let t = a + carry;
+        // t < 2^118, so the quotient fits 64 bits: one hardware division.
+        carry = t / u128::from(RADIX10);
+        *c = (t - carry * u128::from(RADIX10)) as u64;
+    }
+    chunks
 }
 
 fn push_ascii(digits: &[u8], out: &mut String) {
@@ -263,19 +366,26 @@ fn to_chunks(limbs: &mut [u64], chunks: &mut [u64]) -> usize {
     k
 }
 
-/// `2^54 / 58^4`, rounded up: a value below 58^5 times this is its leading digit in the
-/// bits above 54, and the other four digits follow by multiplying the fraction by 58. The
-/// error stays below one part in 58^4 of the fraction because 58^5 * 58^4 < 2^54.
-const FIXED_58_4: u64 = (1u64 << 54).div_ceil(RADIX5 / 58);
-const FRACTION: u64 = (1u64 << 54) - 1;
-
-/// Writes five digits of `v < 58^5`, most significant first.
-fn five_digits(v: u64, slots: &mut [u8]) {
-    let mut f = v * FIXED_58_4;
-    for slot in slots.iter_mut().take(5) {
-        *slot = alphabet(f >> 54);
-        f = (f & FRACTION) * 58;
+/// The two digits of every value below 58^2, as text.
+// Evaluated at compile time, where an out-of-bounds index is a build error.
+#[allow(clippy::indexing_slicing)]
+static PAIRS: [[u8; 2]; 58 * 58] = {
+    let mut pairs = [[0u8; 2]; 58 * 58];
+    let mut i = 0;
+    while i < 58 * 58 {
+        pairs[i] = [ALPHABET[i / 58], ALPHABET[i % 58]];
+        i += 1;
     }
+    pairs
+};
+
+/// The two digits of `p < 58^2`.
+fn pair(p: u64) -> [u8; 2] {
+    usize::try_from(p)
+        .ok()
+        .and_then(|p| PAIRS.get(p))
+        .copied()
+        .unwrap_or([ALPHABET[0]; 2])
 }
 
 /// Appends the digits of `chunks` (least significant first, ten digits each) as text,
@@ -286,12 +396,20 @@ fn push_chunks(chunks: &[u64], text: &mut [u8], out: &mut String) {
 
 /// Writes the digits of `chunks` in `text` as [`push_chunks`] appends them, and returns them.
 fn write_chunks<'t>(chunks: &[u64], text: &'t mut [u8]) -> &'t [u8] {
+    const PAIR: u64 = 58 * 58;
     let len = chunks.len() * 10;
     let text = text.get_mut(..len).unwrap_or_default();
     for (slots, &c) in text.rchunks_exact_mut(10).zip(chunks) {
-        let (high, low) = slots.split_at_mut(5);
-        five_digits(c / RADIX5, high);
-        five_digits(c % RADIX5, low);
+        // Five digit pairs (58^10 = (58^2)^5), least significant first: a division by a
+        // constant (a multiplication) and a table look-up per two digits.
+        let mut rest = c;
+        for slot in slots.rchunks_exact_mut(2).take(4) {
+            slot.copy_from_slice(&pair(rest % PAIR));
+            rest /= PAIR;
+        }
+        if let Some(slot) = slots.get_mut(..2) {
+            slot.copy_from_slice(&pair(rest));
+        }
     }
     // The number is non-zero: drop the zero digits of the top chunk.
     let start = text
@@ -427,25 +545,78 @@ mod tests {
     }
 
     #[test]
-    fn five_digits_are_exact_at_every_boundary_and_across_the_range() {
-        let mut values: Vec<u64> = (0..=5u32)
+    fn chunks_are_written_exactly_at_every_boundary_and_across_the_range() {
+        let mut values: Vec<u64> = (0..=10u32)
             .flat_map(|k| {
                 let p = 58u64.pow(k);
-                [p.saturating_sub(1), p, p + 1, 2 * p - 1]
+                [
+                    Some(p - 1),
+                    Some(p),
+                    Some(p + 1),
+                    (2 * p).checked_sub(1),
+                    p.checked_mul(57),
+                ]
             })
-            .filter(|&v| v < RADIX5)
+            .flatten()
+            .filter(|&v| v < RADIX10)
             .collect();
-        values.extend((0..RADIX5).step_by(9_973));
+        values.extend((0..RADIX10).step_by(3_010_349_146_267));
         for v in values {
-            let mut got = [0u8; 5];
-            five_digits(v, &mut got);
-            let mut want = [0u8; 5];
-            let mut r = v;
-            for slot in want.iter_mut().rev() {
-                *slot = ALPHABET[(r % 58) as usize];
-                r /= 58;
+            let mut text = [0u8; 10];
+            let got = write_chunks(&[v], &mut text).to_vec();
+            assert_eq!(got, reference(&BigUint::from(v)).into_bytes(), "{v}");
+        }
+    }
+
+    /// The general path, as a reference for [`encode_small`].
+    fn by_division(bytes: &[u8]) -> String {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        let mut out = String::new();
+        match bytes.get(start..) {
+            Some([]) | None => out.push('1'),
+            Some(bytes) => push_by_division(bytes, &mut out),
+        }
+        out
+    }
+
+    fn small(bytes: &[u8]) -> Option<String> {
+        let mut text = [0u8; SMALL_TEXT];
+        encode_small(bytes, &mut text).map(|d| String::from_utf8(d.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn small_values_agree_with_division_at_every_length_and_edge() {
+        for len in 0..=70 {
+            for fill in [0u8, 1, 0x7F, 0x80, 0xFF] {
+                let mut v = vec![fill; len];
+                let mut cases = vec![v.clone()];
+                if len > 0 {
+                    v[0] = 0;
+                    cases.push(v.clone());
+                    v[len - 1] = 1;
+                    cases.push(v.clone());
+                    v[len / 2] = 0xFF;
+                    cases.push(v.clone());
+                }
+                for bytes in cases {
+                    let start = bytes.iter().position(|&b| b != 0).unwrap_or(len);
+                    let want = (len - start <= SMALL_BYTES).then(|| by_division(&bytes));
+                    assert_eq!(small(&bytes), want, "{bytes:?}");
+                }
             }
-            assert_eq!(got, want, "{v}");
+        }
+        // Each limb's weight alone, and the largest value of each table width.
+        for bit in 0..512 {
+            let mut bytes = [0u8; 64];
+            bytes[63 - bit / 8] = 1 << (bit % 8);
+            assert_eq!(small(&bytes), Some(by_division(&bytes)), "2^{bit}");
+        }
+        for len in [35, 36, 49, 50, 64] {
+            let bytes = vec![0xFF; len];
+            assert_eq!(
+                small(&bytes),
+                Some(reference(&BigUint::from_bytes_be(&bytes)))
+            );
         }
     }
 
@@ -523,6 +694,25 @@ mod tests {
             prop_assert!(!is_encoding_of(longer_front.as_bytes(), &bytes));
             prop_assert!(!is_encoding_of(longer_back.as_bytes(), &bytes));
             prop_assert!(!is_encoding_of(&text.as_bytes()[1..], &bytes) || text.len() == 1 && bytes.iter().all(|&b| b == 0));
+        }
+
+        #[test]
+        fn small_agrees_with_division(
+            bytes in proptest::collection::vec(any::<u8>(), 0..=64),
+            zeros in 0usize..12,
+            ones in proptest::collection::vec(any::<bool>(), 64),
+        ) {
+            // Leading zero bytes and runs of 0xFF (carries through every limb) included.
+            let mut bytes = bytes;
+            for (b, &one) in bytes.iter_mut().zip(&ones) {
+                if one && zeros % 3 == 0 {
+                    *b = 0xFF;
+                }
+            }
+            for b in bytes.iter_mut().take(zeros) {
+                *b = 0;
+            }
+            prop_assert_eq!(small(&bytes), Some(by_division(&bytes)));
         }
 
         #[test]

@@ -41,6 +41,22 @@ mod deflate;
 mod snappy_prefix;
 pub use snappy_prefix::snappy_prefix_into;
 
+thread_local! {
+    /// This thread's snappy encoder, kept between calls: a new one zeroes its 2 KiB
+    /// stack table each time (the table of the block being compressed is zeroed anyway).
+    static SNAPPY: std::cell::RefCell<snap::raw::Encoder> =
+        std::cell::RefCell::new(snap::raw::Encoder::new());
+}
+
+/// Compresses `data` into `room` as one raw snappy block, with this thread's encoder.
+fn snappy_compress(data: &[u8], room: &mut [u8]) -> Result<usize, snap::Error> {
+    SNAPPY.with(|e| match e.try_borrow_mut() {
+        Ok(mut e) => e.compress(data, room),
+        // Only a compression inside a compression could find it borrowed; none does.
+        Err(_) => snap::raw::Encoder::new().compress(data, room),
+    })
+}
+
 impl Compression {
     /// py2p 0.5.607's preference order (with python-snappy installed).
     pub const PREFERENCE: [Compression; 5] = [
@@ -109,7 +125,7 @@ impl Compression {
                 let start = out.len();
                 out.resize(start + snap::raw::max_compress_len(data.len()), 0);
                 let written = match out.get_mut(start..) {
-                    Some(room) => snap::raw::Encoder::new().compress(data, room).unwrap_or(0),
+                    Some(room) => snappy_compress(data, room).unwrap_or(0),
                     None => 0,
                 };
                 // Only inputs above 4 GiB are refused, which no frame holds; then nothing
@@ -140,7 +156,7 @@ impl Compression {
                 write(&mut plain).and_then(|()| {
                     out.resize(start + snap::raw::max_compress_len(plain.len()), 0);
                     let written = match out.get_mut(start..) {
-                        Some(room) => snap::raw::Encoder::new().compress(&plain, room),
+                        Some(room) => snappy_compress(&plain, room),
                         None => Ok(0),
                     };
                     written
@@ -753,6 +769,28 @@ pub fn from_json(text: &str) -> Result<Vec<Compression>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_snappy_encoder_compresses_as_a_new_one_whatever_came_before() {
+        // Sizes across the encoder's table sizes (its stack table, then its heap one) and
+        // back: no state of an earlier block may leak into a later one.
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for (i, len) in [300, 20_000, 17, 300, 100_000, 0, 5, 300]
+            .into_iter()
+            .enumerate()
+        {
+            inputs.push(
+                (0..len)
+                    .map(|j| ((j * 7 + i) % 251) as u8 ^ (j / 97) as u8)
+                    .collect(),
+            );
+        }
+        for data in &inputs {
+            let mut out = Vec::new();
+            Compression::Snappy.compress_into(data, &mut out);
+            assert_eq!(out, snap::raw::Encoder::new().compress_vec(data).unwrap());
+        }
+    }
 
     fn sample() -> Vec<u8> {
         (0..20_000u32)

@@ -92,6 +92,45 @@ impl Message {
         I: IntoIterator<Item = &'p [u8]>,
         I::IntoIter: Clone,
     {
+        Message::build(Vec::new(), msg_type, sender, payload, time)
+    }
+
+    /// Makes this message into the one [`Message::from_packet_iter`] makes, in its own
+    /// buffer: a sender that keeps its last message (for `resend`) and is its only owner
+    /// makes the next one without allocating.
+    ///
+    /// ```
+    /// use py2p_wire::Message;
+    /// let mut m = Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], b"a long first message"], 7);
+    /// m.refill_from_packet_iter(b"\x00", b"me", [&b"\x00"[..], b"hi"], 8);
+    /// assert_eq!(m, Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], b"hi"], 8));
+    /// ```
+    pub fn refill_from_packet_iter<'p, I>(
+        &mut self,
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: I,
+        time: u64,
+    ) where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
+        let frame = std::mem::take(&mut self.frame);
+        *self = Message::build(frame, msg_type, sender, payload, time);
+    }
+
+    /// [`Message::from_packet_iter`] into `frame`'s allocation (its bytes are dropped).
+    fn build<'p, I>(
+        mut frame: Vec<u8>,
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: I,
+        time: u64,
+    ) -> Message
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
         let payload = payload.into_iter();
         let time_58 = base58::U64Text::new(time);
         let mut text = [0u8; base58::SMALL_TEXT];
@@ -104,7 +143,12 @@ impl Message {
             + id.len()
             + time_58.as_bytes().len()
             + payload.clone().map(|p| HEADER_LEN + p.len()).sum::<usize>();
-        let mut frame = Vec::with_capacity(HEADER_LEN + body_len);
+        frame.clear();
+        // A buffer far larger than this message (kept from a large one) is not kept on.
+        if frame.capacity() > 2 * (HEADER_LEN + body_len) + 4096 {
+            frame = Vec::new();
+        }
+        frame.reserve_exact(HEADER_LEN + body_len);
         frame.extend_from_slice(&frame_len(body_len));
         let mut head = [(0, 0); 4];
         for (slot, packet) in head
@@ -208,6 +252,18 @@ impl Message {
                 self.encode_into(compression, &mut out);
                 out
             }
+        }
+    }
+
+    /// The most bytes [`Message::encode_into`] appends for `compression` where that is
+    /// known before compressing (no compression, snappy); `None` for the other methods.
+    pub fn encoded_room(&self, compression: Option<Compression>) -> Option<usize> {
+        match compression {
+            None => Some(self.frame.len()),
+            Some(Compression::Snappy) => {
+                Some(HEADER_LEN + Compression::Snappy.output_room(self.body_len()))
+            }
+            Some(_) => None,
         }
     }
 
@@ -591,6 +647,26 @@ mod tests {
             payload.iter().map(|p| p.to_vec()).collect(),
             time,
         )
+    }
+
+    #[test]
+    fn refill_makes_the_fresh_message_in_the_same_buffer() {
+        let long = [7u8; 300];
+        let mut m = Message::from_packets(b"\x00", b"me", &[&b"\x00"[..], &long[..]], 7);
+        let buffer = m.plain_frame().as_ptr();
+        let payload: [&[u8]; 3] = [b"\x00", b"hi", b""];
+        m.refill_from_packet_iter(b"\x00", b"someone", payload, 9);
+        let fresh = Message::from_packets(b"\x00", b"someone", &payload, 9);
+        assert_eq!(m, fresh);
+        assert_eq!(m.id(), fresh.id());
+        assert_eq!(m.payload().len(), 3);
+        assert_eq!(m.encode(None), fresh.encode(None));
+        assert_eq!(m.plain_frame().as_ptr(), buffer, "no new allocation");
+        // A large message's buffer is not kept for a small one.
+        let mut big = Message::from_packets(b"\x00", b"me", &[vec![1u8; 100_000]], 7);
+        big.refill_from_packet_iter(b"\x00", b"someone", payload, 9);
+        assert_eq!(big, fresh);
+        assert!(big.plain_frame().len() < 4096 && big.frame.capacity() < 4096);
     }
 
     #[test]

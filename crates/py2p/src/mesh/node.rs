@@ -64,6 +64,11 @@ pub struct MeshNode {
     /// after them; boxed, so that is a pointer's move. (A callback that panics loses them;
     /// the loop stops then anyway.)
     held: Option<Box<HeldRelays>>,
+    /// Bytes of users' sends handled since the last `on_backlog`, released there with the
+    /// queued total in one update of the counters the senders read (one per turn, or per
+    /// flush of a long run of commands), not one per send: those counters' cache line
+    /// went back and forth between the sender's thread and the loop's for every message.
+    sends_done: usize,
 }
 
 impl MeshNode {
@@ -91,6 +96,7 @@ impl MeshNode {
             conn_handles: HashMap::new(),
             published_at: None,
             held: Some(Box::new(HeldRelays::new())),
+            sends_done: 0,
         }
     }
 
@@ -466,7 +472,8 @@ impl Service for MeshNode {
 
     fn on_backlog(&mut self, queued_bytes: usize) {
         self.shared.inbox.wake_waiters();
-        self.shared.set_backlog(queued_bytes);
+        self.shared
+            .command_done(std::mem::take(&mut self.sends_done), queued_bytes);
         self.publish_status(Duration::from_millis(10));
     }
 
@@ -491,13 +498,14 @@ impl MeshNode {
             Command::Broadcast { packets, bytes } => {
                 self.core
                     .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
-                // The bytes are in the write queues now: senders see them at once.
-                self.shared.command_done(bytes, net.total_queued());
+                // The bytes are in the write queues now: senders see them at the end of the
+                // turn (`on_backlog`).
+                self.sends_done += bytes;
             }
             Command::BroadcastPacked { packets, bytes } => {
                 self.core
                     .broadcast_user(net, Flag::BROADCAST.0, packets.iter());
-                self.shared.command_done(bytes, net.total_queued());
+                self.sends_done += bytes;
             }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
             Command::BroadcastMany { messages, bytes } => {
@@ -505,7 +513,7 @@ impl MeshNode {
                     self.core
                         .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
                 }
-                self.shared.command_done(bytes, net.total_queued());
+                self.sends_done += bytes;
             }
             Command::BroadcastLines { block, ends, bytes } => {
                 let mut start = 0;
@@ -517,7 +525,7 @@ impl MeshNode {
                     }
                     start = end;
                 }
-                self.shared.command_done(bytes, net.total_queued());
+                self.sends_done += bytes;
             }
             Command::Connect {
                 addr,
@@ -531,7 +539,7 @@ impl MeshNode {
                 bytes,
             } => {
                 self.core.send_packets(net, kind, sub_flag, packets);
-                self.shared.command_done(bytes, net.total_queued());
+                self.sends_done += bytes;
             }
             Command::WhisperWith {
                 target,

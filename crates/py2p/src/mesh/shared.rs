@@ -161,7 +161,14 @@ impl Shared {
         self.update(bytes, queued);
     }
 
+    /// What senders see: bytes in flight and queued.
+    #[cfg(test)]
+    pub fn backlog_total(&self) -> usize {
+        self.backlog.total()
+    }
+
     /// The loop's total of queued bytes after a turn.
+    #[cfg(test)]
     pub fn set_backlog(&self, queued: usize) {
         self.update(0, queued);
     }

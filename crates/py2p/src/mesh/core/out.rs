@@ -47,6 +47,12 @@ impl Net for Out<'_> {
         self.net.send(conn, frame);
     }
 
+    #[inline]
+    fn send_encoded(&mut self, conn: ConnId, room: usize, encode: &mut dyn FnMut(&mut Vec<u8>)) {
+        self.release();
+        self.net.send_encoded(conn, room, encode);
+    }
+
     fn dial(&mut self, addr: SocketAddr) -> Result<ConnId, NetError> {
         self.release();
         self.net.dial(addr)

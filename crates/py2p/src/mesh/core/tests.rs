@@ -647,3 +647,54 @@ fn a_decode_errors_renegotiation_and_a_new_connections_handshake_go_after_held_r
     core.on_open(&mut Out::new(&mut net, &mut held), e, &info);
     assert_eq!(net.sent_to(), [2, 3, 4, 5]);
 }
+
+/// The routed peers' last message, which every one of them holds.
+fn last_sent_of_all(core: &MeshCore) -> std::sync::Arc<py2p_wire::Message> {
+    let mut all = core
+        .routing
+        .values()
+        .map(|c| core.peers[c].last_sent.clone().expect("a last message"));
+    let first = all.next().expect("routed peers");
+    assert!(all.all(|m| std::sync::Arc::ptr_eq(&m, &first)));
+    first
+}
+
+#[test]
+fn a_user_broadcast_is_made_in_the_last_ones_buffer_unless_someone_else_holds_it() {
+    let (mut core, mut net) = relay_node();
+    let packets: [&[u8]; 1] = [b"first message, the longer one"];
+    core.broadcast_user(&mut net, 0, packets.into_iter());
+    let first = last_sent_of_all(&core);
+    let buffer = first.plain_frame().as_ptr();
+    drop(first);
+
+    let packets: [&[u8]; 1] = [b"second"];
+    core.broadcast_user(&mut net, 0, packets.into_iter());
+    let second = last_sent_of_all(&core);
+    assert_eq!(second.plain_frame().as_ptr(), buffer, "made in place");
+    let fresh = py2p_wire::Message::from_packets(
+        &[Flag::BROADCAST.0],
+        b"me",
+        &[&[0u8][..], b"second"],
+        second.time(),
+    );
+    assert_eq!(*second, fresh);
+    // Each peer got the second message's frame, and its id is in the seen set.
+    assert_eq!(net.sent.len(), 8);
+    let plain = net
+        .sent
+        .iter()
+        .rfind(|(c, _)| c.to_raw() == 4)
+        .map(|(_, f)| f);
+    assert_eq!(plain, Some(&fresh.encode(None)));
+    assert!(core.seen.contains(fresh.id()));
+
+    // Someone else holds the second message (a `resend` in flight): it is left alone.
+    let held = second;
+    let packets: [&[u8]; 1] = [b"third"];
+    core.broadcast_user(&mut net, 0, packets.into_iter());
+    assert_eq!(*held, fresh);
+    let third = last_sent_of_all(&core);
+    assert_ne!(third.plain_frame().as_ptr(), buffer);
+    assert_eq!(third.payload()[1], *b"third");
+}

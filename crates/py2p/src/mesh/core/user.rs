@@ -5,6 +5,7 @@ use py2p_net::{ConnId, Net};
 use py2p_wire::Flag;
 
 use super::state::MeshCore;
+use crate::mesh::peer::LastSent;
 use crate::message::MessageKind;
 
 /// Every byte value, for a sub-flag packet that lives as long as the user's packets.
@@ -60,13 +61,28 @@ impl MeshCore {
         let flag = usize::from(sub_flag);
         let flag = BYTES.get(flag..=flag).unwrap_or_default();
         let payload = std::iter::once(flag).chain(packets);
-        let msg = py2p_wire::Message::from_packet_iter(
-            &[Flag::BROADCAST.0],
-            self.id.as_bytes(),
-            payload,
-            net.unix_time(),
-        );
-        self.broadcast_message(net, msg)
+        let time = net.unix_time();
+        let msg_type = [Flag::BROADCAST.0];
+        // The routed peers' last message is about to be replaced: when no one else holds
+        // it, the new one is made in its place (no allocation for the message or its `Arc`).
+        let mut last = self.take_last_sent();
+        let msg = match last.as_mut().and_then(LastSent::get_mut) {
+            Some(reused) => {
+                let payload = payload.clone();
+                reused.refill_from_packet_iter(&msg_type, self.id.as_bytes(), payload, time);
+                last
+            }
+            None => None,
+        };
+        let msg = msg.unwrap_or_else(|| {
+            LastSent::new(py2p_wire::Message::from_packet_iter(
+                &msg_type,
+                self.id.as_bytes(),
+                payload,
+                time,
+            ))
+        });
+        self.broadcast_last_sent(net, msg)
     }
 
     /// A message on one connection (a handler's `Connection::send`).

@@ -91,7 +91,16 @@ impl MeshCore {
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
                 None => {
-                    let bytes = match received.as_ref().and_then(|r| r.frame_for(method, msg)) {
+                    let relayed = received.as_ref().and_then(|r| r.frame_for(method, msg));
+                    // One peer, sent now: encoded straight into its write queue (a burst of
+                    // small frames shares one buffer there), no buffer of its own.
+                    if let (None, 1, To::Net(net), Some(room)) =
+                        (&relayed, targets.len(), &mut to, msg.encoded_room(method))
+                    {
+                        net.send_encoded(conn, room, &mut |out| msg.encode_into(method, out));
+                        continue;
+                    }
+                    let bytes = match relayed {
                         Some(frame) => frame,
                         None => msg.encode(method),
                     };
@@ -124,7 +133,11 @@ impl MeshCore {
 
     /// A broadcast of ours, already made, to every peer.
     pub(crate) fn broadcast_message(&mut self, net: &mut dyn Net, msg: py2p_wire::Message) {
-        let msg = LastSent::new(msg);
+        self.broadcast_last_sent(net, LastSent::new(msg));
+    }
+
+    /// [`MeshCore::broadcast_message`] for a message already shared for `resend`.
+    pub(crate) fn broadcast_last_sent(&mut self, net: &mut dyn Net, msg: LastSent) {
         self.seen.insert(msg.id_bytes(), msg.time());
         for conn in self.routing.values() {
             if let Some(p) = self.peers.get_mut(conn) {
@@ -132,6 +145,18 @@ impl MeshCore {
             }
         }
         self.send_all(To::Net(net), &msg, &[], None);
+    }
+
+    /// Takes the routed peers' last messages (a broadcast is about to replace them): the
+    /// one returned is its only holder when they all held the same one and nothing else does.
+    pub(super) fn take_last_sent(&mut self) -> Option<LastSent> {
+        let mut last = None;
+        for conn in self.routing.values() {
+            if let Some(m) = self.peers.get_mut(conn).and_then(|p| p.last_sent.take()) {
+                last = Some(m);
+            }
+        }
+        last
     }
 
     /// A copy of a seen broadcast (its id's key: `id`) came from `conn`: it is counted and

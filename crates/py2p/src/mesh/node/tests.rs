@@ -81,3 +81,37 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     node.before_write(&mut net);
     assert_eq!(net.sent_to(), [2, 3]);
 }
+
+#[test]
+fn users_sends_are_released_to_the_senders_view_once_per_turn_with_the_queued_total() {
+    use crate::mesh::command::Command;
+    use crate::mesh::PackedPackets;
+    let config = MeshConfig::builder().build();
+    let shared = Arc::new(Shared::new(&config));
+    let mut node = MeshNode::new(
+        config,
+        "me".into(),
+        ("127.0.0.1".into(), 1),
+        shared.clone(),
+        None,
+    );
+    let mut net = RecordingNet::new();
+    for _ in 0..3 {
+        assert!(shared.reserve(100));
+        let packets = PackedPackets::new(&[b"hello"]).unwrap();
+        node.on_command(
+            &mut net,
+            Command::BroadcastPacked {
+                packets,
+                bytes: 100,
+            },
+        );
+    }
+    // In flight until the loop says what its queues hold (the turn's end, or a flush in a
+    // long run of commands): no update of the shared counters per send.
+    assert_eq!(shared.backlog_total(), 300);
+    node.on_backlog(40);
+    assert_eq!(shared.backlog_total(), 40);
+    node.on_backlog(0);
+    assert_eq!(shared.backlog_total(), 0, "released once");
+}
