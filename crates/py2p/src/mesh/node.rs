@@ -28,6 +28,7 @@ use crate::chord::{ChordCommand, ChordEffect, ChordReply, ChordTable, RequestId}
 use crate::config::MeshConfig;
 use crate::connection::{is_user_sub_flag, Connection, SendOn};
 use crate::error::ConnectError;
+use crate::inbox::Staged;
 use crate::message::{Message, MessageKind, PeerEvent};
 use crate::sync::{SyncCommand, SyncTable, SyncView};
 
@@ -64,6 +65,9 @@ pub struct MeshNode {
     /// after them; boxed, so that is a pointer's move. (A callback that panics loses them;
     /// the loop stops then anyway.)
     held: Option<Box<HeldRelays>>,
+    /// Messages for the inbox not handed over yet: they go in together (see [`Staged`]),
+    /// at the latest at the end of the loop's turn (`on_backlog`).
+    staged: Staged<Message>,
 }
 
 impl MeshNode {
@@ -91,6 +95,7 @@ impl MeshNode {
             conn_handles: HashMap::new(),
             published_at: None,
             held: Some(Box::new(HeldRelays::new())),
+            staged: Staged::default(),
         }
     }
 
@@ -110,6 +115,13 @@ impl MeshNode {
     #[cfg(feature = "internals")]
     pub fn observe_paths(&mut self, observer: super::core::PathObserver) {
         self.core.observe_paths(observer);
+    }
+
+    /// Hands the messages queued for the inbox to it now, and wakes its readers (the loop
+    /// does so at the end of every turn): a driver that stands in for the loop and takes
+    /// the user's messages in the same turn (the simulator) calls it first.
+    pub fn flush_inbox(&mut self) {
+        self.shared.inbox.flush(&mut self.staged);
     }
 
     fn tables(&self) -> Tables {
@@ -323,7 +335,7 @@ impl MeshNode {
 
     fn status(&self) -> Status {
         let mut status = self.core.status();
-        status.inbox = self.shared.inbox.len();
+        status.inbox = self.shared.inbox.len() + self.staged.len();
         status
     }
 
@@ -361,6 +373,8 @@ impl MeshNode {
         let queued = msg.payload().first().is_some_and(is_user_sub_flag);
         let message = Message { wire: msg, kind };
         if !self.handlers.is_empty() {
+            // A handler that calls `recv` finds the messages queued before this one.
+            self.shared.inbox.flush(&mut self.staged);
             // While the handlers run, `status()` is answered from the published copy.
             self.publish_status(Duration::from_millis(1));
             self.make_connection(conn);
@@ -400,8 +414,9 @@ impl MeshNode {
         if queued {
             self.core.count_queued();
             let bytes = message.wire.body_len();
-            // Readers are woken once at the end of the loop's turn (`on_backlog`).
-            self.shared.inbox.push_sized_later(message, bytes);
+            // Handed over in batches; readers are woken once at the end of the loop's
+            // turn (`on_backlog`).
+            self.shared.inbox.stage(&mut self.staged, message, bytes);
         } else {
             self.core.count_unknown();
             debug!(
@@ -452,11 +467,9 @@ impl Service for MeshNode {
     }
 
     fn wants_input(&self) -> bool {
-        let room = self.shared.inbox.has_room();
+        let room = self.shared.inbox.has_room_with(&self.staged);
         // Asked before every frame: the flag the reader checks is written when it changes.
-        if self.shared.inbox.paused.load(Ordering::Acquire) == room {
-            self.shared.inbox.paused.store(!room, Ordering::Release);
-        }
+        self.shared.inbox.set_paused(!room);
         room
     }
 
@@ -465,7 +478,7 @@ impl Service for MeshNode {
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {
-        self.shared.inbox.wake_waiters();
+        self.flush_inbox();
         self.shared.set_backlog(queued_bytes);
         self.publish_status(Duration::from_millis(10));
     }
@@ -480,6 +493,8 @@ impl Service for MeshNode {
         if let Some(view) = &self.sync_view {
             view.events.close();
         }
+        // Readers take what arrived before the close.
+        self.flush_inbox();
         self.shared.close();
     }
 }
