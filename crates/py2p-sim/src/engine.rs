@@ -201,9 +201,12 @@ impl Sim {
         };
         let incarnation = slot.incarnation;
         let user_reading = slot.user_reading;
-        let Some(mesh) = slot.actor.mesh() else {
+        let Some(mesh) = slot.actor.mesh_mut() else {
             return;
         };
+        // What the node queued for its user in this event (the loop hands it over at the
+        // end of its turn, at the latest).
+        mesh.core.flush_inbox();
         let shared = mesh.shared.clone();
         // A sync node's user takes its table's changes as they come (they are not kept).
         if let Some(events) = mesh.sync_view.as_ref().filter(|_| user_reading) {

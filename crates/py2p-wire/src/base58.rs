@@ -436,49 +436,82 @@ pub(crate) fn is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
     if text.first().is_none_or(|&c| c == ALPHABET[0]) || text.len() > bytes.len() * 138 / 100 + 1 {
         return false;
     }
-    // Little-endian u64 limbs; ten digits at a time (58^10 < 2^64), one 64x64->128
-    // multiplication per limb and chunk: a quarter of the multiplications of u32 limbs
-    // and five digits.
-    let mut limbs = [0u64; 12];
+    // Little-endian u64 limbs, built ten digits at a time (58^10 < 2^64): the first chunk
+    // takes the odd digits, so that every other is ten digits (a loop the compiler
+    // unrolls) and multiplies the limbs by the constant 58^10, one 64x64->128
+    // multiplication per limb.
+    let head = match text.len() % 10 {
+        0 => 10,
+        odd => odd,
+    };
+    let Some((first, rest)) = text.split_at_checked(head) else {
+        return false;
+    };
+    let Some(top) = digits_value(first) else {
+        return false;
+    };
+    // At most 89 digits (64 bytes): below 58^90 < 2^528, nine limbs.
+    let mut limbs = [0u64; 9];
     let mut used = 0usize;
-    for chunk in text.chunks(10) {
-        let mut mul: u64 = 1;
-        let mut add: u64 = 0;
-        for &c in chunk {
-            let d = digit(c);
-            if d == 0xFF {
-                return false;
-            }
-            mul *= 58;
-            add = add * 58 + u64::from(d);
-        }
-        // limb * mul + carry < 2^128 for any limb and a carry below 2^64.
-        let mut carry = u128::from(add);
-        for limb in limbs.iter_mut().take(used) {
-            let cur = u128::from(*limb) * u128::from(mul) + carry;
+    if let Some(slot) = limbs.first_mut() {
+        *slot = top;
+        used = 1;
+    }
+    // `rest` is a whole number of ten-digit chunks.
+    for chunk in rest.as_chunks::<10>().0 {
+        let Some(add) = digits_value(chunk) else {
+            return false;
+        };
+        // limb * 58^10 + carry < 2^128 for any limb and a carry below 2^64.
+        let mut carry = add;
+        for limb in limbs.get_mut(..used).unwrap_or_default() {
+            let cur = u128::from(*limb) * u128::from(RADIX10) + u128::from(carry);
             *limb = cur as u64;
-            carry = cur >> 64;
+            carry = (cur >> 64) as u64;
         }
         if carry > 0 {
             match limbs.get_mut(used) {
-                Some(slot) => *slot = carry as u64,
+                Some(slot) => *slot = carry,
                 None => return false,
             }
             used += 1;
         }
     }
-    // Compare with the bytes, least significant limb first.
-    let mut expected = bytes
-        .rchunks(8)
-        .map(|c| c.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
-    let mut got = limbs.iter().take(used);
-    loop {
-        match (expected.next(), got.next()) {
-            (None, None) => return true,
-            (Some(e), Some(&g)) if e == g => {}
-            _ => return false,
+    // The bytes as the same limbs: whole 8-byte words from the end, then the odd top
+    // bytes (a value without leading zero bytes, and a top limb that is not zero).
+    let (odd, whole) = bytes.split_at(bytes.len() % 8);
+    let whole = whole.as_chunks::<8>().0;
+    let limbs = limbs.get(..used).unwrap_or_default();
+    let Some((low, high)) = limbs.split_at_checked(whole.len()) else {
+        return false;
+    };
+    let low_equal = low
+        .iter()
+        .zip(whole.iter().rev())
+        .all(|(&limb, word)| limb == u64::from_be_bytes(*word));
+    low_equal
+        && match high {
+            [] => odd.is_empty(),
+            [top] => {
+                !odd.is_empty()
+                    && *top == odd.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            }
+            _ => false,
         }
+}
+
+/// The value of up to ten base-58 digits, or `None` if one is outside the alphabet. The
+/// digits are checked together: a table entry is below 58, or 0xFF.
+fn digits_value<'a>(digits: impl IntoIterator<Item = &'a u8>) -> Option<u64> {
+    let mut value = 0u64;
+    let mut bad = 0u8;
+    for &c in digits {
+        let d = digit(c);
+        bad |= d;
+        // Wrapping: the value of a text with an invalid digit is thrown away below.
+        value = value.wrapping_mul(58).wrapping_add(u64::from(d));
     }
+    (bad < 0x80).then_some(value)
 }
 
 /// Decodes base-58 text into the minimal big-endian bytes of its integer (zero is empty).
@@ -529,6 +562,134 @@ mod tests {
         }
         s.reverse();
         String::from_utf8(s).unwrap()
+    }
+
+    /// `is_encoding_of` as it was before it took ten digits at a time with a constant
+    /// multiplier (`30a0bb4`), to check the new one against.
+    fn is_encoding_of_before(text: &[u8], bytes: &[u8]) -> bool {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        let bytes = bytes.get(start..).unwrap_or_default();
+        if bytes.is_empty() {
+            return text == b"1";
+        }
+        if bytes.len() > 64 {
+            return encode_be_bytes(bytes).as_bytes() == text;
+        }
+        if text.first().is_none_or(|&c| c == ALPHABET[0])
+            || text.len() > bytes.len() * 138 / 100 + 1
+        {
+            return false;
+        }
+        let mut limbs = [0u64; 12];
+        let mut used = 0usize;
+        for chunk in text.chunks(10) {
+            let mut mul: u64 = 1;
+            let mut add: u64 = 0;
+            for &c in chunk {
+                let d = digit(c);
+                if d == 0xFF {
+                    return false;
+                }
+                mul *= 58;
+                add = add * 58 + u64::from(d);
+            }
+            let mut carry = u128::from(add);
+            for limb in limbs.iter_mut().take(used) {
+                let cur = u128::from(*limb) * u128::from(mul) + carry;
+                *limb = cur as u64;
+                carry = cur >> 64;
+            }
+            if carry > 0 {
+                match limbs.get_mut(used) {
+                    Some(slot) => *slot = carry as u64,
+                    None => return false,
+                }
+                used += 1;
+            }
+        }
+        let mut expected = bytes
+            .rchunks(8)
+            .map(|c| c.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
+        let mut got = limbs.iter().take(used);
+        loop {
+            match (expected.next(), got.next()) {
+                (None, None) => return true,
+                (Some(e), Some(&g)) if e == g => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// Both checks, and the definition (`encode_be_bytes(bytes) == text`), agree.
+    fn check_is_encoding_of(text: &[u8], bytes: &[u8]) -> bool {
+        let got = is_encoding_of(text, bytes);
+        assert_eq!(
+            got,
+            is_encoding_of_before(text, bytes),
+            "{text:?} {bytes:?}"
+        );
+        assert_eq!(
+            got,
+            encode_be_bytes(bytes).as_bytes() == text,
+            "{text:?} {bytes:?}"
+        );
+        got
+    }
+
+    #[test]
+    fn is_encoding_of_refuses_forged_and_edge_texts() {
+        let digest: Vec<u8> = (0..48u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(200))
+            .collect();
+        let mut cases: Vec<Vec<u8>> = vec![vec![0xFF; 48], vec![0xFF; 64], vec![1], vec![0, 0, 1]];
+        cases.push(digest.clone());
+        // A leading zero byte (integer semantics) and every length up to 64 bytes.
+        cases.push([&[0u8][..], &digest].concat());
+        cases.extend((1..=64).map(|n| vec![0xA5; n]));
+        // Lengths whose text is a whole number of ten-digit chunks.
+        cases.extend((1..=64).filter_map(|n| {
+            let b = vec![0x7F; n];
+            encode_be_bytes(&b).len().is_multiple_of(10).then_some(b)
+        }));
+        for bytes in &cases {
+            let text = encode_be_bytes(bytes).into_bytes();
+            assert!(check_is_encoding_of(&text, bytes));
+            for i in 0..text.len() {
+                // Each digit one up and one down, and each character outside the alphabet.
+                for bad in [b'0', b'O', b'I', b'l', b' ', 0x80, 0xFF, 0] {
+                    let mut forged = text.clone();
+                    forged[i] = bad;
+                    assert!(!check_is_encoding_of(&forged, bytes));
+                }
+                let d = digit(text[i]);
+                for other in [d.wrapping_sub(1), d + 1] {
+                    if let Some(&c) = ALPHABET.get(usize::from(other)) {
+                        let mut forged = text.clone();
+                        forged[i] = c;
+                        assert!(!check_is_encoding_of(&forged, bytes));
+                    }
+                }
+            }
+            // Longer and shorter: a leading '1', a digit more or fewer at either end.
+            for forged in [
+                [b"1", &text[..]].concat(),
+                [&text[..], b"1"].concat(),
+                [b"z", &text[..]].concat(),
+                [&text[..], b"z"].concat(),
+                text[1..].to_vec(),
+                text[..text.len() - 1].to_vec(),
+                Vec::new(),
+            ] {
+                assert!(!check_is_encoding_of(&forged, bytes));
+            }
+        }
+        // The largest text the length check lets through, for the largest value: more
+        // limbs than 64 bytes hold.
+        let zs = vec![b'z'; 64 * 138 / 100 + 1];
+        assert!(!check_is_encoding_of(&zs, &[0xFF; 64]));
+        assert!(!check_is_encoding_of(b"", &[]));
+        assert!(check_is_encoding_of(b"1", &[0, 0]));
+        assert!(!check_is_encoding_of(b"11", &[0]));
     }
 
     #[test]
@@ -679,6 +840,39 @@ mod tests {
             let back = decode_be_bytes(&s).unwrap();
             let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
             prop_assert_eq!(&back[..], &bytes[start..]);
+        }
+
+        #[test]
+        fn is_encoding_of_agrees_with_the_old_check_on_any_text(
+            bytes in proptest::collection::vec(any::<u8>(), 0..70),
+            text in proptest::collection::vec(
+                prop_oneof![
+                    8 => proptest::sample::select(ALPHABET.to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..100,
+            ),
+        ) {
+            check_is_encoding_of(&text, &bytes);
+        }
+
+        #[test]
+        fn is_encoding_of_agrees_with_the_old_check_near_the_encoding(
+            bytes in proptest::collection::vec(any::<u8>(), 0..70),
+            at in 0usize..100,
+            with in any::<u8>(),
+            cut in 0usize..3,
+        ) {
+            let text = encode_be_bytes(&bytes).into_bytes();
+            prop_assert!(check_is_encoding_of(&text, &bytes));
+            let mut forged = text.clone();
+            let i = at % forged.len();
+            forged[i] = with;
+            check_is_encoding_of(&forged, &bytes);
+            forged.truncate(forged.len().saturating_sub(cut));
+            check_is_encoding_of(&forged, &bytes);
+            forged.insert(0, with);
+            check_is_encoding_of(&forged, &bytes);
         }
 
         #[test]

@@ -365,9 +365,16 @@ impl Message {
             payload_len += 1;
         }
         let time = base58::decode_u64_bytes(time_58)?;
-        // py2p hashes the time's canonical text, whatever text arrived.
-        let canonical = base58::U64Text::new(time);
-        hasher.update(canonical.as_bytes());
+        // py2p hashes the time's canonical text, whatever text arrived: made again only when
+        // the text that arrived is not canonical.
+        let remade;
+        let canonical = if is_canonical_time(time_58) {
+            time_58
+        } else {
+            remade = base58::U64Text::new(time);
+            remade.as_bytes()
+        };
+        hasher.update(canonical);
         let digest = hasher.finish();
         // Checking the id by decoding it is much cheaper than encoding the digest.
         if !base58::is_encoding_of(id, &digest) {
@@ -376,7 +383,7 @@ impl Message {
                 computed: base58::encode_be_bytes(&digest),
             });
         }
-        if time_58 != canonical.as_bytes() {
+        if time_58 != canonical {
             // Non-canonical time text (leading '1's): the message travels on with the
             // canonical one, as py2p re-encodes it. Rare, so the packets are gathered again.
             let [msg_type, sender, ..] = texts;
@@ -616,6 +623,18 @@ impl<'a> Iterator for Packets<'a> {
                 }))
             }
         }
+    }
+}
+
+/// Whether base-58 text that decoded (every character a digit) is the canonical text of
+/// its value, `base58::U64Text::new(value)`: zero is `"1"`, and no other value's text
+/// starts with `1` (the zero digit). Empty text decodes to zero but is not its text.
+fn is_canonical_time(text: &[u8]) -> bool {
+    match text {
+        [] => false,
+        [b'1'] => true,
+        [b'1', ..] => false,
+        _ => true,
     }
 }
 
@@ -892,6 +911,28 @@ mod tests {
     /// py2p hashes the time's canonical text: a time sent with leading '1's (digit zero)
     /// decodes, with the id over the canonical text, and travels on with the canonical time.
     #[test]
+    fn a_time_text_is_canonical_exactly_when_it_is_the_encoding_of_its_value() {
+        let mut texts: Vec<String> = ["", "1", "11", "111", "12", "112", "2", "21", "z", "1z"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        for n in [0, 1, 57, 58, 1_700_000_000, u64::MAX] {
+            let t = base58::encode_u64(n);
+            texts.push(format!("1{t}"));
+            texts.push(format!("111{t}"));
+            texts.push(t);
+        }
+        for t in texts {
+            let value = base58::decode_u64_bytes(t.as_bytes()).unwrap();
+            assert_eq!(
+                is_canonical_time(t.as_bytes()),
+                base58::encode_u64(value) == t,
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_time_with_leading_ones_is_made_canonical() {
         let m = msg(&[b"\x00", b"x"], 1_700_000_000);
         let canonical = m.time_58();
@@ -972,6 +1013,18 @@ mod tests {
             prop_assert_eq!(back.payload(), &payload);
             prop_assert_eq!(back.sender(), &sender[..]);
             prop_assert_eq!(back, m);
+        }
+
+        #[test]
+        fn canonical_time_matches_the_encoding(
+            text in proptest::collection::vec(proptest::sample::select(base58::ALPHABET.to_vec()), 0..12),
+        ) {
+            if let Ok(value) = base58::decode_u64_bytes(&text) {
+                prop_assert_eq!(
+                    is_canonical_time(&text),
+                    base58::encode_u64(value).as_bytes() == &text[..]
+                );
+            }
         }
 
         #[test]

@@ -14,11 +14,9 @@ pub struct Inbox<T> {
     ready: Condvar,
     capacity: usize,
     max_bytes: usize,
-    /// The loop stopped reading because the queue was full.
-    pub paused: AtomicBool,
-    /// Whether the queue is full, set under the lock at every change: the loop asks before
-    /// each frame it reads, without taking the lock the reader takes for each item.
-    full: AtomicBool,
+    /// The flags the loop reads before each frame, on a cache line of their own: the
+    /// reader's lock and queue, written at every `recv`, are on another.
+    flags: Flags,
     closed: AtomicBool,
     /// Threads waiting in `pop`: pushes wake someone only when someone waits (a wake-up is a
     /// system call, and the loop pushes every message).
@@ -28,13 +26,83 @@ pub struct Inbox<T> {
     trim_on_tick: bool,
 }
 
-/// Items with their sizes, and the sum of the sizes.
+/// Whether the loop paused and whether the queue is full. Aligned to a cache line (128
+/// bytes: two lines, as a pair of lines is fetched together on some CPUs) so that the
+/// loop's reads of them before every frame do not share a line with what readers write.
+#[repr(align(128))]
+#[derive(Default)]
+struct Flags {
+    /// The loop stopped reading because the queue was full.
+    paused: AtomicBool,
+    /// Whether the queue is full, written under the lock when it changes: the loop asks
+    /// before each frame it reads, without taking the lock the reader takes for each
+    /// item, and a line the reader does not write stays in the loop's cache.
+    full: AtomicBool,
+}
+
+/// Items with their sizes, in batches as the loop hands them over: a batch goes in and
+/// out of the queue as one `Vec` (a pointer's move), and items leave one by one from the
+/// front batch.
 struct Queue<T> {
-    items: VecDeque<(T, usize)>,
+    /// The oldest items, taken one by one.
+    front: VecDeque<(T, usize)>,
+    /// The batches behind it, oldest first.
+    batches: VecDeque<Vec<(T, usize)>>,
+    /// Items in `front` and `batches` together.
+    len: usize,
+    /// The sum of their sizes.
     bytes: usize,
+    /// The buffer of the last batch emptied, for the loop's next one: a busy loop and its
+    /// reader pass the same few buffers back and forth instead of allocating one per batch.
+    spare: Vec<(T, usize)>,
     /// Tasks waiting in [`Inbox::poll_pop`], woken by the next push (or close).
     wakers: Vec<Waker>,
 }
+
+/// Items the loop took for an [`Inbox`] and has not handed over yet: it hands them over
+/// together ([`Inbox::stage`], [`Inbox::flush`]), as one batch, under one lock. A lock per
+/// item made the queue's cache line travel between the loop's core and the reader's for
+/// every message.
+pub struct Staged<T> {
+    items: Vec<(T, usize)>,
+    bytes: usize,
+    /// The inbox's items and bytes as of the last hand-over: at least what it holds now,
+    /// as only the loop adds.
+    held: usize,
+    held_bytes: usize,
+    /// Items were handed over since readers were last woken.
+    unwoken: bool,
+}
+
+impl<T> Default for Staged<T> {
+    fn default() -> Self {
+        Staged {
+            items: Vec::new(),
+            bytes: 0,
+            held: 0,
+            held_bytes: 0,
+            unwoken: false,
+        }
+    }
+}
+
+impl<T> Staged<T> {
+    /// How many items wait to be handed over.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Staged items are handed over once this many wait, before the end of the loop's turn (a
+/// turn reads up to a mebibyte per connection): readers take them meanwhile, as they took
+/// each message when it was pushed, and a batch's buffer stays small (about 11 KB of
+/// messages).
+const STAGE_ITEMS: usize = 64;
 
 /// An emptied queue gives its room back when that room is larger than this. A burst (a
 /// thousand peers connecting, each a `Connected` event) would otherwise leave the queue's
@@ -42,32 +110,82 @@ struct Queue<T> {
 /// keeps its room.
 const KEEP_BYTES: usize = 64 << 10;
 
+/// The bytes of memory a buffer of `capacity` items of type `I` holds.
+fn room<I>(capacity: usize) -> usize {
+    capacity.saturating_mul(size_of::<I>())
+}
+
 impl<T> Queue<T> {
     fn has_room(&self, capacity: usize, max_bytes: usize) -> bool {
-        self.items.len() < capacity && self.bytes < max_bytes
+        self.len < capacity && self.bytes < max_bytes
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues one item, at the end of the last batch (or in a new one).
+    fn push(&mut self, item: T, bytes: usize) {
+        match self.batches.back_mut() {
+            Some(last) if last.len() < STAGE_ITEMS => last.push((item, bytes)),
+            _ => {
+                let mut batch = std::mem::take(&mut self.spare);
+                batch.push((item, bytes));
+                self.batches.push_back(batch);
+            }
+        }
+        self.len += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    /// Queues a batch after the items already queued.
+    fn push_batch(&mut self, batch: Vec<(T, usize)>, bytes: usize) {
+        self.len += batch.len();
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.batches.push_back(batch);
     }
 
     /// The oldest item, and its size taken off the total. An emptied queue gives its room
     /// back unless `keep` (then [`Inbox::trim`] does).
     fn take(&mut self, keep: bool) -> Option<T> {
-        let (item, bytes) = self.items.pop_front()?;
-        self.bytes -= bytes;
-        if !keep {
+        if self.front.is_empty() {
+            self.next_batch();
+        }
+        let (item, bytes) = self.front.pop_front()?;
+        self.len -= 1;
+        self.bytes = self.bytes.saturating_sub(bytes);
+        if !keep && self.is_empty() {
             self.give_back_room();
         }
         Some(item)
     }
 
-    /// Frees the room of an empty queue larger than [`KEEP_BYTES`].
+    /// Makes the oldest batch the front, if there is one. The emptied front's buffer (a
+    /// `Vec` again without a copy) is kept for the loop's next batch, unless a larger one
+    /// is kept already.
+    #[cold]
+    fn next_batch(&mut self) {
+        while self.front.is_empty() {
+            let Some(next) = self.batches.pop_front() else {
+                return;
+            };
+            let done = Vec::from(std::mem::replace(&mut self.front, VecDeque::from(next)));
+            if self.spare.capacity() < done.capacity() {
+                self.spare = done;
+            }
+        }
+    }
+
+    /// Frees the buffers of an empty queue: the front's and the spare batch, and the list
+    /// of batches when it is larger than [`KEEP_BYTES`].
     fn give_back_room(&mut self) {
-        if self.items.is_empty()
-            && self
-                .items
-                .capacity()
-                .saturating_mul(size_of::<(T, usize)>())
-                > KEEP_BYTES
-        {
-            self.items = VecDeque::new();
+        if !self.is_empty() {
+            return;
+        }
+        self.front = VecDeque::new();
+        self.spare = Vec::new();
+        if room::<Vec<(T, usize)>>(self.batches.capacity()) > KEEP_BYTES {
+            self.batches = VecDeque::new();
         }
     }
 }
@@ -83,15 +201,17 @@ impl<T> Inbox<T> {
     pub fn with_max_bytes(capacity: usize, max_bytes: usize) -> Self {
         Inbox {
             items: Mutex::new(Queue {
-                items: VecDeque::new(),
+                front: VecDeque::new(),
+                batches: VecDeque::new(),
+                len: 0,
                 bytes: 0,
+                spare: Vec::new(),
                 wakers: Vec::new(),
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
             max_bytes: max_bytes.max(1),
-            paused: AtomicBool::new(false),
-            full: AtomicBool::new(false),
+            flags: Flags::default(),
             closed: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             trim_on_tick: false,
@@ -125,8 +245,7 @@ impl<T> Inbox<T> {
     /// Queues an item that counts `bytes` against `max_bytes`.
     pub fn push_sized(&self, item: T, bytes: usize) {
         let mut items = self.lock();
-        items.bytes += bytes;
-        items.items.push_back((item, bytes));
+        items.push(item, bytes);
         self.note_room(&items);
         // Read under the lock: a waiter registers itself under it before it sleeps.
         if self.waiting.load(Ordering::Relaxed) > 0 {
@@ -137,34 +256,93 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Queues an item like [`Inbox::push_sized`] without waking anyone: the loop queues a
-    /// turn's messages this way and calls [`Inbox::wake_waiters`] once at the end of the
-    /// turn (one wake-up per batch instead of one per message, when a reader keeps up).
-    pub fn push_sized_later(&self, item: T, bytes: usize) {
+    /// Queues an item that counts `bytes` against `max_bytes`, in `staged` first, without
+    /// waking anyone (the loop queues a turn's messages this way): the items are handed over when [`STAGE_ITEMS`] wait,
+    /// when the queue could be full with them (so that [`Inbox::has_room_with`] answers
+    /// exactly, as `has_room` did after each push), and by [`Inbox::flush`] at the end of
+    /// the loop's turn.
+    pub fn stage(&self, staged: &mut Staged<T>, item: T, bytes: usize) {
+        if staged.items.capacity() == 0 {
+            staged.items.reserve_exact(STAGE_ITEMS);
+        }
+        staged.bytes = staged.bytes.saturating_add(bytes);
+        staged.items.push((item, bytes));
+        if staged.items.len() >= STAGE_ITEMS || !self.room_for(staged) {
+            drop(self.hand_over(staged));
+        }
+    }
+
+    /// Whether the queue had room for the staged items as of the last hand-over (an
+    /// upper bound of what it holds now: readers only take).
+    fn room_for(&self, staged: &Staged<T>) -> bool {
+        staged.held.saturating_add(staged.items.len()) < self.capacity
+            && staged.held_bytes.saturating_add(staged.bytes) < self.max_bytes
+    }
+
+    /// Moves the staged items into the queue, under one lock, without waking anyone.
+    fn hand_over(&self, staged: &mut Staged<T>) -> std::sync::MutexGuard<'_, Queue<T>> {
         let mut items = self.lock();
-        items.bytes += bytes;
-        items.items.push_back((item, bytes));
-        self.note_room(&items);
+        if !staged.items.is_empty() {
+            // The next batch goes in the buffer of one the readers emptied, if there is one.
+            let next = std::mem::take(&mut items.spare);
+            let batch = std::mem::replace(&mut staged.items, next);
+            items.push_batch(batch, staged.bytes);
+            staged.bytes = 0;
+            staged.unwoken = true;
+            self.note_room(&items);
+        }
+        staged.held = items.len;
+        staged.held_bytes = items.bytes;
+        items
+    }
+
+    /// Hands over what is staged and wakes the readers and tasks waiting for items, if
+    /// any were handed over since they were last woken: the end of the loop's turn, one
+    /// wake-up per turn instead of one per message when a reader keeps up. Takes no lock
+    /// when nothing was staged.
+    pub fn flush(&self, staged: &mut Staged<T>) {
+        if staged.is_empty() && !staged.unwoken {
+            return;
+        }
+        let mut items = self.hand_over(staged);
+        staged.unwoken = false;
+        self.wake(&mut items);
+    }
+
+    /// Whether the queue has room with the staged items in it too, as of its last change
+    /// ([`Inbox::has_room`] when nothing is staged). Exact: [`Inbox::stage`] hands the
+    /// items over whenever the bound it keeps could be passed.
+    pub fn has_room_with(&self, staged: &Staged<T>) -> bool {
+        self.has_room() && (staged.is_empty() || self.room_for(staged))
     }
 
     /// Records whether the queue has room (under its lock, after a change); returns it.
+    /// The flag is written only when it changes (see [`Flags`]).
     fn note_room(&self, items: &Queue<T>) -> bool {
         let room = items.has_room(self.capacity, self.max_bytes);
-        self.full.store(!room, Ordering::Release);
+        if self.flags.full.load(Ordering::Relaxed) == room {
+            self.flags.full.store(!room, Ordering::Release);
+        }
         room
     }
 
     /// After a take: records the room, and whether the loop, paused for want of it, may
     /// read again.
     fn resume_after_take(&self, items: &Queue<T>) -> bool {
-        self.note_room(items) && self.paused.load(Ordering::Acquire)
+        self.note_room(items) && self.flags.paused.load(Ordering::Acquire)
     }
 
-    /// Wakes the readers waiting in `pop` and the tasks waiting in `poll_pop`, if any (items
-    /// were queued with [`Inbox::push_sized_later`]). One lock per loop turn, not per message.
-    pub fn wake_waiters(&self) {
-        let mut items = self.lock();
-        if items.items.is_empty() {
+    /// Records whether the loop reads (`paused` false) or stopped for want of room; the
+    /// flag is written only when it changes (the loop asks before every frame).
+    pub fn set_paused(&self, paused: bool) {
+        if self.flags.paused.load(Ordering::Acquire) != paused {
+            self.flags.paused.store(paused, Ordering::Release);
+        }
+    }
+
+    /// Wakes the readers and tasks waiting for items, if items wait (under the lock).
+    fn wake(&self, items: &mut Queue<T>) {
+        if items.is_empty() {
             return;
         }
         // Read under the lock: a waiter registers itself under it before it sleeps.
@@ -178,13 +356,13 @@ impl<T> Inbox<T> {
 
     /// Whether the queue has room, as of its last change.
     pub fn has_room(&self) -> bool {
-        !self.full.load(Ordering::Acquire)
+        !self.flags.full.load(Ordering::Acquire)
     }
 
     // Public only for py2p-sim (feature `internals`); nobody asks whether it is empty.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.lock().items.len()
+        self.lock().len
     }
 
     pub fn close(&self) {
@@ -243,7 +421,8 @@ impl<T> Inbox<T> {
     /// Takes the next item, waiting up to `timeout` (`None`: until one comes or the inbox
     /// closes). Returns the item and whether the loop should be woken to read again.
     pub fn pop(&self, timeout: Option<Duration>) -> (Option<T>, bool) {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // The clock is read only when there is something to wait for.
+        let mut deadline = None;
         let mut items = self.lock();
         loop {
             if let Some(item) = items.take(self.trim_on_tick) {
@@ -253,9 +432,11 @@ impl<T> Inbox<T> {
             if self.is_closed() {
                 return (None, false);
             }
-            let left = match deadline {
+            let left = match timeout {
                 None => None,
-                Some(d) => {
+                Some(t) if t.is_zero() => return (None, false),
+                Some(t) => {
+                    let d = *deadline.get_or_insert_with(|| Instant::now() + t);
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return (None, false);
@@ -283,46 +464,57 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// The bytes of the buffers an inbox holds: the front batch's, the spare one's, and
+    /// the list of batches.
+    fn room_held<T>(inbox: &Inbox<T>) -> usize {
+        let q = inbox.lock();
+        room::<(T, usize)>(q.front.capacity() + q.spare.capacity())
+            + room::<Vec<(T, usize)>>(q.batches.capacity())
+    }
+
     #[test]
     fn an_emptied_queue_gives_back_the_room_of_a_burst() {
-        let inbox = Inbox::new(100_000);
-        // Small items: the room of a short queue is kept while it fills and empties.
+        let inbox = Inbox::new(1_000_000);
+        // Small items: the list of batches of a short queue is kept while it fills and
+        // empties, the batches' buffers are not.
         for round in 0..3 {
-            for i in 0..100u64 {
+            for i in 0..1_000u64 {
                 inbox.push(i);
             }
             while inbox.pop(Some(Duration::ZERO)).0.is_some() {}
-            assert!(inbox.lock().items.capacity() >= 100, "round {round}");
+            let q = inbox.lock();
+            assert!(q.batches.capacity() >= 1_000 / STAGE_ITEMS, "round {round}");
+            assert_eq!(q.front.capacity() + q.spare.capacity(), 0, "round {round}");
         }
         // A burst past the limit: its room goes once the queue is empty, not before.
-        for i in 0..10_000u64 {
+        for i in 0..200_000u64 {
             inbox.push(i);
         }
         assert_eq!(inbox.pop(Some(Duration::ZERO)).0, Some(0));
-        assert!(inbox.lock().items.capacity() >= 9_999);
-        let (rest, _) = inbox.pop_many(20_000, Some(Duration::ZERO));
-        assert_eq!(rest.len(), 9_999);
-        assert_eq!(inbox.lock().items.capacity(), 0);
+        assert!(room_held(&inbox) > KEEP_BYTES);
+        let (rest, _) = inbox.pop_many(300_000, Some(Duration::ZERO));
+        assert_eq!(rest, (1..200_000).collect::<Vec<_>>());
+        assert_eq!(room_held(&inbox), 0);
     }
 
     #[test]
     fn an_inbox_trimmed_on_tick_keeps_its_room_until_the_tick() {
-        let inbox = Inbox::new(100_000).trimmed_on_tick();
+        let inbox = Inbox::new(1_000_000).trimmed_on_tick();
         for round in 0..3 {
-            for i in 0..10_000u64 {
+            for i in 0..200_000u64 {
                 inbox.push(i);
             }
-            let (all, _) = inbox.pop_many(20_000, Some(Duration::ZERO));
-            assert_eq!(all.len(), 10_000);
-            assert!(inbox.lock().items.capacity() >= 10_000, "round {round}");
+            let (all, _) = inbox.pop_many(300_000, Some(Duration::ZERO));
+            assert_eq!(all.len(), 200_000);
+            assert!(room_held(&inbox) > KEEP_BYTES, "round {round}");
         }
         // Not while items wait.
         inbox.push(1);
         inbox.trim();
-        assert!(inbox.lock().items.capacity() >= 10_000);
+        assert!(room_held(&inbox) > KEEP_BYTES);
         assert_eq!(inbox.pop(Some(Duration::ZERO)).0, Some(1));
         inbox.trim();
-        assert_eq!(inbox.lock().items.capacity(), 0);
+        assert_eq!(room_held(&inbox), 0);
     }
 
     #[test]
@@ -338,7 +530,7 @@ mod tests {
         };
         producer.join().unwrap();
         assert!(!inbox.has_room());
-        inbox.paused.store(true, Ordering::Release);
+        inbox.set_paused(true);
         // Still full after the first: no reason to wake the loop yet.
         assert_eq!(inbox.pop(None), (Some(0), false));
         assert_eq!(inbox.pop(Some(Duration::ZERO)), (Some(1), true));
@@ -374,14 +566,15 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
         let inbox = Inbox::new(16);
+        let mut staged = Staged::default();
         assert!(inbox.poll_pop(&mut cx).is_pending());
-        inbox.push_sized_later(7, 0);
+        inbox.stage(&mut staged, 7, 0);
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             0,
             "woken before the end of the turn"
         );
-        inbox.wake_waiters();
+        inbox.flush(&mut staged);
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -408,9 +601,10 @@ mod tests {
         while inbox.waiting.load(Ordering::Relaxed) == 0 {
             std::thread::yield_now();
         }
-        inbox.push_sized_later(1, 0);
-        inbox.push_sized_later(2, 0);
-        inbox.wake_waiters();
+        let mut staged = Staged::default();
+        inbox.stage(&mut staged, 1, 0);
+        inbox.stage(&mut staged, 2, 0);
+        inbox.flush(&mut staged);
         assert_eq!(reader.join().unwrap(), (Some(1), Some(2)));
     }
 
@@ -421,10 +615,116 @@ mod tests {
         assert!(inbox.has_room());
         inbox.push_sized("b", 600);
         assert!(!inbox.has_room(), "1,200 bytes held");
-        inbox.paused.store(true, Ordering::Release);
+        inbox.set_paused(true);
         // Taking the first leaves 600 bytes: room again, so the loop is to be woken.
         assert_eq!(inbox.pop(None), (Some("a"), true));
         assert!(inbox.has_room());
         assert_eq!(inbox.pop(None), (Some("b"), true));
+    }
+
+    #[test]
+    fn staged_items_are_handed_over_in_batches_and_at_the_flush() {
+        let inbox = Inbox::new(1_000);
+        let mut staged = Staged::default();
+        for i in 0..STAGE_ITEMS as u32 - 1 {
+            inbox.stage(&mut staged, i, 1);
+        }
+        assert_eq!(inbox.len(), 0, "nothing handed over before a batch is full");
+        assert_eq!(staged.len(), STAGE_ITEMS - 1);
+        inbox.stage(&mut staged, 1_000, 1);
+        assert_eq!(inbox.len(), STAGE_ITEMS, "a full batch goes in at once");
+        assert!(staged.is_empty());
+        inbox.stage(&mut staged, 2_000, 1);
+        assert_eq!(inbox.pop(Some(Duration::ZERO)).0, Some(0));
+        inbox.flush(&mut staged);
+        assert!(staged.is_empty());
+        // In the order staged.
+        let (rest, _) = inbox.pop_many(1_000, Some(Duration::ZERO));
+        let mut want: Vec<u32> = (1..STAGE_ITEMS as u32 - 1).collect();
+        want.extend([1_000, 2_000]);
+        assert_eq!(rest, want);
+        assert_eq!(inbox.lock().bytes, 0);
+    }
+
+    #[test]
+    fn room_with_staged_items_is_exact_for_items_and_bytes() {
+        // Each count: the answer after every item is the one a push per item gave.
+        for (capacity, max_bytes, size) in [(5, usize::MAX, 0), (1_000, 50, 10), (3, 25, 10)] {
+            let inbox = Inbox::with_max_bytes(capacity, max_bytes);
+            let pushed = Inbox::with_max_bytes(capacity, max_bytes);
+            let mut staged = Staged::default();
+            for i in 0..8 {
+                inbox.stage(&mut staged, i, size);
+                pushed.push_sized(i, size);
+                assert_eq!(
+                    inbox.has_room_with(&staged),
+                    pushed.has_room(),
+                    "item {i} of capacity {capacity}, max bytes {max_bytes}"
+                );
+            }
+            // Readers take some: room again, staged or not.
+            let (_, resume) = inbox.pop_many(4, Some(Duration::ZERO));
+            let _ = pushed.pop_many(4, Some(Duration::ZERO));
+            assert!(!resume, "the loop never paused");
+            assert_eq!(inbox.has_room_with(&staged), pushed.has_room());
+            inbox.stage(&mut staged, 9, size);
+            pushed.push_sized(9, size);
+            assert_eq!(inbox.has_room_with(&staged), pushed.has_room());
+            assert_eq!(inbox.len() + staged.len(), pushed.len());
+        }
+    }
+
+    #[test]
+    fn a_flush_with_nothing_staged_takes_no_lock() {
+        let inbox = Arc::new(Inbox::new(16));
+        let mut staged = Staged::default();
+        inbox.stage(&mut staged, 1, 0);
+        inbox.flush(&mut staged);
+        let held = inbox.lock();
+        // The lock is held here: a flush that took it would not return while it is.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let flusher = {
+            let inbox = inbox.clone();
+            std::thread::spawn(move || {
+                inbox.flush(&mut staged);
+                let _ = done_tx.send(());
+            })
+        };
+        let done = done_rx.recv_timeout(Duration::from_secs(30));
+        drop(held);
+        flusher.join().unwrap();
+        assert!(done.is_ok(), "the flush waited for the lock");
+        assert_eq!(inbox.len(), 1);
+    }
+
+    #[test]
+    fn the_loop_stages_in_the_buffers_readers_emptied() {
+        let inbox = Inbox::new(1_000).trimmed_on_tick();
+        let mut staged = Staged::default();
+        let mut seen = Vec::new();
+        let mut next = 0u32;
+        for _ in 0..6 {
+            for _ in 0..STAGE_ITEMS {
+                inbox.stage(&mut staged, next, 1);
+                next += 1;
+            }
+            // The whole batch went in at once; the buffer to stage in next is empty.
+            assert!(staged.is_empty());
+            seen.push((staged.items.as_ptr(), staged.items.capacity()));
+            let (got, _) = inbox.pop_many(STAGE_ITEMS, Some(Duration::ZERO));
+            assert_eq!(got.len(), STAGE_ITEMS);
+        }
+        assert_eq!(
+            inbox.pop_many(1_000, Some(Duration::ZERO)).0,
+            Vec::<u32>::new()
+        );
+        // From the third batch on, each is staged in a buffer the reader emptied: three
+        // buffers go round (the one staged in, the reader's front, the spare).
+        assert!(
+            seen[2..].iter().all(|&(_, cap)| cap >= STAGE_ITEMS),
+            "{seen:?}"
+        );
+        assert_eq!(seen[5], seen[2], "{seen:?}");
+        assert_ne!(seen[3], seen[2], "{seen:?}");
     }
 }

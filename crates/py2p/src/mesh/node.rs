@@ -28,6 +28,7 @@ use crate::chord::{ChordCommand, ChordEffect, ChordReply, ChordTable, RequestId}
 use crate::config::MeshConfig;
 use crate::connection::{is_user_sub_flag, Connection, SendOn};
 use crate::error::ConnectError;
+use crate::inbox::Staged;
 use crate::message::{Message, MessageKind, PeerEvent};
 use crate::sync::{SyncCommand, SyncTable, SyncView};
 
@@ -69,6 +70,9 @@ pub struct MeshNode {
     /// flush of a long run of commands), not one per send: those counters' cache line
     /// went back and forth between the sender's thread and the loop's for every message.
     sends_done: usize,
+    /// Messages for the inbox not handed over yet: they go in together (see [`Staged`]),
+    /// at the latest at the end of the loop's turn (`on_backlog`).
+    staged: Staged<Message>,
 }
 
 impl MeshNode {
@@ -97,6 +101,7 @@ impl MeshNode {
             published_at: None,
             held: Some(Box::new(HeldRelays::new())),
             sends_done: 0,
+            staged: Staged::default(),
         }
     }
 
@@ -116,6 +121,13 @@ impl MeshNode {
     #[cfg(feature = "internals")]
     pub fn observe_paths(&mut self, observer: super::core::PathObserver) {
         self.core.observe_paths(observer);
+    }
+
+    /// Hands the messages queued for the inbox to it now, and wakes its readers (the loop
+    /// does so at the end of every turn): a driver that stands in for the loop and takes
+    /// the user's messages in the same turn (the simulator) calls it first.
+    pub fn flush_inbox(&mut self) {
+        self.shared.inbox.flush(&mut self.staged);
     }
 
     fn tables(&self) -> Tables {
@@ -329,7 +341,7 @@ impl MeshNode {
 
     fn status(&self) -> Status {
         let mut status = self.core.status();
-        status.inbox = self.shared.inbox.len();
+        status.inbox = self.shared.inbox.len() + self.staged.len();
         status
     }
 
@@ -367,6 +379,8 @@ impl MeshNode {
         let queued = msg.payload().first().is_some_and(is_user_sub_flag);
         let message = Message { wire: msg, kind };
         if !self.handlers.is_empty() {
+            // A handler that calls `recv` finds the messages queued before this one.
+            self.shared.inbox.flush(&mut self.staged);
             // While the handlers run, `status()` is answered from the published copy.
             self.publish_status(Duration::from_millis(1));
             self.make_connection(conn);
@@ -406,8 +420,9 @@ impl MeshNode {
         if queued {
             self.core.count_queued();
             let bytes = message.wire.body_len();
-            // Readers are woken once at the end of the loop's turn (`on_backlog`).
-            self.shared.inbox.push_sized_later(message, bytes);
+            // Handed over in batches; readers are woken once at the end of the loop's
+            // turn (`on_backlog`).
+            self.shared.inbox.stage(&mut self.staged, message, bytes);
         } else {
             self.core.count_unknown();
             debug!(
@@ -458,11 +473,9 @@ impl Service for MeshNode {
     }
 
     fn wants_input(&self) -> bool {
-        let room = self.shared.inbox.has_room();
+        let room = self.shared.inbox.has_room_with(&self.staged);
         // Asked before every frame: the flag the reader checks is written when it changes.
-        if self.shared.inbox.paused.load(Ordering::Acquire) == room {
-            self.shared.inbox.paused.store(!room, Ordering::Release);
-        }
+        self.shared.inbox.set_paused(!room);
         room
     }
 
@@ -471,7 +484,7 @@ impl Service for MeshNode {
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {
-        self.shared.inbox.wake_waiters();
+        self.flush_inbox();
         self.shared
             .command_done(std::mem::take(&mut self.sends_done), queued_bytes);
         self.publish_status(Duration::from_millis(10));
@@ -487,6 +500,8 @@ impl Service for MeshNode {
         if let Some(view) = &self.sync_view {
             view.events.close();
         }
+        // Readers take what arrived before the close.
+        self.flush_inbox();
         self.shared.close();
     }
 }
