@@ -289,11 +289,16 @@ impl Endpoint {
     /// Whether the driver may read the connection's socket now: it is up, not closing, no
     /// frames wait for the service, and the service wants input.
     pub fn may_read<S: Service>(&self, conn: ConnId, service: &S) -> bool {
+        self.open_for_input(conn) && service.wants_input()
+    }
+
+    /// Whether the connection's socket is to be read when the service wants input: it is
+    /// up, not closing, its peer has not closed, and no frames wait for the service.
+    pub fn open_for_input(&self, conn: ConnId) -> bool {
         self.conns
             .get(&conn)
             .is_some_and(|c| c.phase != Phase::Connecting && !c.read_pending && !c.peer_closed)
             && !self.is_closing(conn)
-            && service.wants_input()
     }
 
     /// Connections holding frames the service has not taken yet (input was paused).

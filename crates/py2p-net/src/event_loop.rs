@@ -304,7 +304,10 @@ impl Driver {
     fn read_conn<S: Service>(&mut self, id: ConnId, service: &mut S) {
         self.unread.remove(&id);
         if !self.endpoint.resume(id, service) {
-            if self.endpoint.paused().contains(&id) {
+            // Frames wait in the endpoint, or the service wants no input now while the
+            // socket may hold bytes: this readiness will not be reported again (edge
+            // triggered), so the socket is read once input resumes.
+            if self.endpoint.paused().contains(&id) || self.endpoint.open_for_input(id) {
                 self.unread.insert(id);
             }
             return;
