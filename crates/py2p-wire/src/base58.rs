@@ -135,6 +135,24 @@ pub fn decode_u64_bytes(text: &[u8]) -> Result<u64, WireError> {
     Ok(n)
 }
 
+/// Whether base-58 text that decodes to a `u64` ([`decode_u64_bytes`]) is the canonical
+/// spelling of its value, the text of [`U64Text::new`]: zero is `"1"`, and no other value's
+/// text starts with `1` (the zero digit). Empty text decodes to zero but is not its text.
+///
+/// ```
+/// use py2p_wire::base58::is_canonical_u64;
+/// assert!(is_canonical_u64(b"1") && is_canonical_u64(b"2z"));
+/// assert!(!is_canonical_u64(b"12") && !is_canonical_u64(b""));
+/// ```
+pub fn is_canonical_u64(text: &[u8]) -> bool {
+    match text {
+        [] => false,
+        [b'1'] => true,
+        [b'1', ..] => false,
+        _ => true,
+    }
+}
+
 fn byte_digit(text: &[u8], position: usize, b: u8) -> Result<u8, WireError> {
     let d = digit(b);
     if d == 0xFF {
@@ -824,7 +842,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_time_text_is_canonical_exactly_when_it_is_the_encoding_of_its_value() {
+        let mut texts: Vec<String> = ["", "1", "11", "111", "12", "112", "2", "21", "z", "1z"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        for n in [0, 1, 57, 58, 1_700_000_000, u64::MAX] {
+            let t = encode_u64(n);
+            texts.push(format!("1{t}"));
+            texts.push(format!("111{t}"));
+            texts.push(t);
+        }
+        for t in texts {
+            let value = decode_u64_bytes(t.as_bytes()).unwrap();
+            assert_eq!(
+                is_canonical_u64(t.as_bytes()),
+                encode_u64(value) == t,
+                "{t:?}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn canonical_time_matches_the_encoding(
+            text in proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()), 0..12),
+        ) {
+            if let Ok(value) = decode_u64_bytes(&text) {
+                prop_assert_eq!(
+                    is_canonical_u64(&text),
+                    encode_u64(value).as_bytes() == &text[..]
+                );
+            }
+        }
+
         #[test]
         fn u64_round_trip(n: u64) {
             let s = encode_u64(n);

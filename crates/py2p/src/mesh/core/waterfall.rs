@@ -91,7 +91,7 @@ impl MeshCore {
             let frame = match frames.iter().find(|(m, _)| *m == method) {
                 Some((_, f)) => f.clone(),
                 None => {
-                    let relayed = received.as_ref().and_then(|r| r.frame_for(method, msg));
+                    let relayed = received.as_ref().and_then(|r| r.frame_for(method));
                     // One peer, sent now: encoded straight into its write queue (a burst of
                     // small frames shares one buffer there), no buffer of its own.
                     if let (None, 1, To::Net(net), Some(room)) =
@@ -263,14 +263,9 @@ pub(super) enum To<'a> {
 pub(crate) struct Received<'a> {
     method: Option<Compression>,
     body: &'a [u8],
-    /// The time packet as it arrived (a u64's base-58 text is at most 11 characters), held
-    /// for the check of its spelling, made only when the body is relayed.
-    time_58: [u8; TIME_58_MAX],
-    time_58_len: usize,
+    /// Whether the time packet arrived in its one canonical spelling.
+    canonical_time: bool,
 }
-
-/// The longest canonical time text: base-58 of `u64::MAX` has 11 characters.
-const TIME_58_MAX: usize = 11;
 
 impl<'a> Received<'a> {
     /// The body of a frame whose plain head is `head`, decompressed by `method`; `None` when
@@ -281,23 +276,18 @@ impl<'a> Received<'a> {
         head: &Head<'_>,
     ) -> Option<Received<'a>> {
         let relayable = matches!(method, None | Some(Compression::Snappy));
-        let mut time_58 = [0; TIME_58_MAX];
-        let text = time_58.get_mut(..head.time_58.len())?;
-        text.copy_from_slice(head.time_58);
         relayable.then_some(Received {
             method,
             body,
-            time_58,
-            time_58_len: head.time_58.len(),
+            canonical_time: base58::is_canonical_u64(head.time_58),
         })
     }
 
     /// The whole frame (length and body) for a peer we send to with `method`, if that is the
-    /// method the body came in and the body spells `msg`'s time (which it arrived with) in
-    /// its one canonical way.
-    fn frame_for(&self, method: Option<Compression>, msg: &py2p_wire::Message) -> Option<Vec<u8>> {
-        let arrived = self.time_58.get(..self.time_58_len)?;
-        if method != self.method || base58::U64Text::new(msg.time()).as_bytes() != arrived {
+    /// method the body came in and the body spells the message's time (which decoded) in its
+    /// one canonical way.
+    fn frame_for(&self, method: Option<Compression>) -> Option<Vec<u8>> {
+        if method != self.method || !self.canonical_time {
             return None;
         }
         let len = u32::try_from(self.body.len()).ok()?;
