@@ -310,10 +310,15 @@ impl Endpoint {
             .collect()
     }
 
+    /// Whether frames wait on `conn` for the service (its input was paused).
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.read_pending)
+    }
+
     /// Hands the frames waiting on a paused connection to the service. Returns whether the
     /// driver may read its socket again.
     pub fn resume<S: Service>(&mut self, conn: ConnId, service: &mut S) -> bool {
-        if self.conns.get(&conn).is_some_and(|c| c.read_pending) {
+        if self.is_paused(conn) {
             let before = self.buffered(conn);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.read_pending = false;

@@ -307,7 +307,7 @@ impl Driver {
             // Frames wait in the endpoint, or the service wants no input now while the
             // socket may hold bytes: this readiness will not be reported again (edge
             // triggered), so the socket is read once input resumes.
-            if self.endpoint.paused().contains(&id) || self.endpoint.open_for_input(id) {
+            if self.endpoint.is_paused(id) || self.endpoint.open_for_input(id) {
                 self.unread.insert(id);
             }
             return;
