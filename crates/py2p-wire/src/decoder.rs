@@ -298,6 +298,17 @@ mod tests {
         assert!(d.next_frame().is_err());
     }
 
+    /// `stream` in consecutive pieces of the lengths `cuts` gives, in turn (the last piece
+    /// shorter if need be): the reads a connection might see.
+    fn pieces<'a>(stream: &'a [u8], cuts: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
+        let mut rest = stream;
+        cuts.iter().cycle().map_while(move |&cut| {
+            let (piece, after) = rest.split_at(cut.min(rest.len()));
+            rest = after;
+            (!piece.is_empty()).then_some(piece)
+        })
+    }
+
     proptest! {
         #[test]
         fn reads_taken_in_place_give_the_same_frames(
@@ -309,12 +320,8 @@ mod tests {
             let stream = py2p_testkit::frame::frames(&bodies);
             let mut d = FrameDecoder::new(50);
             let mut got = Vec::new();
-            let mut at = 0;
-            let mut cut = cuts.iter().cycle();
-            while at < stream.len() {
-                let end = (at + cut.next().unwrap()).min(stream.len());
-                let mut data = d.fill(&stream[at..end]);
-                at = end;
+            for piece in pieces(&stream, &cuts) {
+                let mut data = d.fill(piece);
                 while let Some(b) = d.next_frame().unwrap() {
                     got.push(b);
                 }
@@ -337,12 +344,8 @@ mod tests {
             let stream = py2p_testkit::frame::frames(&bodies);
             let mut d = FrameDecoder::new(50);
             let mut got = Vec::new();
-            let mut at = 0;
-            let mut cut = cuts.iter().cycle();
-            while at < stream.len() {
-                let end = (at + cut.next().unwrap()).min(stream.len());
-                d.push(&stream[at..end]);
-                at = end;
+            for piece in pieces(&stream, &cuts) {
+                d.push(piece);
                 // Both ways of taking frames, in turn.
                 let mut reused = Vec::new();
                 loop {
