@@ -17,6 +17,10 @@
 //! assert_eq!(h.finish(), py2p_wire::digest::sha384(b"hello world"));
 //! ```
 
+mod each;
+
+pub use each::sha384_each;
+
 /// Input length (bytes) from which [`Sha384::for_len`] hashes with OpenSSL, when the
 /// `openssl` feature is on.
 pub const OPENSSL_FROM: usize = 1024;
