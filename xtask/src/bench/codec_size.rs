@@ -6,8 +6,8 @@
 //! `docs/codec-decode-size.svg` (throughput against size, log-log).
 
 use super::common::{
-    criterion_median_ns, fmt_secs, python_codec_reference_only, BenchArgs, CodecReference, Section,
-    COMPRESSIONS,
+    criterion_median_ns, fmt_secs, near_parity, parity_rounds, python_codec_reference_only,
+    BenchArgs, CodecReference, Runs, Section, COMPRESSIONS, NEAR_PARITY, PARITY_ROUNDS,
 };
 use super::network::{ratio, write};
 use super::plot::{self, Axis, Chart, Marker, Point, Series};
@@ -81,16 +81,9 @@ fn size_ids(size: &str) -> Vec<String> {
 /// Produces the section (running the benchmarks unless `--no-run`).
 pub fn section(args: &BenchArgs) -> Result<Section> {
     let criterion = util::target_dir().join("criterion");
-    let mut ours_runs: Vec<(String, Vec<f64>)> = Vec::new();
-    let mut reference_runs: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut ours_runs = Runs::default();
+    let mut reference_runs = Runs::default();
     let mut info = None;
-    let push = |runs: &mut Vec<(String, Vec<f64>)>, id: &str, secs: f64| match runs
-        .iter_mut()
-        .find(|(k, _)| k == id)
-    {
-        Some((_, v)) => v.push(secs),
-        None => runs.push((id.to_string(), vec![secs])),
-    };
     let rounds = if args.no_run || args.quick { 1 } else { ROUNDS };
     for round in 0..rounds {
         for (size, _) in sizes(args.quick) {
@@ -103,29 +96,41 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
             }
             for id in size_ids(size) {
                 if let Ok(ns) = criterion_median_ns(&criterion, &id) {
-                    push(&mut ours_runs, &id, ns * 1e-9);
+                    ours_runs.push(&id, ns * 1e-9);
                 }
             }
             if !args.no_python {
                 let r = python_codec_reference_only(args, "curve", &format!("_size/{size}/"))?;
                 for (id, secs) in &r.results {
-                    push(&mut reference_runs, id, *secs);
+                    reference_runs.push(id, *secs);
                 }
                 info = Some(r.info);
             }
         }
     }
-    let median = |runs: &[(String, Vec<f64>)], id: &str| {
-        runs.iter().find(|(k, _)| k == id).and_then(|(_, v)| {
-            let mut v = v.clone();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied()
-        })
+    // A quick run's one round is repeated for the rows near parity, where it decides least.
+    let near = if rounds == 1 {
+        near_parity(&ours_runs, &reference_runs)
+    } else {
+        Vec::new()
+    };
+    parity_rounds(
+        args,
+        &near,
+        &[],
+        "curve",
+        &mut ours_runs,
+        &mut reference_runs,
+    )?;
+    let remeasured = if near.first().is_some_and(|id| ours_runs.rounds(id) > 1) {
+        near
+    } else {
+        Vec::new()
     };
     let reference = info.map(|info| CodecReference {
         results: reference_runs
-            .iter()
-            .filter_map(|(id, _)| Some((id.clone(), median(&reference_runs, id)?)))
+            .ids()
+            .filter_map(|id| Some((id.to_string(), reference_runs.median(id)?)))
             .collect(),
         info,
     });
@@ -136,7 +141,7 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
                 let id = format!("{op}_size/{size}/{method}");
                 // Quick runs leave sizes out; results of an earlier full run stay on disk
                 // but would mix runs, so only this run's sizes are read.
-                let ours = median(&ours_runs, &id);
+                let ours = ours_runs.median(&id);
                 let reference = reference.as_ref().and_then(|r| r.get(&id));
                 if ours.is_some() || reference.is_some() {
                     cells.push((op, size, method, Cell { ours, reference }));
@@ -153,7 +158,7 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
     }
     Ok(Section {
         id: "codec-size",
-        markdown: markdown(&curves, reference.as_ref(), args.quick),
+        markdown: markdown(&curves, reference.as_ref(), args.quick, &remeasured),
         failure: None,
     })
 }
@@ -241,7 +246,13 @@ pub fn chart(curves: &Curves, op: &str) -> Chart {
     }
 }
 
-fn markdown(curves: &Curves, reference: Option<&CodecReference>, quick: bool) -> String {
+/// `remeasured`: the ids a quick run measured again for being near parity.
+fn markdown(
+    curves: &Curves,
+    reference: Option<&CodecReference>,
+    quick: bool,
+    remeasured: &[String],
+) -> String {
     let mut md = String::new();
     md.push_str("## Message codec against payload size: py2p-wire vs py2p 0.5.607\n\n");
     md.push_str(
@@ -253,8 +264,19 @@ fn markdown(curves: &Curves, reference: Option<&CodecReference>, quick: bool) ->
     md.push_str(&format!(
         "Ours: criterion groups `encode_size`, `decode_size` of `cargo bench -p py2p-wire \
          --bench codec` (flat sampling, 20 samples){}. Reference: {}.\n\n",
-        if quick {
+        if quick && remeasured.is_empty() {
             "; quick mode: 16 B, 4 KiB and 1 MiB only, one round".to_string()
+        } else if quick {
+            format!(
+                "; quick mode: 16 B, 4 KiB and 1 MiB only, one round, then {PARITY_ROUNDS} more \
+                 for the rows within {NEAR_PARITY}× of parity after it ({}), ours and py2p's \
+                 alternately, those figures the medians of their rounds",
+                remeasured
+                    .iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             format!(
                 "; {ROUNDS} rounds, ours and py2p's measured alternately size by size, each \
@@ -402,7 +424,7 @@ mod tests {
 
     #[test]
     fn table_rows_and_ratios() {
-        let md = markdown(&curves(), None, false);
+        let md = markdown(&curves(), None, false, &[]);
         let row = md
             .lines()
             .find(|l| l.starts_with("| 16 B | none |"))

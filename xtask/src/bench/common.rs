@@ -59,12 +59,114 @@ impl CodecReference {
     }
 }
 
+/// Seconds per operation by id, over the rounds that measured it.
+#[derive(Debug, Default)]
+pub struct Runs(Vec<(String, Vec<f64>)>);
+
+impl Runs {
+    /// Records one round's `secs` for `id`.
+    pub fn push(&mut self, id: &str, secs: f64) {
+        match self.0.iter_mut().find(|(k, _)| k == id) {
+            Some((_, v)) => v.push(secs),
+            None => self.0.push((id.to_string(), vec![secs])),
+        }
+    }
+
+    /// The median of `id`'s rounds (the upper one of an even count).
+    pub fn median(&self, id: &str) -> Option<f64> {
+        let (_, v) = self.0.iter().find(|(k, _)| k == id)?;
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
+
+    /// How many rounds measured `id`.
+    pub fn rounds(&self, id: &str) -> usize {
+        self.0
+            .iter()
+            .find(|(k, _)| k == id)
+            .map_or(0, |(_, v)| v.len())
+    }
+
+    /// The ids measured, in the order first seen.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// Rows whose ratio (py2p / ours) lies within this factor of 1.0 after one round are measured
+/// again ([`parity_rounds`]): there, one round's load on the shared machine decides which side
+/// looks faster.
+pub const NEAR_PARITY: f64 = 1.25;
+
+/// The further rounds of the rows near parity (so that each has three).
+pub const PARITY_ROUNDS: usize = 2;
+
+/// The ids measured on both sides whose ratio lies within [`NEAR_PARITY`] of 1.0.
+pub fn near_parity(ours: &Runs, reference: &Runs) -> Vec<String> {
+    ours.ids()
+        .filter(|id| match (ours.median(id), reference.median(id)) {
+            (Some(o), Some(r)) if o > 0.0 => {
+                let ratio = r / o;
+                (1.0 / NEAR_PARITY..=NEAR_PARITY).contains(&ratio)
+            }
+            _ => false,
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A criterion filter matching exactly `ids` (criterion ids hold no regex metacharacters but
+/// `/`, which is none).
+fn exact_filter(ids: &[String]) -> String {
+    format!("^({})$", ids.join("|"))
+}
+
+/// Measures `ids` [`PARITY_ROUNDS`] more times, ours (criterion, with `criterion_args`) and
+/// py2p's (`interop/bench_reference.py --part PART`) alternately, adding to `ours` and
+/// `reference`.
+pub fn parity_rounds(
+    args: &BenchArgs,
+    ids: &[String],
+    criterion_args: &[&str],
+    part: &str,
+    ours: &mut Runs,
+    reference: &mut Runs,
+) -> Result<()> {
+    if ids.is_empty() || args.no_run || args.no_python {
+        return Ok(());
+    }
+    let criterion = util::target_dir().join("criterion");
+    for round in 0..PARITY_ROUNDS {
+        println!(
+            "near parity, round {} of {PARITY_ROUNDS}: {}",
+            round + 2,
+            ids.join(", ")
+        );
+        let mut cmd = util::cargo();
+        cmd.args(["bench", "-p", "py2p-wire", "--bench", "codec", "--"]);
+        cmd.arg(exact_filter(ids)).args(criterion_args);
+        util::run(&mut cmd)?;
+        for id in ids {
+            ours.push(id, criterion_median_ns(&criterion, id)? * 1e-9);
+        }
+        let r = python_codec_reference_only(args, part, &ids.join(","))?;
+        for (id, secs) in &r.results {
+            if ids.contains(id) {
+                reference.push(id, *secs);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `interop/bench_reference.py --part PART` in the venv.
 pub fn python_codec_reference(args: &BenchArgs, part: &str) -> Result<CodecReference> {
     python_codec_reference_only(args, part, "")
 }
 
-/// [`python_codec_reference`] of the ids containing `only` (all when empty).
+/// [`python_codec_reference`] of the ids containing `only` (all when empty; several texts
+/// separated by commas: the ids containing any of them).
 pub fn python_codec_reference_only(
     args: &BenchArgs,
     part: &str,
@@ -152,5 +254,27 @@ mod tests {
         assert_eq!(fmt_secs(Some(12.3456e-6)), "12.35 µs");
         assert_eq!(fmt_secs(Some(4.5e-3)), "4.50 ms");
         assert_eq!(fmt_secs(None), "—");
+    }
+
+    #[test]
+    fn runs_take_the_median_and_parity_picks_the_close_rows() {
+        let mut ours = Runs::default();
+        let mut reference = Runs::default();
+        for (id, o, r) in [
+            ("a", 1.0, 1.2),
+            ("b", 1.0, 3.0),
+            ("c", 1.0, 0.85),
+            ("d", 2.0, 1.0),
+        ] {
+            ours.push(id, o);
+            reference.push(id, r);
+        }
+        ours.push("c", 3.0);
+        ours.push("c", 0.5);
+        assert_eq!(ours.median("c"), Some(1.0));
+        assert_eq!(ours.rounds("c"), 3);
+        assert_eq!(ours.median("z"), None);
+        assert_eq!(near_parity(&ours, &reference), ["a", "c"]);
+        assert_eq!(exact_filter(&["a/1".into(), "b/2".into()]), "^(a/1|b/2)$");
     }
 }
