@@ -18,6 +18,8 @@
 //! ```
 
 mod each;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 
 pub use each::sha384_each;
 
