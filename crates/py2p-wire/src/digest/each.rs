@@ -27,8 +27,11 @@ where
     P: IntoIterator<Item = &'p [u8]>,
     P::IntoIter: Clone,
 {
+    let inputs = inputs.into_iter();
+    // A lone input takes the plain path at once (the lanes would hash it alone too, after
+    // setting up four).
     #[cfg(target_arch = "x86_64")]
-    if lanes_available() {
+    if inputs.size_hint().1.is_none_or(|most| most > 1) && lanes_available() {
         // SAFETY: `sha384_each_avx2` only needs the CPU to have AVX2, which
         // `lanes_available` has just checked at run time.
         #[allow(unsafe_code)]

@@ -383,13 +383,19 @@ fn compress4(state: &mut [[u64; 8]; 4], blocks: &[[u8; BLOCK]; 4]) {
          $k:ident, $i:literal) => {
             let s1 = xor!(rotr!($e, 14), rotr!($e, 18), rotr!($e, 41));
             let ch = xor!(_mm256_and_si256(xor!($f, $g), $e), $g);
-            let t1 = add!($h, s1, ch, w[$i], _mm256_set1_epi64x($k[$i] as i64));
+            // Sums ordered so that what depends on this round's `e` comes last: the chain
+            // from `e` to the next `e` is Σ1, one add to t1, one to d.
+            let t1 = add!(
+                add!($h, w[$i], _mm256_set1_epi64x($k[$i] as i64)),
+                ch,
+                s1
+            );
             let s0 = xor!(rotr!($a, 28), rotr!($a, 34), rotr!($a, 39));
             let ab = _mm256_xor_si256($a, $b);
             let maj = _mm256_xor_si256($b, _mm256_and_si256(ab, bc));
             bc = ab;
             $d = add!($d, t1);
-            $h = add!(t1, s0, maj);
+            $h = add!(t1, add!(s0, maj));
         };
     }
     // The next 16 words of the schedule, in place: W[t] = σ1(W[t-2]) + W[t-7] +
@@ -465,11 +471,21 @@ fn compress4(state: &mut [[u64; 8]; 4], blocks: &[[u8; BLOCK]; 4]) {
 /// The 16 message words of each lane's block, word `t` of lane `l` in `w[t]`'s lane `l`.
 #[target_feature(enable = "avx2")]
 fn message_words(blocks: &[[u8; BLOCK]; 4]) -> [__m256i; 16] {
-    let [b0, b1, b2, b3] = blocks.each_ref().map(|b| b.as_chunks::<8>().0);
+    let [b0, b1, b2, b3] = blocks;
     let mut w = [_mm256_set1_epi64x(0); 16];
-    for ((((w, x0), x1), x2), x3) in w.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
-        let word = |x: &[u8; 8]| u64::from_be_bytes(*x) as i64;
-        *w = _mm256_set_epi64x(word(x3), word(x2), word(x1), word(x0));
+    for ((((w, x0), x1), x2), x3) in w
+        .iter_mut()
+        .zip(b0.as_chunks::<8>().0)
+        .zip(b1.as_chunks::<8>().0)
+        .zip(b2.as_chunks::<8>().0)
+        .zip(b3.as_chunks::<8>().0)
+    {
+        *w = _mm256_set_epi64x(
+            u64::from_be_bytes(*x3) as i64,
+            u64::from_be_bytes(*x2) as i64,
+            u64::from_be_bytes(*x1) as i64,
+            u64::from_be_bytes(*x0) as i64,
+        );
     }
     w
 }
