@@ -8,7 +8,7 @@
 //! (`lanes.rs`); elsewhere, and for longer inputs, one after the other with
 //! [`Sha384::for_len`](super::Sha384::for_len)'s choice of implementation.
 
-use super::{Sha384, SHA384_LEN};
+use super::single::{Sha384, SHA384_LEN};
 
 /// Appends to `out` the sha-384 of each input, in order. An input is the concatenation of
 /// its pieces (a message's payload packets and its time text, say), so nothing is copied to
@@ -78,7 +78,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::OPENSSL_FROM;
+    use crate::digest::single::OPENSSL_FROM;
     use proptest::prelude::*;
     use sha2::Digest;
 

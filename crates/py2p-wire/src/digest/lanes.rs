@@ -23,7 +23,7 @@ use std::arch::x86_64::{
     _mm256_slli_epi64, _mm256_srli_epi64, _mm256_xor_si256,
 };
 
-use super::{Sha384, OPENSSL_FROM, SHA384_LEN};
+use super::single::{Sha384, OPENSSL_FROM, SHA384_LEN};
 
 /// SHA-512's block size in bytes.
 const BLOCK: usize = 128;
@@ -385,11 +385,7 @@ fn compress4(state: &mut [[u64; 8]; 4], blocks: &[[u8; BLOCK]; 4]) {
             let ch = xor!(_mm256_and_si256(xor!($f, $g), $e), $g);
             // Sums ordered so that what depends on this round's `e` comes last: the chain
             // from `e` to the next `e` is Σ1, one add to t1, one to d.
-            let t1 = add!(
-                add!($h, w[$i], _mm256_set1_epi64x($k[$i] as i64)),
-                ch,
-                s1
-            );
+            let t1 = add!(add!($h, w[$i], _mm256_set1_epi64x($k[$i] as i64)), ch, s1);
             let s0 = xor!(rotr!($a, 28), rotr!($a, 34), rotr!($a, 39));
             let ab = _mm256_xor_si256($a, $b);
             let maj = _mm256_xor_si256($b, _mm256_and_si256(ab, bc));
