@@ -11,6 +11,11 @@
 //! - `floor`: what every message costs whatever the implementation: sha384 of the payload
 //!   and the base-58 time (by `py2p_wire::digest`, as the codec hashes), then base-58 of the
 //!   digest (the message id).
+//! - `digest`: sha-384 of `n` messages (200 B of payload and the 7-byte base-58 time, each
+//!   in two pieces) by `py2p_wire::digest::sha384_each` (four at a time on AVX2),
+//!   `digest/each/{n}`, against a loop of `Sha384`, `digest/loop/{n}`, for n = 1, 2, 3, 4
+//!   and 64; throughput in messages. Not in `cargo xtask bench`'s report: run with
+//!   `cargo bench -p py2p-wire --bench codec -- digest/`.
 //!
 //! - `encode_size` and `decode_size`: the same as `encode` and `decode` against the payload
 //!   size, 16 B to 1 MiB (`16B`, `256B`, `4KiB`, `64KiB`, `1MiB`), per compression, e.g.
@@ -34,7 +39,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
-use py2p_wire::digest::Sha384;
+use py2p_wire::digest::{sha384_each, Sha384};
 use py2p_wire::{base58, Compression, Limits, Message};
 
 /// A sender id of realistic length (py2p ids are base-58 sha384 digests).
@@ -173,6 +178,39 @@ fn floor(c: &mut Criterion) {
     group.finish();
 }
 
+fn digest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("digest");
+    let time_58 = base58::encode_u64(TIME);
+    let long = payload(200 + 64);
+    let payloads: Vec<&[u8]> = (0..64).map(|i| &long[i..i + 200]).collect();
+    for n in [1, 2, 3, 4, 64] {
+        let inputs = &payloads[..n];
+        let mut out = Vec::with_capacity(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("each", n), |b| {
+            b.iter(|| {
+                out.clear();
+                let inputs = black_box(inputs).iter().map(|p| [*p, time_58.as_bytes()]);
+                sha384_each(inputs, &mut out);
+                black_box(&out);
+            })
+        });
+        group.bench_function(BenchmarkId::new("loop", n), |b| {
+            b.iter(|| {
+                out.clear();
+                for p in black_box(inputs) {
+                    let mut h = Sha384::for_len(p.len() + time_58.len());
+                    h.update(p);
+                    h.update(time_58.as_bytes());
+                    out.push(h.finish());
+                }
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Settings of the size-curve groups: the 1 MiB cases take milliseconds per call.
 fn curve_group<'a>(c: &'a mut Criterion, name: &str) -> Group<'a> {
     let mut group = c.benchmark_group(name);
@@ -198,6 +236,7 @@ fn main() {
     encode(&mut c);
     decode(&mut c);
     floor(&mut c);
+    digest(&mut c);
     encode_size(&mut c);
     decode_size(&mut c);
     c.final_summary();
