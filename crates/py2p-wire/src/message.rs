@@ -130,9 +130,9 @@ impl Message {
     /// let (ta, tb) = (U64Text::new(7), U64Text::new(8));
     /// let mut digests = Vec::new();
     /// sha384_each([Message::id_pieces(a, &ta), Message::id_pieces(b, &tb)], &mut digests);
-    /// let mut m = Message::from_packet_iter_with_digest(b"\x00", b"me", a, 7, &digests[0]);
+    /// let mut m = Message::from_packet_iter_with_digest(b"\x00", b"me", a, 7, &ta, &digests[0]);
     /// assert_eq!(m, Message::from_packets(b"\x00", b"me", &a, 7));
-    /// m.refill_with_digest(b"\x00", b"me", b, 8, &digests[1]);
+    /// m.refill_with_digest(b"\x00", b"me", b, 8, &tb, &digests[1]);
     /// assert_eq!(m, Message::from_packets(b"\x00", b"me", &b, 8));
     /// ```
     pub fn id_pieces<'p, I>(
@@ -147,20 +147,26 @@ impl Message {
             .chain(std::iter::once(time_58.as_bytes()))
     }
 
-    /// [`Message::from_packet_iter`] with the id's digest computed beforehand: `digest` must
-    /// be the sha-384 of [`Message::id_pieces`] of the same payload and time.
+    /// [`Message::from_packet_iter`] with the id's digest computed beforehand: `time_58` is
+    /// `time`'s text and `digest` the sha-384 of [`Message::id_pieces`] of the same payload
+    /// and text.
     pub fn from_packet_iter_with_digest<'p, I>(
         msg_type: &[u8],
         sender: &[u8],
         payload: I,
         time: u64,
+        time_58: &base58::U64Text,
         digest: &[u8; SHA384_LEN],
     ) -> Message
     where
         I: IntoIterator<Item = &'p [u8]>,
         I::IntoIter: Clone,
     {
-        Message::build_with_digest(Vec::new(), msg_type, sender, payload, time, digest)
+        let payload = payload.into_iter();
+        if cfg!(debug_assertions) {
+            Message::check_digest(payload.clone(), time, time_58, digest);
+        }
+        Message::build_from(Vec::new(), msg_type, sender, payload, time, time_58, digest)
     }
 
     /// [`Message::refill_from_packet_iter`] with the id's digest computed beforehand, as
@@ -171,35 +177,32 @@ impl Message {
         sender: &[u8],
         payload: I,
         time: u64,
+        time_58: &base58::U64Text,
         digest: &[u8; SHA384_LEN],
     ) where
         I: IntoIterator<Item = &'p [u8]>,
         I::IntoIter: Clone,
     {
+        let payload = payload.into_iter();
+        if cfg!(debug_assertions) {
+            Message::check_digest(payload.clone(), time, time_58, digest);
+        }
         let frame = std::mem::take(&mut self.frame);
-        *self = Message::build_with_digest(frame, msg_type, sender, payload, time, digest);
+        *self = Message::build_from(frame, msg_type, sender, payload, time, time_58, digest);
     }
 
-    /// [`Message::build`] with the digest given.
-    fn build_with_digest<'p, I>(
-        frame: Vec<u8>,
-        msg_type: &[u8],
-        sender: &[u8],
-        payload: I,
+    /// Debug builds check that a digest given is the message's (as its time text).
+    fn check_digest<'p>(
+        payload: impl Iterator<Item = &'p [u8]> + Clone,
         time: u64,
+        time_58: &base58::U64Text,
         digest: &[u8; SHA384_LEN],
-    ) -> Message
-    where
-        I: IntoIterator<Item = &'p [u8]>,
-        I::IntoIter: Clone,
-    {
-        let payload = payload.into_iter();
-        let time_58 = base58::U64Text::new(time);
+    ) {
+        debug_assert_eq!(time_58.as_bytes(), base58::U64Text::new(time).as_bytes());
         debug_assert!(
-            *digest == id_digest(payload.clone(), time_58.as_bytes()),
+            *digest == id_digest(payload, time_58.as_bytes()),
             "the digest given is not the message's"
         );
-        Message::build_from(frame, msg_type, sender, payload, time, &time_58, digest)
     }
 
     /// [`Message::from_packet_iter`] into `frame`'s allocation (its bytes are dropped).
@@ -1153,13 +1156,15 @@ mod digest_given_tests {
             for ((payload, time), digest) in batch.iter().zip(&digests) {
                 let pieces = payload.iter().map(Vec::as_slice);
                 let one = Message::from_packet_iter(b"\x00", &sender, pieces.clone(), *time);
-                let fresh =
-                    Message::from_packet_iter_with_digest(b"\x00", &sender, pieces.clone(), *time, digest);
+                let text = base58::U64Text::new(*time);
+                let fresh = Message::from_packet_iter_with_digest(
+                    b"\x00", &sender, pieces.clone(), *time, &text, digest,
+                );
                 prop_assert_eq!(&fresh, &one);
                 prop_assert_eq!(fresh.id(), one.id());
                 prop_assert_eq!(fresh.encode(None), one.encode(None));
                 if let Some(mut m) = last.take() {
-                    m.refill_with_digest(b"\x00", &sender, pieces, *time, digest);
+                    m.refill_with_digest(b"\x00", &sender, pieces, *time, &text, digest);
                     prop_assert_eq!(&m, &one);
                     prop_assert_eq!(m.id(), one.id());
                 }

@@ -102,7 +102,16 @@ impl MeshCore {
     ) {
         let IdBatch { texts, digests } = ids;
         texts.clear();
-        texts.extend(batch.iter().map(|b| U64Text::new(b.time())));
+        // Most of a batch has the same time: its text is made once.
+        let mut last: Option<(u64, U64Text)> = None;
+        texts.extend(batch.iter().map(|b| match last {
+            Some((time, text)) if time == b.time() => text,
+            _ => {
+                let text = U64Text::new(b.time());
+                last = Some((b.time(), text));
+                text
+            }
+        }));
         digests.clear();
         sha384_each(
             batch.iter().zip(texts.iter()).map(|(b, text)| {
@@ -110,20 +119,21 @@ impl MeshCore {
             }),
             digests,
         );
-        for (b, digest) in batch.iter().zip(digests.iter()) {
-            self.broadcast_stamped(net, b.sub_flag(), b.packets(), b.time(), Some(digest));
+        for ((b, text), digest) in batch.iter().zip(texts.iter()).zip(digests.iter()) {
+            let id = Some((text, digest));
+            self.broadcast_stamped(net, b.sub_flag(), b.packets(), b.time(), id);
         }
     }
 
-    /// The user's broadcast stamped `time`, with its id's digest when it was computed
-    /// beforehand.
+    /// The user's broadcast stamped `time`, with the time's text and its id's digest when
+    /// they were computed beforehand.
     fn broadcast_stamped<'p>(
         &mut self,
         net: &mut dyn Net,
         sub_flag: u8,
         packets: impl Iterator<Item = &'p [u8]> + Clone,
         time: u64,
-        digest: Option<&[u8; SHA384_LEN]>,
+        id: Option<(&U64Text, &[u8; SHA384_LEN])>,
     ) {
         let payload = with_sub_flag(sub_flag, packets);
         let msg_type = [Flag::BROADCAST.0];
@@ -134,8 +144,10 @@ impl MeshCore {
         let msg = match last.as_mut().and_then(LastSent::get_mut) {
             Some(reused) => {
                 let payload = payload.clone();
-                match digest {
-                    Some(d) => reused.refill_with_digest(&msg_type, sender, payload, time, d),
+                match id {
+                    Some((text, d)) => {
+                        reused.refill_with_digest(&msg_type, sender, payload, time, text, d)
+                    }
                     None => reused.refill_from_packet_iter(&msg_type, sender, payload, time),
                 }
                 last
@@ -143,9 +155,9 @@ impl MeshCore {
             None => None,
         };
         let msg = msg.unwrap_or_else(|| {
-            LastSent::new(match digest {
-                Some(d) => {
-                    Message::from_packet_iter_with_digest(&msg_type, sender, payload, time, d)
+            LastSent::new(match id {
+                Some((text, d)) => {
+                    Message::from_packet_iter_with_digest(&msg_type, sender, payload, time, text, d)
                 }
                 None => Message::from_packet_iter(&msg_type, sender, payload, time),
             })
