@@ -496,7 +496,10 @@ impl Service for MeshNode {
     }
 
     fn on_commands_done(&mut self, net: &mut dyn Net) {
-        self.with_out(net, |node, net| node.finish_broadcasts(net));
+        // Called at every turn of the loop: nothing to do unless broadcasts wait.
+        if !self.broadcasts.is_empty() {
+            self.with_out(net, |node, net| node.finish_broadcasts(net));
+        }
     }
 
     fn on_tick(&mut self, net: &mut dyn Net) {
