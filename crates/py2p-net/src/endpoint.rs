@@ -15,7 +15,8 @@
 //!    dial results with [`Endpoint::connected`] / [`Endpoint::connect_failed`], bytes read
 //!    with [`Endpoint::received`] (only while [`Endpoint::may_read`]), EOF with
 //!    [`Endpoint::peer_closed`] and socket errors with [`Endpoint::io_error`];
-//! 3. passes the user's commands with [`Endpoint::command`];
+//! 3. passes the user's commands with [`Endpoint::command`], and after the last of a run
+//!    (before anything else) calls [`Endpoint::commands_done`];
 //! 4. carries out [`Endpoint::poll_action`] until it returns `None`: open a connection
 //!    ([`Action::Dial`]) or close one after writing its last bytes ([`Action::Close`]);
 //! 5. writes, for each connection in [`Endpoint::take_dirty`] (or that became writable),
@@ -444,6 +445,14 @@ impl Endpoint {
     /// Passes a command from the user's threads to the service.
     pub fn command<S: Service>(&mut self, cmd: S::Command, service: &mut S) {
         service.on_command(self, cmd);
+        self.finish_closes(service);
+    }
+
+    /// Tells the service that a run of [`Endpoint::command`]s ended
+    /// ([`Service::on_commands_done`]): after the last command waiting, and before writing
+    /// in the middle of a long run.
+    pub fn commands_done<S: Service>(&mut self, service: &mut S) {
+        service.on_commands_done(self);
         self.finish_closes(service);
     }
 

@@ -422,10 +422,14 @@ fn run<S: Service>(mut d: Driver, mut service: S, rx: Receiver<S::Command>, shar
             // A long run of commands (a program sending in a loop) is written out as it goes,
             // so that the queues, and the senders' view of them, stay current.
             if d.endpoint.total_queued() > FLUSH_DURING_COMMANDS {
+                d.endpoint.commands_done(&mut service);
                 d.flush_dirty(&mut service);
                 service.on_backlog(d.endpoint.total_queued());
             }
         }
+        // The drain's end: what the service gathered over the commands is done now.
+        d.endpoint.commands_done(&mut service);
+        d.apply_actions(&mut service);
         // Connections whose reading was paused or cut short by the budget.
         if service.wants_input() {
             let mut pending: Vec<ConnId> = d.unread.iter().copied().collect();

@@ -159,6 +159,11 @@ pub trait Service: Send + 'static {
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
     /// A command from another thread.
     fn on_command(&mut self, net: &mut dyn Net, cmd: Self::Command);
+    /// The end of a run of commands ([`Endpoint::commands_done`](crate::Endpoint::commands_done)):
+    /// the driver took every command waiting, or is about to write in the middle of a long
+    /// run. A service that gathers work over consecutive commands (to do it together) does
+    /// it now. Default: nothing gathered.
+    fn on_commands_done(&mut self, _net: &mut dyn Net) {}
     /// Runs every `tick_interval`, for timers.
     fn on_tick(&mut self, net: &mut dyn Net);
     /// Whether the service can take more frames now. While it returns `false` the loop stops

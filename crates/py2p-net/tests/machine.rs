@@ -132,6 +132,7 @@ impl Memory {
     fn command(&mut self, body: Vec<u8>) {
         self.endpoint
             .command(Cmd::Broadcast(body), &mut self.service);
+        self.endpoint.commands_done(&mut self.service);
         self.turn();
     }
 
@@ -395,6 +396,7 @@ fn a_shutdown_queues_nothing_the_service_sends_while_it_hears_of_the_closes() {
     // Queued before the shutdown: goes out as last words.
     let first = service.open[0];
     endpoint.command((), &mut service);
+    endpoint.commands_done(&mut service);
     let hello = frame(b"queued before");
     Net::send(&mut endpoint, first, hello.clone().into());
     while endpoint.poll_action().is_some() {}

@@ -102,6 +102,7 @@ fn connected_pair() -> (Side, ConnId, Side, ConnId) {
     let server_addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
     let client_addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     client.ep.command(Cmd::Dial(server_addr), &mut client.svc);
+    client.ep.commands_done(&mut client.svc);
     let Some(Action::Dial { conn: c, addr }) = client.ep.poll_action() else {
         panic!("no dial")
     };
@@ -122,9 +123,11 @@ fn two_endpoints_handshake_and_exchange_frames_in_memory() {
             .ep
             .command(Cmd::Send(c, vec![i; 100]), &mut client.svc);
     }
+    client.ep.commands_done(&mut client.svc);
     server
         .ep
         .command(Cmd::Send(s, b"back".to_vec()), &mut server.svc);
+    server.ep.commands_done(&mut server.svc);
     while carry(&mut client, c, &mut server, s) + carry(&mut server, s, &mut client, c) > 0 {}
     let got: Vec<Vec<u8>> = server
         .events
@@ -147,6 +150,7 @@ fn each_frame_ends_a_tls_record() {
             .ep
             .command(Cmd::Send(c, vec![7u8; 50]), &mut client.svc);
     }
+    client.ep.commands_done(&mut client.svc);
     let mut pipe = Pipe {
         bytes: Vec::new(),
         room: 1 << 20,

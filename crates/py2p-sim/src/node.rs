@@ -202,6 +202,13 @@ impl Service for Actor {
             _ => {}
         }
     }
+    fn on_commands_done(&mut self, net: &mut dyn Net) {
+        match self {
+            Actor::Mesh(m) => m.core.on_commands_done(net),
+            Actor::Garbage(g) => g.on_commands_done(net),
+            Actor::Scripted(s) => s.on_commands_done(net),
+        }
+    }
     fn on_tick(&mut self, net: &mut dyn Net) {
         match self {
             Actor::Mesh(m) => m.core.on_tick(net),

@@ -39,6 +39,7 @@ impl Sim {
             return;
         };
         endpoint.command(ActorCommand::Scripted(Box::new(f)), actor);
+        endpoint.commands_done(actor);
         self.after_turn(i);
     }
 

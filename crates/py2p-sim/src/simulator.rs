@@ -323,6 +323,8 @@ impl Sim {
             return false;
         };
         endpoint.command(ActorCommand::Mesh(cmd), actor);
+        // One command per turn: the run of commands ends here (a broadcast waits for it).
+        endpoint.commands_done(actor);
         self.after_turn(i);
         true
     }

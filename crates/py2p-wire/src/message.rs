@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::digest::Sha384;
+use crate::digest::{Sha384, SHA384_LEN};
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 mod payload;
@@ -119,9 +119,95 @@ impl Message {
         *self = Message::build(frame, msg_type, sender, payload, time);
     }
 
+    /// The pieces whose sha-384 is the id of a message with `payload` stamped `time_58`
+    /// (`base58::U64Text::new(time)`): the payload packets, then the time's text. A sender
+    /// hashes several messages' pieces together ([`sha384_each`](crate::digest::sha384_each))
+    /// and makes each with its digest ([`Message::refill_with_digest`]).
+    ///
+    /// ```
+    /// use py2p_wire::{base58::U64Text, digest::sha384_each, Message};
+    /// let (a, b): ([&[u8]; 2], [&[u8]; 2]) = ([b"\x00", b"one"], [b"\x00", b"two"]);
+    /// let (ta, tb) = (U64Text::new(7), U64Text::new(8));
+    /// let mut digests = Vec::new();
+    /// sha384_each([Message::id_pieces(a, &ta), Message::id_pieces(b, &tb)], &mut digests);
+    /// let mut m = Message::from_packet_iter_with_digest(b"\x00", b"me", a, 7, &ta, &digests[0]);
+    /// assert_eq!(m, Message::from_packets(b"\x00", b"me", &a, 7));
+    /// m.refill_with_digest(b"\x00", b"me", b, 8, &tb, &digests[1]);
+    /// assert_eq!(m, Message::from_packets(b"\x00", b"me", &b, 8));
+    /// ```
+    pub fn id_pieces<'p, I>(
+        payload: I,
+        time_58: &'p base58::U64Text,
+    ) -> std::iter::Chain<I::IntoIter, std::iter::Once<&'p [u8]>>
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+    {
+        payload
+            .into_iter()
+            .chain(std::iter::once(time_58.as_bytes()))
+    }
+
+    /// [`Message::from_packet_iter`] with the id's digest computed beforehand: `time_58` is
+    /// `time`'s text and `digest` the sha-384 of [`Message::id_pieces`] of the same payload
+    /// and text.
+    pub fn from_packet_iter_with_digest<'p, I>(
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: I,
+        time: u64,
+        time_58: &base58::U64Text,
+        digest: &[u8; SHA384_LEN],
+    ) -> Message
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
+        let payload = payload.into_iter();
+        if cfg!(debug_assertions) {
+            Message::check_digest(payload.clone(), time, time_58, digest);
+        }
+        Message::build_from(Vec::new(), msg_type, sender, payload, time, time_58, digest)
+    }
+
+    /// [`Message::refill_from_packet_iter`] with the id's digest computed beforehand, as
+    /// [`Message::from_packet_iter_with_digest`] takes it.
+    pub fn refill_with_digest<'p, I>(
+        &mut self,
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: I,
+        time: u64,
+        time_58: &base58::U64Text,
+        digest: &[u8; SHA384_LEN],
+    ) where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
+        let payload = payload.into_iter();
+        if cfg!(debug_assertions) {
+            Message::check_digest(payload.clone(), time, time_58, digest);
+        }
+        let frame = std::mem::take(&mut self.frame);
+        *self = Message::build_from(frame, msg_type, sender, payload, time, time_58, digest);
+    }
+
+    /// Debug builds check that a digest given is the message's (as its time text).
+    fn check_digest<'p>(
+        payload: impl Iterator<Item = &'p [u8]> + Clone,
+        time: u64,
+        time_58: &base58::U64Text,
+        digest: &[u8; SHA384_LEN],
+    ) {
+        debug_assert_eq!(time_58.as_bytes(), base58::U64Text::new(time).as_bytes());
+        debug_assert!(
+            *digest == id_digest(payload, time_58.as_bytes()),
+            "the digest given is not the message's"
+        );
+    }
+
     /// [`Message::from_packet_iter`] into `frame`'s allocation (its bytes are dropped).
     fn build<'p, I>(
-        mut frame: Vec<u8>,
+        frame: Vec<u8>,
         msg_type: &[u8],
         sender: &[u8],
         payload: I,
@@ -133,10 +219,24 @@ impl Message {
     {
         let payload = payload.into_iter();
         let time_58 = base58::U64Text::new(time);
-        let mut text = [0u8; base58::SMALL_TEXT];
         let digest = id_digest(payload.clone(), time_58.as_bytes());
+        Message::build_from(frame, msg_type, sender, payload, time, &time_58, &digest)
+    }
+
+    /// The message of `payload` stamped `time` (whose text is `time_58`) with the id of
+    /// `digest`, made in `frame`'s allocation.
+    fn build_from<'p>(
+        mut frame: Vec<u8>,
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: impl Iterator<Item = &'p [u8]> + Clone,
+        time: u64,
+        time_58: &base58::U64Text,
+        digest: &[u8; SHA384_LEN],
+    ) -> Message {
+        let mut text = [0u8; base58::SMALL_TEXT];
         // A 48-byte digest always fits the stack text.
-        let id = base58::encode_small(&digest, &mut text).unwrap_or_default();
+        let id = base58::encode_small(digest, &mut text).unwrap_or_default();
         let body_len = 4 * HEADER_LEN
             + msg_type.len()
             + sender.len()
@@ -1017,6 +1117,59 @@ mod oversize_tests {
                 matches!(err, WireError::DecompressedTooLarge { .. }),
                 "{method:?}: {err}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod digest_given_tests {
+    use super::*;
+    use crate::digest::sha384_each;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Messages whose ids were hashed together (`sha384_each` over `id_pieces`) and then
+        /// made with their digests are the messages made one by one: same frame, same id,
+        /// whether made fresh or in the previous message's buffer.
+        #[test]
+        fn made_from_digests_hashed_together_equals_made_one_by_one(
+            batch in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..5),
+                    any::<u64>(),
+                ),
+                0..20,
+            ),
+            sender in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let texts: Vec<base58::U64Text> =
+                batch.iter().map(|(_, time)| base58::U64Text::new(*time)).collect();
+            let mut digests = Vec::new();
+            sha384_each(
+                batch.iter().zip(&texts).map(|((payload, _), text)| {
+                    Message::id_pieces(payload.iter().map(Vec::as_slice), text)
+                }),
+                &mut digests,
+            );
+            prop_assert_eq!(digests.len(), batch.len());
+            let mut last: Option<Message> = None;
+            for ((payload, time), digest) in batch.iter().zip(&digests) {
+                let pieces = payload.iter().map(Vec::as_slice);
+                let one = Message::from_packet_iter(b"\x00", &sender, pieces.clone(), *time);
+                let text = base58::U64Text::new(*time);
+                let fresh = Message::from_packet_iter_with_digest(
+                    b"\x00", &sender, pieces.clone(), *time, &text, digest,
+                );
+                prop_assert_eq!(&fresh, &one);
+                prop_assert_eq!(fresh.id(), one.id());
+                prop_assert_eq!(fresh.encode(None), one.encode(None));
+                if let Some(mut m) = last.take() {
+                    m.refill_with_digest(b"\x00", &sender, pieces, *time, &text, digest);
+                    prop_assert_eq!(&m, &one);
+                    prop_assert_eq!(m.id(), one.id());
+                }
+                last = Some(fresh);
+            }
         }
     }
 }

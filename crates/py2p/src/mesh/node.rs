@@ -33,7 +33,12 @@ use crate::message::{Message, MessageKind, PeerEvent};
 use crate::sync::{SyncCommand, SyncTable, SyncView};
 
 #[cfg(test)]
+mod batch_tests;
+mod broadcasts;
+#[cfg(test)]
 mod tests;
+
+use broadcasts::{Broadcasts, Packets};
 
 /// A mesh node: the core and everything around it that is not py2p's rules.
 pub struct MeshNode {
@@ -73,6 +78,9 @@ pub struct MeshNode {
     /// Messages for the inbox not handed over yet: they go in together (see [`Staged`]),
     /// at the latest at the end of the loop's turn (`on_backlog`).
     staged: Staged<Message>,
+    /// The users' broadcasts waiting to have their ids hashed together: sent before
+    /// anything else the node does (see `broadcasts.rs`).
+    broadcasts: Broadcasts,
 }
 
 impl MeshNode {
@@ -102,6 +110,7 @@ impl MeshNode {
             held: Some(Box::new(HeldRelays::new())),
             sends_done: 0,
             staged: Staged::default(),
+            broadcasts: Broadcasts::default(),
         }
     }
 
@@ -114,6 +123,25 @@ impl MeshNode {
             .unwrap_or_else(|| Box::new(HeldRelays::new()));
         f(self, &mut Out::new(net, &mut held));
         self.held = Some(held);
+    }
+
+    /// Sends the users' broadcasts waiting in the batch, in order, as their commands would
+    /// have one by one: every callback with a net does so before anything else.
+    #[inline]
+    fn finish_broadcasts(&mut self, net: &mut dyn Net) {
+        if !self.broadcasts.is_empty() {
+            // The bytes are in the write queues now: senders see them at the end of the
+            // turn (`on_backlog`).
+            self.sends_done += self.broadcasts.send(&mut self.core, net);
+            self.run_effects(net);
+        }
+    }
+
+    /// A user's broadcast joins the batch; a full batch is sent.
+    fn wait(&mut self, net: &mut dyn Net, sub_flag: u8, packets: Packets, bytes: usize) {
+        if self.broadcasts.push(net, sub_flag, packets, bytes) {
+            self.finish_broadcasts(net);
+        }
     }
 
     /// Has `observer` told of every path a frame takes through this node (see
@@ -439,6 +467,7 @@ impl Service for MeshNode {
 
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
         self.with_out(net, |node, net| {
+            node.finish_broadcasts(net);
             node.core.on_open(net, conn, info);
             node.run_effects(net);
         });
@@ -446,6 +475,7 @@ impl Service for MeshNode {
 
     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         self.with_out(net, |node, net| {
+            node.finish_broadcasts(net);
             let tables = node.tables();
             node.core.on_frame(net, conn, body, tables);
             node.run_effects(net);
@@ -453,8 +483,9 @@ impl Service for MeshNode {
     }
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
-        self.conn_handles.remove(&conn);
         self.with_out(net, |node, net| {
+            node.finish_broadcasts(net);
+            node.conn_handles.remove(&conn);
             node.core.on_close(net, conn, reason);
             node.run_effects(net);
         });
@@ -464,8 +495,18 @@ impl Service for MeshNode {
         self.with_out(net, |node, net| node.command(net, cmd));
     }
 
+    fn on_commands_done(&mut self, net: &mut dyn Net) {
+        // Called at every turn of the loop: nothing to do unless broadcasts wait.
+        if !self.broadcasts.is_empty() {
+            self.with_out(net, |node, net| node.finish_broadcasts(net));
+        }
+    }
+
     fn on_tick(&mut self, net: &mut dyn Net) {
-        self.with_out(net, |node, net| node.tick(net));
+        self.with_out(net, |node, net| {
+            node.finish_broadcasts(net);
+            node.tick(net);
+        });
     }
 
     fn make_room(&mut self) -> Option<ConnId> {
@@ -480,7 +521,10 @@ impl Service for MeshNode {
     }
 
     fn before_write(&mut self, net: &mut dyn Net) {
-        self.with_out(net, |_, net| net.release());
+        self.with_out(net, |node, net| {
+            node.finish_broadcasts(net);
+            net.release();
+        });
     }
 
     fn on_backlog(&mut self, queued_bytes: usize) {
@@ -507,39 +551,45 @@ impl Service for MeshNode {
 }
 
 impl MeshNode {
-    /// A command from a user's thread.
+    /// A command from a user's thread. The user's broadcasts wait in the batch; any other
+    /// command is handled after the batch is sent.
     fn command(&mut self, net: &mut dyn Net, cmd: Command) {
+        let waits = matches!(
+            cmd,
+            Command::Broadcast { .. }
+                | Command::BroadcastPacked { .. }
+                | Command::BroadcastMany { .. }
+                | Command::SendWith {
+                    kind: MessageKind::Broadcast,
+                    ..
+                }
+        );
+        if !waits {
+            self.finish_broadcasts(net);
+        }
         match cmd {
             Command::Broadcast { packets, bytes } => {
-                self.core
-                    .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
-                // The bytes are in the write queues now: senders see them at the end of the
-                // turn (`on_backlog`).
-                self.sends_done += bytes;
+                self.wait(net, Flag::BROADCAST.0, Packets::List(packets), bytes);
             }
             Command::BroadcastPacked { packets, bytes } => {
-                self.core
-                    .broadcast_user(net, Flag::BROADCAST.0, packets.iter());
-                self.sends_done += bytes;
+                self.wait(net, Flag::BROADCAST.0, Packets::Packed(packets), bytes);
             }
             Command::Whisper { target, packets } => self.core.whisper(net, target, packets),
             Command::BroadcastMany { messages, bytes } => {
-                for packets in messages {
-                    self.core
-                        .send_packets(net, MessageKind::Broadcast, Flag::BROADCAST.0, packets);
+                // The bytes are released with the last message.
+                let last = messages.len().saturating_sub(1);
+                if messages.is_empty() {
+                    self.sends_done += bytes;
                 }
-                self.sends_done += bytes;
+                for (i, packets) in messages.into_iter().enumerate() {
+                    let bytes = if i == last { bytes } else { 0 };
+                    self.wait(net, Flag::BROADCAST.0, Packets::List(packets), bytes);
+                }
             }
             Command::BroadcastLines { block, ends, bytes } => {
-                let mut start = 0;
-                for end in ends {
-                    // `send_many_packed` checked the ends.
-                    if let Some(packet) = block.get(start..end) {
-                        self.core
-                            .broadcast_user(net, Flag::BROADCAST.0, std::iter::once(packet));
-                    }
-                    start = end;
-                }
+                // All the lines are here: hashed a batch at a time, none waits.
+                self.broadcasts
+                    .send_lines(&mut self.core, net, &block, &ends);
                 self.sends_done += bytes;
             }
             Command::Connect {
@@ -547,6 +597,12 @@ impl MeshNode {
                 expected_id,
                 reply,
             } => self.connect(net, addr, expected_id, reply),
+            Command::SendWith {
+                kind: MessageKind::Broadcast,
+                sub_flag,
+                packets,
+                bytes,
+            } => self.wait(net, sub_flag, Packets::List(packets), bytes),
             Command::SendWith {
                 kind,
                 sub_flag,

@@ -32,3 +32,4 @@ pub(crate) use self::out::Out;
 #[cfg_attr(not(feature = "internals"), allow(unused_imports))]
 pub use self::path::{Path, PathObserver};
 pub(crate) use self::state::MeshCore;
+pub(crate) use self::user::{IdBatch, UserBroadcast};

@@ -2,7 +2,9 @@
 //! them. (Waiting, handlers and the tables are the node's.)
 
 use py2p_net::{ConnId, Net};
-use py2p_wire::Flag;
+use py2p_wire::base58::U64Text;
+use py2p_wire::digest::{sha384_each, SHA384_LEN};
+use py2p_wire::{Flag, Message};
 
 use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
@@ -20,6 +22,33 @@ static BYTES: [u8; 256] = {
     }
     bytes
 };
+
+/// The sub-flag packet `sub_flag`, then `packets`: a user message's payload.
+fn with_sub_flag<'p>(
+    sub_flag: u8,
+    packets: impl Iterator<Item = &'p [u8]> + Clone,
+) -> impl Iterator<Item = &'p [u8]> + Clone {
+    let flag = usize::from(sub_flag);
+    std::iter::once(BYTES.get(flag..=flag).unwrap_or_default()).chain(packets)
+}
+
+/// A user's broadcast waiting to be sent with others ([`MeshCore::broadcast_users`]).
+pub(crate) trait UserBroadcast {
+    /// Its sub-flag (the first payload packet).
+    fn sub_flag(&self) -> u8;
+    /// When it was sent (Unix seconds): the node's clock when the user's command was taken.
+    fn time(&self) -> u64;
+    /// The user's packets, after the sub-flag.
+    fn packets(&self) -> impl Iterator<Item = &[u8]> + Clone;
+}
+
+/// What [`MeshCore::broadcast_users`] keeps from batch to batch: the time texts and the
+/// digests (no allocation per batch).
+#[derive(Debug, Default)]
+pub(crate) struct IdBatch {
+    texts: Vec<U64Text>,
+    digests: Vec<[u8; SHA384_LEN]>,
+}
 
 impl MeshCore {
     /// The user's message `packets` with `sub_flag` first (py2p's `send(*packets, flag=kind,
@@ -58,29 +87,80 @@ impl MeshCore {
         sub_flag: u8,
         packets: impl Iterator<Item = &'p [u8]> + Clone,
     ) {
-        let flag = usize::from(sub_flag);
-        let flag = BYTES.get(flag..=flag).unwrap_or_default();
-        let payload = std::iter::once(flag).chain(packets);
         let time = net.unix_time();
+        self.broadcast_stamped(net, sub_flag, packets, time, None);
+    }
+
+    /// The user's broadcasts in `batch`, in order, their ids hashed together (one
+    /// [`sha384_each`] call: several short inputs share its passes); then each is made,
+    /// encoded and sent as [`MeshCore::broadcast_user`] does.
+    pub(crate) fn broadcast_users<B: UserBroadcast>(
+        &mut self,
+        net: &mut dyn Net,
+        batch: &[B],
+        ids: &mut IdBatch,
+    ) {
+        let IdBatch { texts, digests } = ids;
+        texts.clear();
+        // Most of a batch has the same time: its text is made once.
+        let mut last: Option<(u64, U64Text)> = None;
+        texts.extend(batch.iter().map(|b| match last {
+            Some((time, text)) if time == b.time() => text,
+            _ => {
+                let text = U64Text::new(b.time());
+                last = Some((b.time(), text));
+                text
+            }
+        }));
+        digests.clear();
+        sha384_each(
+            batch.iter().zip(texts.iter()).map(|(b, text)| {
+                py2p_wire::Message::id_pieces(with_sub_flag(b.sub_flag(), b.packets()), text)
+            }),
+            digests,
+        );
+        for ((b, text), digest) in batch.iter().zip(texts.iter()).zip(digests.iter()) {
+            let id = Some((text, digest));
+            self.broadcast_stamped(net, b.sub_flag(), b.packets(), b.time(), id);
+        }
+    }
+
+    /// The user's broadcast stamped `time`, with the time's text and its id's digest when
+    /// they were computed beforehand.
+    fn broadcast_stamped<'p>(
+        &mut self,
+        net: &mut dyn Net,
+        sub_flag: u8,
+        packets: impl Iterator<Item = &'p [u8]> + Clone,
+        time: u64,
+        id: Option<(&U64Text, &[u8; SHA384_LEN])>,
+    ) {
+        let payload = with_sub_flag(sub_flag, packets);
         let msg_type = [Flag::BROADCAST.0];
         // The routed peers' last message is about to be replaced: when no one else holds
         // it, the new one is made in its place (no allocation for the message or its `Arc`).
         let mut last = self.take_last_sent();
+        let sender = self.id.as_bytes();
         let msg = match last.as_mut().and_then(LastSent::get_mut) {
             Some(reused) => {
                 let payload = payload.clone();
-                reused.refill_from_packet_iter(&msg_type, self.id.as_bytes(), payload, time);
+                match id {
+                    Some((text, d)) => {
+                        reused.refill_with_digest(&msg_type, sender, payload, time, text, d)
+                    }
+                    None => reused.refill_from_packet_iter(&msg_type, sender, payload, time),
+                }
                 last
             }
             None => None,
         };
         let msg = msg.unwrap_or_else(|| {
-            LastSent::new(py2p_wire::Message::from_packet_iter(
-                &msg_type,
-                self.id.as_bytes(),
-                payload,
-                time,
-            ))
+            LastSent::new(match id {
+                Some((text, d)) => {
+                    Message::from_packet_iter_with_digest(&msg_type, sender, payload, time, text, d)
+                }
+                None => Message::from_packet_iter(&msg_type, sender, payload, time),
+            })
         });
         self.broadcast_last_sent(net, msg)
     }

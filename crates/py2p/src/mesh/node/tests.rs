@@ -107,6 +107,11 @@ fn users_sends_are_released_to_the_senders_view_once_per_turn_with_the_queued_to
             },
         );
     }
+    // Not queued yet: the broadcasts wait for the end of the run of commands, and their
+    // bytes are released only once they are queued.
+    node.on_backlog(0);
+    assert_eq!(shared.backlog_total(), 300);
+    node.on_commands_done(&mut net);
     // In flight until the loop says what its queues hold (the turn's end, or a flush in a
     // long run of commands): no update of the shared counters per send.
     assert_eq!(shared.backlog_total(), 300);
