@@ -11,9 +11,11 @@ use crate::digest::Sha384;
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 mod payload;
+mod unchecked;
 
 use payload::INLINE;
 pub use payload::{Payload, PayloadIter};
+pub use unchecked::{DigestInput, Unchecked};
 
 /// One py2p message: type, sender, payload packets and time, with its id.
 ///
@@ -326,9 +328,9 @@ impl Message {
         PlainBody::unpack(body, compressions, limits).decode(limits)
     }
 
-    /// Decodes an uncompressed body: the packets are checked and hashed in one pass over
-    /// the body, which is then copied once, into the message's frame.
-    fn decode_plain(body: &[u8], limits: &Limits) -> Result<Message, WireError> {
+    /// Reads an uncompressed body's packets and time, and copies the body once, into the
+    /// message's frame; the id is not checked ([`Unchecked::check`] does).
+    fn read_plain(body: &[u8], limits: &Limits) -> Result<Unchecked, WireError> {
         let mut packets = Packets {
             rest: body,
             index: 0,
@@ -344,10 +346,8 @@ impl Message {
             let start = HEADER_LEN + at + HEADER_LEN;
             *slot = (start, start + text.len());
         }
-        let [_, _, id, time_58] = texts;
+        let [_, _, _, time_58] = texts;
         let payload_at = body.len() - packets.rest.len();
-        // The hint only picks the hash implementation; the packets' headers count too.
-        let mut hasher = Sha384::for_len(packets.rest.len());
         let mut starts = [0; INLINE];
         let mut payload_len = 0;
         loop {
@@ -358,7 +358,7 @@ impl Message {
                     max: limits.max_packets,
                 });
             }
-            hasher.update(packet?);
+            packet?;
             if let Some(slot) = starts.get_mut(payload_len) {
                 *slot = HEADER_LEN + at;
             }
@@ -367,44 +367,22 @@ impl Message {
         let time = base58::decode_u64_bytes(time_58)?;
         // py2p hashes the time's canonical text, whatever text arrived: made again only when
         // the text that arrived is not canonical.
-        let remade;
-        let canonical = if base58::is_canonical_u64(time_58) {
-            time_58
-        } else {
-            remade = base58::U64Text::new(time);
-            remade.as_bytes()
-        };
-        hasher.update(canonical);
-        let digest = hasher.finish();
-        // Checking the id by decoding it is much cheaper than encoding the digest.
-        if !base58::is_encoding_of(id, &digest) {
-            return Err(WireError::ChecksumMismatch {
-                declared: String::from_utf8_lossy(id).into_owned(),
-                computed: base58::encode_be_bytes(&digest),
-            });
-        }
-        if time_58 != canonical {
-            // Non-canonical time text (leading '1's): the message travels on with the
-            // canonical one, as py2p re-encodes it. Rare, so the packets are gathered again.
-            let [msg_type, sender, ..] = texts;
-            let payload: Vec<&[u8]> = Packets {
-                rest: body.get(payload_at..).unwrap_or_default(),
-                index: 0,
-            }
-            .filter_map(Result::ok)
-            .collect();
-            return Ok(Message::from_packets(msg_type, sender, &payload, time));
-        }
+        let canonical = (!base58::is_canonical_u64(time_58)).then(|| base58::U64Text::new(time));
         let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
         frame.extend_from_slice(&frame_len(body.len()));
         frame.extend_from_slice(body);
-        Ok(Message {
+        let msg = Message {
             frame,
             time,
             head,
             payload_at: HEADER_LEN + payload_at,
             payload_len,
             starts,
+        };
+        Ok(Unchecked {
+            msg,
+            canonical,
+            too_large: None,
         })
     }
 }
@@ -546,13 +524,26 @@ impl<'a> PlainBody<'a> {
 
     /// Parses the packets and checks the id against the checksum of the payload and time.
     pub fn decode(self, limits: &Limits) -> Result<Message, WireError> {
+        let unchecked = self.decode_unchecked(limits)?;
+        let digest = unchecked.digest();
+        unchecked.check(&digest)
+    }
+
+    /// [`PlainBody::decode`] without the id check, which [`Unchecked::check`] finishes with
+    /// a digest computed elsewhere (several messages' together). The errors are
+    /// `decode`'s: those found here, and a mismatch found by the check.
+    pub fn decode_unchecked(self, limits: &Limits) -> Result<Unchecked, WireError> {
         // py2p reads the body as it stands when no method decompresses it. A body that one
         // method recognises as its own and would inflate past the limit is reported as such
-        // if it is not a plain body either; a plain body that merely parses as the start of
-        // a stream (snappy's length, an .lzma header) is judged as a plain body.
-        match (Message::decode_plain(&self.plain, limits), self.too_large) {
-            (Err(_), Some(e)) => Err(e),
-            (result, _) => result,
+        // if it is not a plain body either (its id check included); a plain body that
+        // merely parses as the start of a stream (snappy's length, an .lzma header) is
+        // judged as a plain body.
+        match Message::read_plain(&self.plain, limits) {
+            Ok(mut unchecked) => {
+                unchecked.too_large = self.too_large;
+                Ok(unchecked)
+            }
+            Err(e) => Err(self.too_large.unwrap_or(e)),
         }
     }
 }
