@@ -324,6 +324,7 @@ impl Endpoint {
                 c.read_pending = false;
             }
             self.deliver(conn, service);
+            service.on_frames_done(self);
             self.account_input(conn, before);
             self.finish_closes(service);
         }
@@ -380,6 +381,7 @@ impl Endpoint {
                 self.deliver(conn, service);
             }
         }
+        service.on_frames_done(self);
         self.account_input(conn, before);
         self.finish_closes(service);
     }
@@ -399,6 +401,7 @@ impl Endpoint {
             self.closing.push((conn, reason));
         } else {
             self.deliver(conn, service);
+            service.on_frames_done(self);
         }
         self.finish_closes(service);
     }
