@@ -283,6 +283,17 @@ impl<'a> Received<'a> {
         })
     }
 
+    /// This body kept past the frame's callback (its broadcast parked for the id check),
+    /// when a relay could use it: it is compressed (a plain body is the message's own frame,
+    /// which `send_all` sends as it is) and `relayed()` (a routed peer could be sent to).
+    pub(super) fn keep(self, relayed: impl FnOnce() -> bool) -> Option<KeptBody> {
+        (self.method.is_some() && relayed()).then(|| KeptBody {
+            method: self.method,
+            canonical_time: self.canonical_time,
+            body: self.body.to_vec(),
+        })
+    }
+
     /// The whole frame (length and body) for a peer we send to with `method`, if that is the
     /// method the body came in and the body spells the message's time (which decoded) in its
     /// one canonical way.
@@ -295,5 +306,25 @@ impl<'a> Received<'a> {
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(self.body);
         Some(frame)
+    }
+}
+
+/// A [`Received`] kept while its broadcast waits for its id check (`checks.rs`): the frame's
+/// body does not outlive the callback that lent it.
+#[derive(Debug)]
+pub(super) struct KeptBody {
+    method: Option<Compression>,
+    canonical_time: bool,
+    body: Vec<u8>,
+}
+
+impl KeptBody {
+    /// The body as [`Received`], for the relay.
+    pub(super) fn received(&self) -> Received<'_> {
+        Received {
+            method: self.method,
+            body: &self.body,
+            canonical_time: self.canonical_time,
+        }
     }
 }
