@@ -540,7 +540,7 @@ impl<'a> PlainBody<'a> {
         // judged as a plain body.
         match Message::read_plain(&self.plain, limits) {
             Ok(mut unchecked) => {
-                unchecked.too_large = self.too_large;
+                unchecked.too_large = self.too_large.map(Box::new);
                 Ok(unchecked)
             }
             Err(e) => Err(self.too_large.unwrap_or(e)),

@@ -33,8 +33,9 @@ pub struct Unchecked {
     /// The time's canonical text, when the text that arrived is not it: the digest is over
     /// the canonical text, and the message travels on with it.
     pub(super) canonical: Option<base58::U64Text>,
-    /// The error to report instead of a checksum mismatch (see `PlainBody::decode`).
-    pub(super) too_large: Option<WireError>,
+    /// The error to report instead of a checksum mismatch (see `PlainBody::decode`); boxed,
+    /// as it is rare and the message is moved a few times on the way.
+    pub(super) too_large: Option<Box<WireError>>,
 }
 
 /// The pieces the id is the sha-384 of: the payload packets, then the time's text.
@@ -80,12 +81,13 @@ impl Unchecked {
         let id = self.msg.id_bytes();
         // Checking the id by decoding it is much cheaper than encoding the digest.
         if !base58::is_encoding_of(id, digest) {
-            return Err(self
-                .too_large
-                .unwrap_or_else(|| WireError::ChecksumMismatch {
+            return Err(match self.too_large {
+                Some(e) => *e,
+                None => WireError::ChecksumMismatch {
                     declared: String::from_utf8_lossy(id).into_owned(),
                     computed: base58::encode_be_bytes(digest),
-                }));
+                },
+            });
         }
         if self.canonical.is_none() {
             return Ok(self.msg);
