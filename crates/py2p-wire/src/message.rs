@@ -11,11 +11,10 @@ use crate::digest::Sha384;
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 mod payload;
-mod unchecked;
+pub(crate) mod unchecked;
 
 use payload::INLINE;
 pub use payload::{Payload, PayloadIter};
-pub use unchecked::{DigestInput, Unchecked};
 
 /// One py2p message: type, sender, payload packets and time, with its id.
 ///
@@ -327,64 +326,6 @@ impl Message {
     ) -> Result<Message, WireError> {
         PlainBody::unpack(body, compressions, limits).decode(limits)
     }
-
-    /// Reads an uncompressed body's packets and time, and copies the body once, into the
-    /// message's frame; the id is not checked ([`Unchecked::check`] does).
-    fn read_plain(body: &[u8], limits: &Limits) -> Result<Unchecked, WireError> {
-        let mut packets = Packets {
-            rest: body,
-            index: 0,
-        };
-        let mut head = [(0, 0); 4];
-        let mut texts: [&[u8]; 4] = [&[]; 4];
-        for (found, (slot, text)) in head.iter_mut().zip(texts.iter_mut()).enumerate() {
-            let at = body.len() - packets.rest.len();
-            *text = match packets.next() {
-                Some(packet) => packet?,
-                None => return Err(WireError::TooFewPackets { found }),
-            };
-            let start = HEADER_LEN + at + HEADER_LEN;
-            *slot = (start, start + text.len());
-        }
-        let [_, _, _, time_58] = texts;
-        let payload_at = body.len() - packets.rest.len();
-        let mut starts = [0; INLINE];
-        let mut payload_len = 0;
-        loop {
-            let at = body.len() - packets.rest.len();
-            let Some(packet) = packets.next() else { break };
-            if payload_len + 4 >= limits.max_packets {
-                return Err(WireError::TooManyPackets {
-                    max: limits.max_packets,
-                });
-            }
-            packet?;
-            if let Some(slot) = starts.get_mut(payload_len) {
-                *slot = HEADER_LEN + at;
-            }
-            payload_len += 1;
-        }
-        let time = base58::decode_u64_bytes(time_58)?;
-        // py2p hashes the time's canonical text, whatever text arrived: made again only when
-        // the text that arrived is not canonical.
-        let canonical = (!base58::is_canonical_u64(time_58)).then(|| base58::U64Text::new(time));
-        let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
-        frame.extend_from_slice(&frame_len(body.len()));
-        frame.extend_from_slice(body);
-        let msg = Message {
-            frame,
-            time,
-            head,
-            payload_at: HEADER_LEN + payload_at,
-            payload_len,
-            starts,
-        };
-        Ok(Unchecked {
-            msg,
-            canonical,
-            too_large: None,
-        })
-    }
 }
 
 impl fmt::Debug for Message {
@@ -527,24 +468,6 @@ impl<'a> PlainBody<'a> {
         let unchecked = self.decode_unchecked(limits)?;
         let digest = unchecked.digest();
         unchecked.check(&digest)
-    }
-
-    /// [`PlainBody::decode`] without the id check, which [`Unchecked::check`] finishes with
-    /// a digest computed elsewhere (several messages' together). The errors are
-    /// `decode`'s: those found here, and a mismatch found by the check.
-    pub fn decode_unchecked(self, limits: &Limits) -> Result<Unchecked, WireError> {
-        // py2p reads the body as it stands when no method decompresses it. A body that one
-        // method recognises as its own and would inflate past the limit is reported as such
-        // if it is not a plain body either (its id check included); a plain body that
-        // merely parses as the start of a stream (snappy's length, an .lzma header) is
-        // judged as a plain body.
-        match Message::read_plain(&self.plain, limits) {
-            Ok(mut unchecked) => {
-                unchecked.too_large = self.too_large.map(Box::new);
-                Ok(unchecked)
-            }
-            Err(e) => Err(self.too_large.unwrap_or(e)),
-        }
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::iter::{once, Chain, Once};
 
-use super::{Message, PayloadIter};
+use super::payload::INLINE;
+use super::{frame_len, Message, Packets, PayloadIter, PlainBody};
 use crate::digest::{Sha384, SHA384_LEN};
-use crate::{base58, WireError};
+use crate::{base58, Limits, WireError, HEADER_LEN};
 
 /// A message whose packets and time are read and whose id is not checked yet: what
 /// [`PlainBody::decode`](crate::PlainBody::decode) does, stopped before the sha-384.
@@ -104,12 +105,91 @@ impl Unchecked {
     }
 }
 
+impl PlainBody<'_> {
+    /// [`PlainBody::decode`] without the id check, which [`Unchecked::check`] finishes with
+    /// a digest computed elsewhere (several messages' together). The errors are
+    /// `decode`'s: those found here, and a mismatch found by the check.
+    pub fn decode_unchecked(self, limits: &Limits) -> Result<Unchecked, WireError> {
+        // py2p reads the body as it stands when no method decompresses it. A body that one
+        // method recognises as its own and would inflate past the limit is reported as such
+        // if it is not a plain body either (its id check included); a plain body that
+        // merely parses as the start of a stream (snappy's length, an .lzma header) is
+        // judged as a plain body.
+        match Unchecked::read_plain(&self.plain, limits) {
+            Ok(mut unchecked) => {
+                unchecked.too_large = self.too_large.map(Box::new);
+                Ok(unchecked)
+            }
+            Err(e) => Err(self.too_large.unwrap_or(e)),
+        }
+    }
+}
+
+impl Unchecked {
+    /// Reads an uncompressed body's packets and time, and copies the body once, into the
+    /// message's frame; the id is not checked ([`Unchecked::check`] does).
+    fn read_plain(body: &[u8], limits: &Limits) -> Result<Unchecked, WireError> {
+        let mut packets = Packets {
+            rest: body,
+            index: 0,
+        };
+        let mut head = [(0, 0); 4];
+        let mut texts: [&[u8]; 4] = [&[]; 4];
+        for (found, (slot, text)) in head.iter_mut().zip(texts.iter_mut()).enumerate() {
+            let at = body.len() - packets.rest.len();
+            *text = match packets.next() {
+                Some(packet) => packet?,
+                None => return Err(WireError::TooFewPackets { found }),
+            };
+            let start = HEADER_LEN + at + HEADER_LEN;
+            *slot = (start, start + text.len());
+        }
+        let [_, _, _, time_58] = texts;
+        let payload_at = body.len() - packets.rest.len();
+        let mut starts = [0; INLINE];
+        let mut payload_len = 0;
+        loop {
+            let at = body.len() - packets.rest.len();
+            let Some(packet) = packets.next() else { break };
+            if payload_len + 4 >= limits.max_packets {
+                return Err(WireError::TooManyPackets {
+                    max: limits.max_packets,
+                });
+            }
+            packet?;
+            if let Some(slot) = starts.get_mut(payload_len) {
+                *slot = HEADER_LEN + at;
+            }
+            payload_len += 1;
+        }
+        let time = base58::decode_u64_bytes(time_58)?;
+        // py2p hashes the time's canonical text, whatever text arrived: made again only when
+        // the text that arrived is not canonical.
+        let canonical = (!base58::is_canonical_u64(time_58)).then(|| base58::U64Text::new(time));
+        let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
+        frame.extend_from_slice(&frame_len(body.len()));
+        frame.extend_from_slice(body);
+        let msg = Message {
+            frame,
+            time,
+            head,
+            payload_at: HEADER_LEN + payload_at,
+            payload_len,
+            starts,
+        };
+        Ok(Unchecked {
+            msg,
+            canonical,
+            too_large: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::digest::sha384_each;
-    use crate::message::{frame_len, Packets, INLINE};
-    use crate::{Compression, Limits, PlainBody, HEADER_LEN};
+    use crate::Compression;
     use proptest::prelude::*;
 
     /// `Message::decode_plain` as it was before the unchecked decode: the packets hashed as

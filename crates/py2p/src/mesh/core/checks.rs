@@ -18,96 +18,17 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
-
 use py2p_net::ConnId;
-use py2p_wire::digest::{sha384_each, SHA384_LEN};
+use py2p_wire::digest::sha384_each;
 use py2p_wire::Unchecked;
 
 use super::effect::Tables;
 use super::input::Taken;
 use super::out::Out;
+use super::parked::{Parked, ParkedChecks};
 use super::state::MeshCore;
-use super::waterfall::{KeptBody, Received};
+use super::waterfall::Received;
 use crate::mesh::seen::Key;
-
-/// How many broadcasts wait for their id checks at most: a multiple of the four inputs
-/// `sha384_each` hashes side by side, and few enough that a turn's first delivery is not
-/// held back long.
-pub(crate) const PARKED_MAX: usize = 16;
-
-/// Broadcasts whose plain body is longer than this are checked at once, not parked: the
-/// parked messages' memory stays under [`PARKED_MAX`] times this, and hashing side by side
-/// pays for short inputs.
-pub(super) const PARK_BODY_MAX: usize = 4096;
-
-/// A broadcast waiting for its id check, or a copy of a seen one to drop in its turn.
-#[derive(Debug)]
-struct Parked {
-    conn: ConnId,
-    /// Its id's key in the seen set.
-    key: Key,
-    /// `None`: a copy of a broadcast seen when it came, dropped when its turn comes (its
-    /// drop withdraws our held relay to its sender: that must happen after what was
-    /// parked before it, as it did when frames were handled as they came).
-    msg: Option<Unchecked>,
-    /// Its compressed body as it arrived, for its relay.
-    kept: Option<KeptBody>,
-    /// The sha-384 of its payload and time, once made.
-    digest: Option<[u8; SHA384_LEN]>,
-    /// A broadcast parked before it has the same key: it is hashed only if that one was
-    /// not taken.
-    copy: bool,
-}
-
-/// The broadcasts parked for their id checks, oldest first.
-#[derive(Debug, Default)]
-pub(crate) struct ParkedChecks {
-    items: VecDeque<Parked>,
-    /// Their plain bodies' bytes together (what they would hold in the inbox).
-    bytes: usize,
-    /// The digests of one batch, kept between batches (no allocation per batch).
-    digests: Vec<[u8; SHA384_LEN]>,
-    /// Connections closed for a forged broadcast while the parked ones were finished, since
-    /// the last frame was taken: the frame that made them finish is dropped if it came
-    /// from one (the loop would not have handed it).
-    closed: Vec<ConnId>,
-}
-
-impl ParkedChecks {
-    /// How many wait.
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether none waits.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Their plain bodies' bytes together.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Whether the batch is full: it is to be finished now.
-    pub(crate) fn is_full(&self) -> bool {
-        self.items.len() >= PARKED_MAX
-    }
-
-    /// Whether `conn` was closed while the parked broadcasts were finished, since the last
-    /// frame was taken.
-    pub(super) fn closed(&self, conn: ConnId) -> bool {
-        self.closed.contains(&conn)
-    }
-
-    /// A frame is taken: what was closed before is known to the loop.
-    pub(super) fn forget_closed(&mut self) {
-        if !self.closed.is_empty() {
-            self.closed.clear();
-        }
-    }
-}
 
 impl MeshCore {
     /// The broadcasts waiting for their id checks.
@@ -193,7 +114,7 @@ impl MeshCore {
         };
         match msg.check(&digest) {
             Ok(msg) => {
-                let received = p.kept.as_ref().map(KeptBody::received);
+                let received = p.kept.as_ref().map(Received::of_kept);
                 self.handle_message(net, p.conn, msg, received, tables);
             }
             Err(e) => {

@@ -5,9 +5,9 @@ use log::{debug, info};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
 use py2p_wire::{compression, Compression, Flag, WireError};
 
-use super::checks::PARK_BODY_MAX;
 use super::effect::{Effect, Tables};
 use super::out::Out;
+use super::parked::PARK_BODY_MAX;
 use super::path::Path;
 use super::state::{MeshCore, SCRATCH_KEEP};
 use super::waterfall::Received;

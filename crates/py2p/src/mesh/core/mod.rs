@@ -13,6 +13,7 @@ mod held;
 mod input;
 mod link;
 mod out;
+mod parked;
 mod path;
 mod peers;
 mod publish;

@@ -7,8 +7,8 @@ use std::time::Instant;
 use py2p_net::ConnId;
 use py2p_wire::Limits;
 
-use super::checks::ParkedChecks;
 use super::effect::Effect;
+use super::parked::ParkedChecks;
 use super::path::{Counters, Path, PathObserver};
 use crate::config::MeshConfig;
 use crate::mesh::peer::Peer;

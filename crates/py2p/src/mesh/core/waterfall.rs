@@ -7,6 +7,7 @@ use py2p_wire::{base58, Compression, Flag, Head, HEADER_LEN};
 
 use super::held::HeldRelays;
 use super::out::Out;
+use super::parked::KeptBody;
 use super::path::Path;
 use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
@@ -294,6 +295,15 @@ impl<'a> Received<'a> {
         })
     }
 
+    /// A body kept while its broadcast waited for its id check, for the relay.
+    pub(super) fn of_kept(kept: &'a KeptBody) -> Received<'a> {
+        Received {
+            method: kept.method,
+            body: &kept.body,
+            canonical_time: kept.canonical_time,
+        }
+    }
+
     /// The whole frame (length and body) for a peer we send to with `method`, if that is the
     /// method the body came in and the body spells the message's time (which decoded) in its
     /// one canonical way.
@@ -306,25 +316,5 @@ impl<'a> Received<'a> {
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(self.body);
         Some(frame)
-    }
-}
-
-/// A [`Received`] kept while its broadcast waits for its id check (`checks.rs`): the frame's
-/// body does not outlive the callback that lent it.
-#[derive(Debug)]
-pub(super) struct KeptBody {
-    method: Option<Compression>,
-    canonical_time: bool,
-    body: Vec<u8>,
-}
-
-impl KeptBody {
-    /// The body as [`Received`], for the relay.
-    pub(super) fn received(&self) -> Received<'_> {
-        Received {
-            method: self.method,
-            body: &self.body,
-            canonical_time: self.canonical_time,
-        }
     }
 }

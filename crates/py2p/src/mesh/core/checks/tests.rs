@@ -7,8 +7,8 @@ use std::time::Instant;
 use py2p_net::{ConnId, Frame, Net, NetError};
 use py2p_wire::{base58, Compression, Flag};
 
-use super::PARKED_MAX;
 use crate::config::MeshConfig;
+use crate::mesh::core::parked::PARKED_MAX;
 use crate::mesh::core::tests::{body, deliveries, handshaken_with, origin_broadcast, relay_node};
 use crate::mesh::core::{Effect, HeldRelays, MeshCore, Out, Tables, Taken};
 use crate::mesh::testing::RecordingNet;
