@@ -325,6 +325,7 @@ impl Endpoint {
                 c.read_pending = false;
             }
             self.deliver(conn, service);
+            service.on_frames_done(self);
             self.account_input(conn, before);
             self.finish_closes(service);
         }
@@ -381,6 +382,7 @@ impl Endpoint {
                 self.deliver(conn, service);
             }
         }
+        service.on_frames_done(self);
         self.account_input(conn, before);
         self.finish_closes(service);
     }
@@ -400,6 +402,7 @@ impl Endpoint {
             self.closing.push((conn, reason));
         } else {
             self.deliver(conn, service);
+            service.on_frames_done(self);
         }
         self.finish_closes(service);
     }

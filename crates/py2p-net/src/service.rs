@@ -155,6 +155,12 @@ pub trait Service: Send + 'static {
     /// A whole frame body (length header removed) arrived. The bytes are lent: the loop
     /// reuses one buffer for every frame (no allocation per frame); copy what is kept.
     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]);
+    /// The frames of one delivery run (those of one read, or those that waited while input
+    /// was paused) were all handed to [`Service::on_frame`]: a service that keeps some back
+    /// to handle them together (checks several messages' ids at once) handles them now.
+    /// Every driver of an [`Endpoint`](crate::Endpoint) gets it, as it calls the endpoint.
+    /// Default: nothing kept.
+    fn on_frames_done(&mut self, _net: &mut dyn Net) {}
     /// A connection closed (for any reason, including a failed dial).
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason);
     /// A command from another thread.

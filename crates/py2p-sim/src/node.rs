@@ -188,6 +188,13 @@ impl Service for Actor {
             Actor::Scripted(s) => s.on_frame(net, conn, body),
         }
     }
+    fn on_frames_done(&mut self, net: &mut dyn Net) {
+        match self {
+            Actor::Mesh(m) => m.core.on_frames_done(net),
+            Actor::Garbage(g) => g.on_frames_done(net),
+            Actor::Scripted(s) => s.on_frames_done(net),
+        }
+    }
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
         match self {
             Actor::Mesh(m) => m.core.on_close(net, conn, reason),

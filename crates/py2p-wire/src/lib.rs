@@ -44,5 +44,6 @@ pub use decoder::{FrameDecoder, HEADER_LEN};
 pub use error::WireError;
 pub use flag::Flag;
 pub use limits::Limits;
+pub use message::unchecked::{DigestInput, Unchecked};
 pub use message::{Head, Message, Payload, PayloadIter, PlainBody};
 pub use protocol::{Encryption, Protocol, PROTOCOL_VERSION};

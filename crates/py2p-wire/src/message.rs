@@ -11,6 +11,7 @@ use crate::digest::{Sha384, SHA384_LEN};
 use crate::{base58, Compression, Limits, WireError, HEADER_LEN};
 
 mod payload;
+pub(crate) mod unchecked;
 
 use payload::INLINE;
 pub use payload::{Payload, PayloadIter};
@@ -425,88 +426,6 @@ impl Message {
     ) -> Result<Message, WireError> {
         PlainBody::unpack(body, compressions, limits).decode(limits)
     }
-
-    /// Decodes an uncompressed body: the packets are checked and hashed in one pass over
-    /// the body, which is then copied once, into the message's frame.
-    fn decode_plain(body: &[u8], limits: &Limits) -> Result<Message, WireError> {
-        let mut packets = Packets {
-            rest: body,
-            index: 0,
-        };
-        let mut head = [(0, 0); 4];
-        let mut texts: [&[u8]; 4] = [&[]; 4];
-        for (found, (slot, text)) in head.iter_mut().zip(texts.iter_mut()).enumerate() {
-            let at = body.len() - packets.rest.len();
-            *text = match packets.next() {
-                Some(packet) => packet?,
-                None => return Err(WireError::TooFewPackets { found }),
-            };
-            let start = HEADER_LEN + at + HEADER_LEN;
-            *slot = (start, start + text.len());
-        }
-        let [_, _, id, time_58] = texts;
-        let payload_at = body.len() - packets.rest.len();
-        // The hint only picks the hash implementation; the packets' headers count too.
-        let mut hasher = Sha384::for_len(packets.rest.len());
-        let mut starts = [0; INLINE];
-        let mut payload_len = 0;
-        loop {
-            let at = body.len() - packets.rest.len();
-            let Some(packet) = packets.next() else { break };
-            if payload_len + 4 >= limits.max_packets {
-                return Err(WireError::TooManyPackets {
-                    max: limits.max_packets,
-                });
-            }
-            hasher.update(packet?);
-            if let Some(slot) = starts.get_mut(payload_len) {
-                *slot = HEADER_LEN + at;
-            }
-            payload_len += 1;
-        }
-        let time = base58::decode_u64_bytes(time_58)?;
-        // py2p hashes the time's canonical text, whatever text arrived: made again only when
-        // the text that arrived is not canonical.
-        let remade;
-        let canonical = if base58::is_canonical_u64(time_58) {
-            time_58
-        } else {
-            remade = base58::U64Text::new(time);
-            remade.as_bytes()
-        };
-        hasher.update(canonical);
-        let digest = hasher.finish();
-        // Checking the id by decoding it is much cheaper than encoding the digest.
-        if !base58::is_encoding_of(id, &digest) {
-            return Err(WireError::ChecksumMismatch {
-                declared: String::from_utf8_lossy(id).into_owned(),
-                computed: base58::encode_be_bytes(&digest),
-            });
-        }
-        if time_58 != canonical {
-            // Non-canonical time text (leading '1's): the message travels on with the
-            // canonical one, as py2p re-encodes it. Rare, so the packets are gathered again.
-            let [msg_type, sender, ..] = texts;
-            let payload: Vec<&[u8]> = Packets {
-                rest: body.get(payload_at..).unwrap_or_default(),
-                index: 0,
-            }
-            .filter_map(Result::ok)
-            .collect();
-            return Ok(Message::from_packets(msg_type, sender, &payload, time));
-        }
-        let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
-        frame.extend_from_slice(&frame_len(body.len()));
-        frame.extend_from_slice(body);
-        Ok(Message {
-            frame,
-            time,
-            head,
-            payload_at: HEADER_LEN + payload_at,
-            payload_len,
-            starts,
-        })
-    }
 }
 
 impl fmt::Debug for Message {
@@ -646,14 +565,9 @@ impl<'a> PlainBody<'a> {
 
     /// Parses the packets and checks the id against the checksum of the payload and time.
     pub fn decode(self, limits: &Limits) -> Result<Message, WireError> {
-        // py2p reads the body as it stands when no method decompresses it. A body that one
-        // method recognises as its own and would inflate past the limit is reported as such
-        // if it is not a plain body either; a plain body that merely parses as the start of
-        // a stream (snappy's length, an .lzma header) is judged as a plain body.
-        match (Message::decode_plain(&self.plain, limits), self.too_large) {
-            (Err(_), Some(e)) => Err(e),
-            (result, _) => result,
-        }
+        let unchecked = self.decode_unchecked(limits)?;
+        let digest = unchecked.digest();
+        unchecked.check(&digest)
     }
 }
 

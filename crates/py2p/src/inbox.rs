@@ -316,6 +316,27 @@ impl<T> Inbox<T> {
         self.has_room() && (staged.is_empty() || self.room_for(staged))
     }
 
+    /// [`Inbox::has_room_with`] with `more` items of `bytes` staged after the staged ones
+    /// (ones the loop holds back for a moment). An upper bound of what the queue would
+    /// hold, as the staged items' bound is: `false` may mean only that the bound could be
+    /// reached.
+    pub fn has_room_with_more(&self, staged: &Staged<T>, more: usize, bytes: usize) -> bool {
+        if more == 0 {
+            return self.has_room_with(staged);
+        }
+        self.has_room()
+            && staged
+                .held
+                .saturating_add(staged.items.len())
+                .saturating_add(more)
+                < self.capacity
+            && staged
+                .held_bytes
+                .saturating_add(staged.bytes)
+                .saturating_add(bytes)
+                < self.max_bytes
+    }
+
     /// Records whether the queue has room (under its lock, after a change); returns it.
     /// The flag is written only when it changes (see [`Flags`]).
     fn note_room(&self, items: &Queue<T>) -> bool {

@@ -19,7 +19,7 @@ use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
 use py2p_wire::Flag;
 
 use super::command::{Command, ConnectReply, Handler};
-use super::core::{dropped_note, Connecting, Effect, HeldRelays, MeshCore, Out, Tables};
+use super::core::{dropped_note, Connecting, Effect, HeldRelays, MeshCore, Out, Tables, Taken};
 use super::link::MeshLink;
 use super::resolver::{Resolution, Resolver, Sink};
 use super::shared::Shared;
@@ -468,6 +468,7 @@ impl Service for MeshNode {
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
         self.with_out(net, |node, net| {
             node.finish_broadcasts(net);
+            node.finish_parked(net);
             node.core.on_open(net, conn, info);
             node.run_effects(net);
         });
@@ -476,15 +477,34 @@ impl Service for MeshNode {
     fn on_frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8]) {
         self.with_out(net, |node, net| {
             node.finish_broadcasts(net);
-            let tables = node.tables();
-            node.core.on_frame(net, conn, body, tables);
+            match node.core.take_frame(net, conn, body) {
+                Taken::Done => {}
+                Taken::Parked => {
+                    if node.core.parked().is_full() || !node.room_for_parked() {
+                        node.finish_parked(net);
+                    }
+                }
+                Taken::Ready { decoded, received } => {
+                    // The frames before it first: each connection's order is kept.
+                    node.finish_parked(net);
+                    let tables = node.tables();
+                    node.core.handle_ready(net, conn, decoded, received, tables);
+                }
+            }
             node.run_effects(net);
         });
+    }
+
+    fn on_frames_done(&mut self, net: &mut dyn Net) {
+        if !self.core.parked().is_empty() {
+            self.with_out(net, |node, net| node.finish_parked(net));
+        }
     }
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
         self.with_out(net, |node, net| {
             node.finish_broadcasts(net);
+            node.finish_parked(net);
             node.conn_handles.remove(&conn);
             node.core.on_close(net, conn, reason);
             node.run_effects(net);
@@ -492,7 +512,10 @@ impl Service for MeshNode {
     }
 
     fn on_command(&mut self, net: &mut dyn Net, cmd: Command) {
-        self.with_out(net, |node, net| node.command(net, cmd));
+        self.with_out(net, |node, net| {
+            node.finish_parked(net);
+            node.command(net, cmd)
+        });
     }
 
     fn on_commands_done(&mut self, net: &mut dyn Net) {
@@ -505,6 +528,7 @@ impl Service for MeshNode {
     fn on_tick(&mut self, net: &mut dyn Net) {
         self.with_out(net, |node, net| {
             node.finish_broadcasts(net);
+            node.finish_parked(net);
             node.tick(net);
         });
     }
@@ -523,10 +547,13 @@ impl Service for MeshNode {
     fn before_write(&mut self, net: &mut dyn Net) {
         self.with_out(net, |node, net| {
             node.finish_broadcasts(net);
+            node.finish_parked(net);
             net.release();
         });
     }
 
+    // `on_backlog` and `on_shutdown` find no broadcast parked: the loop and the simulator
+    // call them after `before_write`, and after the closes, which finish them.
     fn on_backlog(&mut self, queued_bytes: usize) {
         self.flush_inbox();
         self.shared
@@ -551,6 +578,28 @@ impl Service for MeshNode {
 }
 
 impl MeshNode {
+    /// Finishes the broadcasts parked for their id checks (see `core/checks.rs`), in the
+    /// order they came, carrying out each one's effects before the next.
+    fn finish_parked(&mut self, net: &mut Out<'_>) {
+        if self.core.parked().is_empty() {
+            return;
+        }
+        let tables = self.tables();
+        while self.core.finish_next(net, tables) {
+            self.run_effects(net);
+        }
+    }
+
+    /// Whether the inbox has room with the parked broadcasts in it too, as if they were
+    /// staged: when it may not, they are finished now, and `wants_input` answers after
+    /// them exactly as if each had been handled when it came.
+    fn room_for_parked(&self) -> bool {
+        let parked = self.core.parked();
+        self.shared
+            .inbox
+            .has_room_with_more(&self.staged, parked.len(), parked.bytes())
+    }
+
     /// A command from a user's thread. The user's broadcasts wait in the batch; any other
     /// command is handled after the batch is sent.
     fn command(&mut self, net: &mut dyn Net, cmd: Command) {

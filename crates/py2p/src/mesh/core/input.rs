@@ -3,16 +3,33 @@
 
 use log::{debug, info};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
-use py2p_wire::{compression, Compression, Flag};
+use py2p_wire::{compression, Compression, Flag, WireError};
 
 use super::effect::{Effect, Tables};
 use super::out::Out;
+use super::parked::PARK_BODY_MAX;
 use super::path::Path;
 use super::state::{MeshCore, SCRATCH_KEEP};
 use super::waterfall::Received;
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
 use crate::mesh::seen::key_bytes;
+
+/// How far [`MeshCore::take_frame`] took a frame.
+pub(crate) enum Taken<'a> {
+    /// Handled: dropped as a copy of a seen broadcast, or from a connection we do not know.
+    Done,
+    /// A broadcast parked for its id check, or a copy to drop after the ones parked before
+    /// it (see `checks.rs`).
+    Parked,
+    /// Decoded (or not), for [`MeshCore::handle_ready`] once the parked ones are finished.
+    Ready {
+        /// The message, or why it did not decode.
+        decoded: Result<py2p_wire::Message, WireError>,
+        /// A broadcast's body as it arrived, for its relay.
+        received: Option<Received<'a>>,
+    },
+}
 
 /// How much of a snappy frame is decompressed to read its head first: the type, sender, id
 /// and time packets of a broadcast between ids of 66 characters (sha-384 in base-58) take 155
@@ -36,16 +53,19 @@ impl MeshCore {
         }
     }
 
-    /// A frame from `conn`. `tables` says which tables the node has.
-    pub(crate) fn on_frame(
+    /// A frame from `conn`, taken as far as it goes alone: a copy of a seen broadcast is
+    /// dropped; a short broadcast is decoded without its id check and parked, to be checked
+    /// with the next ones (`checks.rs`); any other frame is decoded, and is handled
+    /// ([`MeshCore::handle_ready`]) once the parked broadcasts before it are finished.
+    pub(crate) fn take_frame<'a>(
         &mut self,
         net: &mut Out<'_>,
         conn: ConnId,
-        body: &[u8],
-        tables: Tables,
-    ) {
+        body: &'a [u8],
+    ) -> Taken<'a> {
+        self.parked.forget_closed();
         let Some(peer) = self.peers.get(&conn) else {
-            return;
+            return Taken::Done;
         };
         // The waterfall brings most broadcasts several times. From a peer that sends snappy,
         // the head alone is decompressed first: a copy of a seen broadcast is dropped without
@@ -61,7 +81,7 @@ impl MeshCore {
                 if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
                     let id = key_bytes(head.id);
                     if self.seen.contains_key(id) {
-                        return self.drop_copy(net, conn, id);
+                        return self.drop_copy_in_turn(net, conn, id);
                     }
                     peeked = true;
                 }
@@ -75,27 +95,80 @@ impl MeshCore {
         );
         // The waterfall brings most broadcasts several times: a copy whose id was seen is
         // dropped before the checksum and the packet copies. (A forged frame claiming a seen
-        // id is dropped here too: the genuine message was delivered already.)
+        // id is dropped here too: the genuine message was delivered already.) Behind
+        // parked broadcasts it is dropped in its turn (`drop_copy_in_turn`).
         let mut received = None;
+        let mut park = None;
         if let Some(head) = plain.head() {
             if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
-                if !peeked {
-                    let id = key_bytes(head.id);
-                    if self.seen.contains_key(id) {
-                        return self.drop_copy(net, conn, id);
-                    }
+                let id = key_bytes(head.id);
+                if !peeked && self.seen.contains_key(id) {
+                    return self.drop_copy_in_turn(net, conn, id);
                 }
                 received = Received::of(body, plain.method(), &head);
+                if plain.as_bytes().len() <= PARK_BODY_MAX {
+                    park = Some(id);
+                }
             }
         }
+        if let Some(key) = park {
+            let decoded = plain.decode_unchecked(&self.limits);
+            self.trim_scratch();
+            return match decoded {
+                Ok(msg) => {
+                    self.park(conn, key, msg, received);
+                    Taken::Parked
+                }
+                Err(e) => Taken::Ready {
+                    decoded: Err(e),
+                    received: None,
+                },
+            };
+        }
         let decoded = plain.decode(&self.limits);
+        self.trim_scratch();
+        Taken::Ready { decoded, received }
+    }
+
+    /// The decompression buffer is given back when a frame grew it past [`SCRATCH_KEEP`].
+    fn trim_scratch(&mut self) {
         if self.scratch.capacity() > SCRATCH_KEEP {
             self.scratch = Vec::new();
         }
-        let msg = match decoded {
-            Ok(m) => m,
-            Err(e) => return self.handle_decode_error(net, conn, e),
-        };
+    }
+
+    /// A frame from `conn` that [`MeshCore::take_frame`] decoded (`decoded`) and did not
+    /// park, handled after the broadcasts parked before it. `tables` says which tables the
+    /// node has.
+    pub(crate) fn handle_ready(
+        &mut self,
+        net: &mut Out<'_>,
+        conn: ConnId,
+        decoded: Result<py2p_wire::Message, WireError>,
+        received: Option<Received<'_>>,
+        tables: Tables,
+    ) {
+        if self.parked.closed(conn) {
+            // Its connection was closed for a broadcast parked before it.
+            return;
+        }
+        match decoded {
+            Ok(msg) => self.handle_message(net, conn, msg, received, tables),
+            Err(e) => {
+                self.handle_decode_error(net, conn, e);
+            }
+        }
+    }
+
+    /// A message from `conn` whose id checked: relayed if a broadcast, then handled.
+    pub(super) fn handle_message(
+        &mut self,
+        net: &mut Out<'_>,
+        conn: ConnId,
+        msg: py2p_wire::Message,
+        received: Option<Received<'_>>,
+        tables: Tables,
+    ) {
         if let Some(p) = self.peers.get_mut(&conn) {
             p.decode_errors = 0;
         }

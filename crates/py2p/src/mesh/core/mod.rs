@@ -3,6 +3,7 @@
 //! leave through [`py2p_net::Net`], and the rest leaves as [`Effect`] values that the node
 //! around it (`crate::mesh::node`) carries out.
 
+mod checks;
 mod connect;
 mod deliver;
 mod dial;
@@ -12,6 +13,7 @@ mod held;
 mod input;
 mod link;
 mod out;
+mod parked;
 mod path;
 mod peers;
 mod publish;
@@ -28,6 +30,7 @@ pub(crate) use self::connect::Connecting;
 pub(crate) use self::dial::dropped_note;
 pub(crate) use self::effect::{Effect, Purpose, Tables};
 pub(crate) use self::held::HeldRelays;
+pub(crate) use self::input::Taken;
 pub(crate) use self::out::Out;
 #[cfg_attr(not(feature = "internals"), allow(unused_imports))]
 pub use self::path::{Path, PathObserver};

@@ -9,12 +9,19 @@ use super::path::Path;
 use super::state::MeshCore;
 
 impl MeshCore {
-    pub(super) fn handle_decode_error(&mut self, net: &mut dyn Net, conn: ConnId, e: WireError) {
+    /// Counts, logs and answers an undecodable frame from `conn`; whether the connection is
+    /// closed for it.
+    pub(super) fn handle_decode_error(
+        &mut self,
+        net: &mut dyn Net,
+        conn: ConnId,
+        e: WireError,
+    ) -> bool {
         self.counters.decode_errors += 1;
         self.hit(Path::Undecodable);
         let max = self.config.max_decode_errors;
         let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
+            return false;
         };
         peer.decode_errors += 1;
         let text = format!("{}: undecodable frame: {e}", peer.label());
@@ -31,7 +38,7 @@ impl MeshCore {
                 peer.decode_errors
             );
             net.close(conn);
-            return;
+            return true;
         }
         // py2p's recovery: ask the peer to stop compressing and to send its last message again.
         self.send_to(
@@ -41,6 +48,7 @@ impl MeshCore {
             vec![vec![Flag::COMPRESSION.0], b"[]".to_vec()],
         );
         self.send_to(net, conn, Flag::RENEGOTIATE, vec![vec![Flag::RESEND.0]]);
+        false
     }
 
     pub(super) fn handle_renegotiate(

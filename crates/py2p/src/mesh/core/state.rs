@@ -8,6 +8,7 @@ use py2p_net::ConnId;
 use py2p_wire::Limits;
 
 use super::effect::Effect;
+use super::parked::ParkedChecks;
 use super::path::{Counters, Path, PathObserver};
 use crate::config::MeshConfig;
 use crate::mesh::peer::Peer;
@@ -62,6 +63,8 @@ pub(crate) struct MeshCore {
     pub(super) effects: VecDeque<Effect>,
     /// Told of each path a frame takes: the fuzz harness's, `None` in users' nodes.
     pub(super) observer: Option<PathObserver>,
+    /// Broadcasts waiting for their id checks, made together (`checks.rs`).
+    pub(super) parked: ParkedChecks,
 }
 
 /// The hash of the peer map, looked up several times per frame (once per target of a
@@ -127,6 +130,7 @@ impl MeshCore {
             frames: Vec::new(),
             effects: VecDeque::new(),
             observer: None,
+            parked: ParkedChecks::default(),
         }
     }
 }

@@ -7,12 +7,36 @@ use std::time::Duration;
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net, NetError};
 use py2p_wire::{base58, Flag};
 
-use super::{Effect, HeldRelays, MeshCore, Out, Tables};
+use super::{Effect, HeldRelays, MeshCore, Out, Tables, Taken};
 use crate::config::MeshConfig;
 use crate::error::ConnectError;
 use crate::mesh::testing::{FakeNet, RecordingNet};
 
 impl MeshCore {
+    /// A frame from `conn`, handled at once: taken, then finished with the broadcasts
+    /// parked before it (itself included, if it was parked).
+    pub(super) fn on_frame(
+        &mut self,
+        net: &mut Out<'_>,
+        conn: ConnId,
+        body: &[u8],
+        tables: Tables,
+    ) {
+        match self.take_frame(net, conn, body) {
+            Taken::Done => {}
+            Taken::Parked => self.finish_parked(net, tables),
+            Taken::Ready { decoded, received } => {
+                self.finish_parked(net, tables);
+                self.handle_ready(net, conn, decoded, received, tables);
+            }
+        }
+    }
+
+    /// Finishes every parked broadcast, the core alone (effects queued).
+    pub(super) fn finish_parked(&mut self, net: &mut Out<'_>, tables: Tables) {
+        while self.finish_next(net, tables) {}
+    }
+
     /// A frame from `conn` in a turn of its own: the relays it holds go out after it.
     fn frame(&mut self, net: &mut dyn Net, conn: ConnId, body: &[u8], tables: Tables) {
         let mut held = HeldRelays::new();
@@ -22,7 +46,7 @@ impl MeshCore {
     }
 }
 
-fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
+pub(super) fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     let time = base58::encode_u64(1_700_000_000);
     let head: [&[u8]; 4] = [&[msg_type], b"sender", id.as_bytes(), time.as_bytes()];
@@ -34,7 +58,7 @@ fn body(msg_type: u8, id: &str, payload: &[&[u8]]) -> Vec<u8> {
 }
 
 /// How many messages the core handed to the node for delivery since the last call.
-fn deliveries(core: &mut MeshCore) -> usize {
+pub(super) fn deliveries(core: &mut MeshCore) -> usize {
     std::iter::from_fn(|| core.poll_effect())
         .filter(|e| matches!(e, Effect::Deliver { .. }))
         .count()
@@ -198,7 +222,7 @@ fn handshaken(core: &mut MeshCore, net: &mut dyn Net, conn: ConnId, id: &str, po
 }
 
 /// `handshaken`, the peer offering `methods`.
-fn handshaken_with(
+pub(super) fn handshaken_with(
     core: &mut MeshCore,
     net: &mut dyn Net,
     conn: ConnId,
@@ -355,7 +379,7 @@ fn the_published_routing_table_is_updated_in_place_without_copying_unchanged_pee
 
 /// A node with four routed peers, `a` to `d` on connections 1 to 4, that send with snappy,
 /// snappy, zlib and no compression.
-fn relay_node() -> (MeshCore, RecordingNet) {
+pub(super) fn relay_node() -> (MeshCore, RecordingNet) {
     use py2p_wire::Compression;
     let config = MeshConfig::builder().build();
     let mut core = MeshCore::new(config, "me".into(), ("127.0.0.1".into(), 1));
@@ -377,7 +401,7 @@ fn relay_node() -> (MeshCore, RecordingNet) {
 }
 
 /// A broadcast of `payload` from node `origin` (not one of the relay node's peers).
-fn origin_broadcast(payload: Vec<u8>) -> py2p_wire::Message {
+pub(super) fn origin_broadcast(payload: Vec<u8>) -> py2p_wire::Message {
     py2p_wire::Message::new(
         vec![Flag::BROADCAST.0],
         b"origin".to_vec(),
@@ -388,7 +412,7 @@ fn origin_broadcast(payload: Vec<u8>) -> py2p_wire::Message {
 
 /// A valid snappy body that is not what our snappy writes: the length, then the plain
 /// bytes as one literal.
-fn snappy_literal(plain: &[u8]) -> Vec<u8> {
+pub(super) fn snappy_literal(plain: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut n = plain.len();
     while n >= 0x80 {

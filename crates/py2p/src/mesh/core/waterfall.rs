@@ -7,6 +7,7 @@ use py2p_wire::{base58, Compression, Flag, Head, HEADER_LEN};
 
 use super::held::HeldRelays;
 use super::out::Out;
+use super::parked::KeptBody;
 use super::path::Path;
 use super::state::MeshCore;
 use crate::mesh::peer::LastSent;
@@ -281,6 +282,26 @@ impl<'a> Received<'a> {
             body,
             canonical_time: base58::is_canonical_u64(head.time_58),
         })
+    }
+
+    /// This body kept past the frame's callback (its broadcast parked for the id check),
+    /// when a relay could use it: it is compressed (a plain body is the message's own frame,
+    /// which `send_all` sends as it is) and `relayed()` (a routed peer could be sent to).
+    pub(super) fn keep(self, relayed: impl FnOnce() -> bool) -> Option<KeptBody> {
+        (self.method.is_some() && relayed()).then(|| KeptBody {
+            method: self.method,
+            canonical_time: self.canonical_time,
+            body: self.body.to_vec(),
+        })
+    }
+
+    /// A body kept while its broadcast waited for its id check, for the relay.
+    pub(super) fn of_kept(kept: &'a KeptBody) -> Received<'a> {
+        Received {
+            method: kept.method,
+            body: &kept.body,
+            canonical_time: kept.canonical_time,
+        }
     }
 
     /// The whole frame (length and body) for a peer we send to with `method`, if that is the

@@ -120,3 +120,83 @@ fn users_sends_are_released_to_the_senders_view_once_per_turn_with_the_queued_to
     node.on_backlog(0);
     assert_eq!(shared.backlog_total(), 0, "released once");
 }
+
+/// The node behind an `Endpoint` (as the loop and the simulator drive it), with a peer
+/// connected; `capacity`: the inbox's.
+fn endpoint_node(capacity: usize) -> (MeshNode, Arc<Shared>, py2p_net::Endpoint, ConnId) {
+    let config = MeshConfig::builder().inbox_capacity(capacity).build();
+    let shared = Arc::new(Shared::new(&config));
+    let net_config = config.net.clone();
+    let mut node = MeshNode::new(
+        config,
+        "me".into(),
+        ("127.0.0.1".into(), 1),
+        shared.clone(),
+        None,
+    );
+    let mut endpoint = py2p_net::Endpoint::new(net_config, std::time::Instant::now(), 1);
+    // The test nets' clock, which stamps the broadcasts below.
+    endpoint.set_unix_time(RecordingNet::new().unix_time());
+    let conn = endpoint
+        .accept(SocketAddr::from(([127, 0, 0, 1], 9)), &mut node)
+        .expect("accepted");
+    (node, shared, endpoint, conn)
+}
+
+/// `n` broadcasts from `origin`, as frames in one read.
+fn broadcasts(n: usize, net: &RecordingNet) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| {
+            py2p_wire::Message::new(
+                vec![Flag::BROADCAST.0],
+                b"origin".to_vec(),
+                vec![vec![Flag::BROADCAST.0], format!("message {i}").into_bytes()],
+                net.unix_time(),
+            )
+            .encode(None)
+        })
+        .collect()
+}
+
+/// A broadcast waits for the ones after it only within its delivery run: one frame alone
+/// reaches the inbox at the end of the read it came in.
+#[test]
+fn a_single_broadcast_is_delivered_at_the_end_of_its_delivery_run() {
+    let (mut node, shared, mut endpoint, conn) = endpoint_node(100);
+    let net = RecordingNet::new();
+    let frame = broadcasts(1, &net);
+    // Handed to the node by itself, it waits for the next one (or the run's end).
+    node.on_frame(&mut RecordingNet::new(), conn, &frame[4..]);
+    node.flush_inbox();
+    assert_eq!(shared.inbox.len(), 0, "parked for its id check");
+    node.on_frames_done(&mut RecordingNet::new());
+    node.flush_inbox();
+    assert_eq!(shared.inbox.len(), 1);
+    // Through the endpoint, the run's end comes with the read.
+    let next = broadcasts(2, &net);
+    endpoint.received(conn, &next[next.len() / 2..], &mut node);
+    node.flush_inbox();
+    assert_eq!(shared.inbox.len(), 2);
+}
+
+/// Input pauses at the same frame as when each broadcast was delivered as it came: the
+/// parked ones count as staged in the inbox.
+#[test]
+fn input_pauses_when_the_inbox_is_full_with_the_parked_broadcasts() {
+    for capacity in [1, 3, 16, 17, 40] {
+        let (mut node, shared, mut endpoint, conn) = endpoint_node(capacity);
+        let net = RecordingNet::new();
+        endpoint.received(conn, &broadcasts(60, &net), &mut node);
+        node.flush_inbox();
+        assert_eq!(shared.inbox.len(), capacity, "capacity {capacity}");
+        assert!(endpoint.is_paused(conn), "capacity {capacity}");
+        assert!(!node.wants_input());
+        // The reader takes one: one more frame, then paused again.
+        let (taken, _) = shared.inbox.pop(Some(std::time::Duration::ZERO));
+        assert!(taken.is_some());
+        assert!(!endpoint.resume(conn, &mut node));
+        node.flush_inbox();
+        assert_eq!(shared.inbox.len(), capacity, "capacity {capacity}");
+        assert!(endpoint.is_paused(conn));
+    }
+}
