@@ -102,15 +102,7 @@ mod tests {
     }
 
     fn bytes(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15 ^ seed;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        py2p_testkit::Rng::new(seed).bytes(len)
     }
 
     /// `data` cut at `cuts` (positions taken modulo its length + 1), empty pieces included.
