@@ -29,6 +29,10 @@ pub(crate) struct Peer {
     pub last_sent: Option<LastSent>,
     /// Frames that failed to decode in a row.
     pub decode_errors: u32,
+    /// How many more broadcasts from this peer have their snappy head peeked at before the
+    /// whole body is decompressed: set when a copy of a seen broadcast arrives, one less per
+    /// broadcast that is not one (see `MeshCore::take_frame`).
+    pub peek_credit: u8,
     /// When another connection to the same id was kept in favour of this one, which is then
     /// closed after `conflict_grace`: its end is not a departure.
     pub superseded: Option<Instant>,
@@ -58,6 +62,7 @@ impl Peer {
             compression: Vec::new(),
             last_sent: None,
             decode_errors: 0,
+            peek_credit: 0,
             superseded: None,
             tls_version: None,
         })

@@ -3,7 +3,7 @@
 
 use log::{debug, info};
 use py2p_net::{CloseReason, ConnId, ConnInfo, Net};
-use py2p_wire::{compression, Compression, Flag, WireError};
+use py2p_wire::{compression, Compression, Flag, Limits, WireError};
 
 use super::effect::{Effect, Tables};
 use super::out::Out;
@@ -13,7 +13,7 @@ use super::state::{MeshCore, SCRATCH_KEEP};
 use super::waterfall::Received;
 use crate::error::ConnectError;
 use crate::mesh::peer::Peer;
-use crate::mesh::seen::key_bytes;
+use crate::mesh::seen::{key_bytes, Key, Seen};
 
 /// How far [`MeshCore::take_frame`] took a frame.
 pub(crate) enum Taken<'a> {
@@ -35,6 +35,41 @@ pub(crate) enum Taken<'a> {
 /// and time packets of a broadcast between ids of 66 characters (sha-384 in base-58) take 155
 /// bytes. A longer head is read by the full decompression, as any frame.
 const HEAD_PEEK: usize = 168;
+
+/// How many broadcasts that are no copies a peer's frames are peeked at for, after a copy
+/// of a seen broadcast came from it. Between two nodes nothing is a copy, and peeking
+/// costs a second decompression of the head; in a waterfall most frames are copies.
+const PEEK_CREDIT: u8 = 16;
+
+/// What the head of a snappy frame says before the rest is decompressed.
+enum Peek {
+    /// A broadcast whose id (its key) is in the seen set.
+    Copy(Key),
+    /// A broadcast not seen yet.
+    Fresh,
+    /// No broadcast, or a head longer than [`HEAD_PEEK`], or no valid snappy start.
+    Unknown,
+}
+
+/// Decompresses the first [`HEAD_PEEK`] bytes of the snappy `body` into `scratch` and asks
+/// `seen` about the broadcast id in them.
+fn peek(body: &[u8], scratch: &mut Vec<u8>, limits: &Limits, seen: &Seen) -> Peek {
+    if !compression::snappy_prefix_into(body, HEAD_PEEK, scratch) {
+        return Peek::Unknown;
+    }
+    let head = py2p_wire::PlainBody::unpack(scratch, &[], limits);
+    match head.head() {
+        Some(head) if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) => {
+            let id = key_bytes(head.id);
+            if seen.contains_key(id) {
+                Peek::Copy(id)
+            } else {
+                Peek::Fresh
+            }
+        }
+        _ => Peek::Unknown,
+    }
+}
 
 impl MeshCore {
     /// A connection is open (dialled or accepted): our handshake goes out, then the
@@ -64,35 +99,56 @@ impl MeshCore {
         body: &'a [u8],
     ) -> Taken<'a> {
         self.parked.forget_closed();
-        let Some(peer) = self.peers.get(&conn) else {
+        let Some(peer) = self.peers.get_mut(&conn) else {
             return Taken::Done;
         };
         // The waterfall brings most broadcasts several times. From a peer that sends snappy,
-        // the head alone is decompressed first: a copy of a seen broadcast is dropped without
-        // decompressing the rest (its payload).
+        // the head alone is decompressed first while copies of seen broadcasts have been
+        // arriving from it (`peek_credit`): a copy is dropped without decompressing the
+        // rest (its payload). Else the whole body is decompressed at once, and its head
+        // checked the same way; the head is the same bytes whenever the whole body
+        // decompresses as snappy, and when it does not, the head is peeked at then, as it
+        // was before: which frames are dropped does not depend on the credit.
+        let snappy = peer.compression.first() == Some(&Compression::Snappy);
+        let peek_first = snappy && peer.peek_credit > 0;
         // Whether the seen set was asked already: the head below is the same bytes (and
         // were it not, `relay`'s insert still refuses a seen id).
         let mut peeked = false;
-        if peer.compression.first() == Some(&Compression::Snappy)
-            && compression::snappy_prefix_into(body, HEAD_PEEK, &mut self.scratch)
-        {
-            let head = py2p_wire::PlainBody::unpack(&self.scratch, &[], &self.limits);
-            if let Some(head) = head.head() {
-                if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
-                    let id = key_bytes(head.id);
-                    if self.seen.contains_key(id) {
-                        return self.drop_copy_in_turn(net, conn, id);
-                    }
-                    peeked = true;
+        if peek_first {
+            match peek(body, &mut self.scratch, &self.limits, &self.seen) {
+                Peek::Copy(id) => {
+                    peer.peek_credit = PEEK_CREDIT;
+                    return self.drop_copy_in_turn(net, conn, id);
                 }
+                Peek::Fresh => peeked = true,
+                Peek::Unknown => {}
             }
         }
-        let plain = py2p_wire::PlainBody::unpack_in(
+        let mut plain = py2p_wire::PlainBody::unpack_in(
             body,
             &peer.compression,
             &self.limits,
             &mut self.scratch,
         );
+        if snappy && !peek_first && plain.method() != Some(Compression::Snappy) {
+            // Not a whole snappy block: what the peek finds in its start decides, as it did
+            // before (rare: a broken or oversize frame).
+            drop(plain);
+            match peek(body, &mut self.scratch, &self.limits, &self.seen) {
+                Peek::Copy(id) => {
+                    peer.peek_credit = PEEK_CREDIT;
+                    return self.drop_copy_in_turn(net, conn, id);
+                }
+                Peek::Fresh => peeked = true,
+                Peek::Unknown => {}
+            }
+            plain = py2p_wire::PlainBody::unpack_in(
+                body,
+                &peer.compression,
+                &self.limits,
+                &mut self.scratch,
+            );
+        }
         // The waterfall brings most broadcasts several times: a copy whose id was seen is
         // dropped before the checksum and the packet copies. (A forged frame claiming a seen
         // id is dropped here too: the genuine message was delivered already.) Behind
@@ -103,8 +159,10 @@ impl MeshCore {
             if Flag::from_packet(head.msg_type) == Some(Flag::BROADCAST) {
                 let id = key_bytes(head.id);
                 if !peeked && self.seen.contains_key(id) {
+                    peer.peek_credit = PEEK_CREDIT;
                     return self.drop_copy_in_turn(net, conn, id);
                 }
+                peer.peek_credit = peer.peek_credit.saturating_sub(1);
                 received = Received::of(body, plain.method(), &head);
                 if plain.as_bytes().len() <= PARK_BODY_MAX {
                     park = Some(id);
