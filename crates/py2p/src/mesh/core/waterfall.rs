@@ -170,6 +170,11 @@ impl MeshCore {
     /// [`MeshCore::broadcast_message`] for a message already shared for `resend`.
     pub(crate) fn broadcast_last_sent(&mut self, net: &mut dyn Net, msg: LastSent) {
         self.seen.insert(msg.id_bytes(), msg.time());
+        self.send_last_sent(net, msg);
+    }
+
+    /// [`MeshCore::broadcast_last_sent`] but the seen set: the caller remembers the id.
+    pub(super) fn send_last_sent(&mut self, net: &mut dyn Net, msg: LastSent) {
         self.send_all(To::Net(net), &msg, &[], None);
         // The last routed peer gets `msg` itself: with one peer, no count of the `Arc` goes
         // up and down per message (each a locked instruction, which waits for the stores
