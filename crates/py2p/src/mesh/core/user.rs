@@ -48,7 +48,14 @@ pub(crate) trait UserBroadcast {
 pub(crate) struct IdBatch {
     texts: Vec<U64Text>,
     digests: Vec<[u8; SHA384_LEN]>,
+    /// The batch's ids as the seen set keys them (their first [`SEEN_PREFIX`] bytes) and
+    /// their times, remembered together once the batch is sent.
+    seen: Vec<([u8; SEEN_PREFIX], u64)>,
 }
+
+/// How much of an id the seen set keys it by (`seen::key_bytes`: its first 16 bytes, zeros
+/// after a shorter one).
+const SEEN_PREFIX: usize = 16;
 
 impl MeshCore {
     /// The user's message `packets` with `sub_flag` first (py2p's `send(*packets, flag=kind,
@@ -88,7 +95,7 @@ impl MeshCore {
         packets: impl Iterator<Item = &'p [u8]> + Clone,
     ) {
         let time = net.unix_time();
-        self.broadcast_stamped(net, sub_flag, packets, time, None);
+        self.broadcast_stamped(net, sub_flag, packets, time, None, None);
     }
 
     /// The user's broadcasts in `batch`, in order, their ids hashed together (one
@@ -100,7 +107,11 @@ impl MeshCore {
         batch: &[B],
         ids: &mut IdBatch,
     ) {
-        let IdBatch { texts, digests } = ids;
+        let IdBatch {
+            texts,
+            digests,
+            seen,
+        } = ids;
         texts.clear();
         // Most of a batch has the same time: its text is made once.
         let mut last: Option<(u64, U64Text)> = None;
@@ -119,14 +130,22 @@ impl MeshCore {
             }),
             digests,
         );
+        seen.clear();
         for ((b, text), digest) in batch.iter().zip(texts.iter()).zip(digests.iter()) {
             let id = Some((text, digest));
-            self.broadcast_stamped(net, b.sub_flag(), b.packets(), b.time(), id);
+            self.broadcast_stamped(net, b.sub_flag(), b.packets(), b.time(), id, Some(seen));
+        }
+        // The ids go into the seen set together, after the sends: each insert misses the
+        // cache (a set of 100k+ ids), and one after the other they overlap instead of each
+        // stalling the encoding that followed it. Nothing reads the set in between.
+        for (key, time) in seen.iter() {
+            self.seen.insert(key, *time);
         }
     }
 
     /// The user's broadcast stamped `time`, with the time's text and its id's digest when
-    /// they were computed beforehand.
+    /// they were computed beforehand. With `seen`, its id is put there for the caller to
+    /// remember in the seen set, instead of remembered at once.
     fn broadcast_stamped<'p>(
         &mut self,
         net: &mut dyn Net,
@@ -134,6 +153,7 @@ impl MeshCore {
         packets: impl Iterator<Item = &'p [u8]> + Clone,
         time: u64,
         id: Option<(&U64Text, &[u8; SHA384_LEN])>,
+        seen: Option<&mut Vec<([u8; SEEN_PREFIX], u64)>>,
     ) {
         let payload = with_sub_flag(sub_flag, packets);
         let msg_type = [Flag::BROADCAST.0];
@@ -162,7 +182,17 @@ impl MeshCore {
                 None => Message::from_packet_iter(&msg_type, sender, payload, time),
             })
         });
-        self.broadcast_last_sent(net, msg)
+        match seen {
+            Some(seen) => {
+                let mut key = [0u8; SEEN_PREFIX];
+                for (k, &b) in key.iter_mut().zip(msg.id_bytes()) {
+                    *k = b;
+                }
+                seen.push((key, msg.time()));
+                self.send_last_sent(net, msg);
+            }
+            None => self.broadcast_last_sent(net, msg),
+        }
     }
 
     /// A message on one connection (a handler's `Connection::send`).

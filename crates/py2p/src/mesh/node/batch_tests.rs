@@ -121,6 +121,38 @@ fn a_full_batch_is_sent_at_once() {
     assert_eq!(net.sent, want);
 }
 
+/// The batch's ids go into the seen set together after its sends: every one of them is
+/// there, so a copy coming back from a peer is dropped, not relayed to the other peer.
+#[test]
+fn every_broadcast_of_a_batch_is_remembered_as_seen() {
+    let (mut node, mut net) = node();
+    let time = net.unix_time();
+    let texts: Vec<Vec<u8>> = (0..BATCH + 3)
+        .map(|i| format!("message {i}").into_bytes())
+        .collect();
+    for text in &texts {
+        node.on_command(&mut net, send(text));
+    }
+    node.on_commands_done(&mut net);
+    assert_eq!(net.sent.len(), 2 * texts.len());
+    net.sent.clear();
+    for text in &texts {
+        let frame = ours(Flag::BROADCAST, &[&[Flag::BROADCAST.0], text], time);
+        node.on_frame(&mut net, ConnId::from_raw(1), &frame[4..]);
+    }
+    node.before_write(&mut net);
+    assert_eq!(
+        net.sent,
+        Vec::new(),
+        "a copy of our own broadcast was relayed"
+    );
+    // A broadcast the node has not seen is relayed (the check above can fail).
+    let other = Message::from_packets(&[Flag::BROADCAST.0], b"c", &[b"x"], time).encode(None);
+    node.on_frame(&mut net, ConnId::from_raw(1), &other[4..]);
+    node.before_write(&mut net);
+    assert_eq!(net.sent, vec![(ConnId::from_raw(2), other)]);
+}
+
 /// A broadcast waiting in the batch goes out before whatever any other callback does.
 #[test]
 fn a_waiting_broadcast_goes_out_before_any_other_callback_acts() {
