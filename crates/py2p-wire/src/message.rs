@@ -163,11 +163,7 @@ impl Message {
         I: IntoIterator<Item = &'p [u8]>,
         I::IntoIter: Clone,
     {
-        let payload = payload.into_iter();
-        if cfg!(debug_assertions) {
-            Message::check_digest(payload.clone(), time, time_58, digest);
-        }
-        Message::build_from(Vec::new(), msg_type, sender, payload, time, time_58, digest)
+        Message::build_given(Vec::new(), msg_type, sender, payload, time, time_58, digest)
     }
 
     /// [`Message::refill_from_packet_iter`] with the id's digest computed beforehand, as
@@ -184,12 +180,29 @@ impl Message {
         I: IntoIterator<Item = &'p [u8]>,
         I::IntoIter: Clone,
     {
+        let frame = std::mem::take(&mut self.frame);
+        *self = Message::build_given(frame, msg_type, sender, payload, time, time_58, digest);
+    }
+
+    /// [`Message::build_from`] with a digest given by the caller, which debug builds check.
+    fn build_given<'p, I>(
+        frame: Vec<u8>,
+        msg_type: &[u8],
+        sender: &[u8],
+        payload: I,
+        time: u64,
+        time_58: &base58::U64Text,
+        digest: &[u8; SHA384_LEN],
+    ) -> Message
+    where
+        I: IntoIterator<Item = &'p [u8]>,
+        I::IntoIter: Clone,
+    {
         let payload = payload.into_iter();
         if cfg!(debug_assertions) {
             Message::check_digest(payload.clone(), time, time_58, digest);
         }
-        let frame = std::mem::take(&mut self.frame);
-        *self = Message::build_from(frame, msg_type, sender, payload, time, time_58, digest);
+        Message::build_from(frame, msg_type, sender, payload, time, time_58, digest)
     }
 
     /// Debug builds check that a digest given is the message's (as its time text).
