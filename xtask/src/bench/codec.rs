@@ -106,7 +106,7 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
     ));
     if !near.is_empty() && ours.rounds(&near[0]) > 1 {
         md.push_str(&format!(
-            "The rows within {NEAR_PARITY}× of parity after one round ({}) were measured \
+            "The rows below {NEAR_PARITY}× after one round ({}) were measured \
              {PARITY_ROUNDS} more times, ours and py2p's alternately; their figures are the \
              medians of the {} rounds.\n\n",
             near.iter()

@@ -108,7 +108,8 @@ pub fn section(args: &BenchArgs) -> Result<Section> {
             }
         }
     }
-    // A quick run's one round is repeated for the rows near parity, where it decides least.
+    // A quick run's one round is repeated for the rows near or below parity, where it
+    // decides least.
     let near = if rounds == 1 {
         near_parity(&ours_runs, &reference_runs)
     } else {
@@ -269,7 +270,7 @@ fn markdown(
         } else if quick {
             format!(
                 "; quick mode: 16 B, 4 KiB and 1 MiB only, one round, then {PARITY_ROUNDS} more \
-                 for the rows within {NEAR_PARITY}× of parity after it ({}), ours and py2p's \
+                 for the rows below {NEAR_PARITY}× after it ({}), ours and py2p's \
                  alternately, those figures the medians of their rounds",
                 remeasured
                     .iter()
