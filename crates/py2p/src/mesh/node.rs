@@ -137,6 +137,13 @@ impl MeshNode {
         }
     }
 
+    /// Finishes what waits for a batched hash, the users' broadcasts then the parked
+    /// received ones: what a callback does first, before its own work.
+    fn finish_waiting(&mut self, net: &mut Out<'_>) {
+        self.finish_broadcasts(net);
+        self.finish_parked(net);
+    }
+
     /// A user's broadcast joins the batch; a full batch is sent.
     fn wait(&mut self, net: &mut dyn Net, sub_flag: u8, packets: Packets, bytes: usize) {
         if self.broadcasts.push(net, sub_flag, packets, bytes) {
@@ -467,8 +474,7 @@ impl Service for MeshNode {
 
     fn on_open(&mut self, net: &mut dyn Net, conn: ConnId, info: &ConnInfo) {
         self.with_out(net, |node, net| {
-            node.finish_broadcasts(net);
-            node.finish_parked(net);
+            node.finish_waiting(net);
             node.core.on_open(net, conn, info);
             node.run_effects(net);
         });
@@ -503,8 +509,7 @@ impl Service for MeshNode {
 
     fn on_close(&mut self, net: &mut dyn Net, conn: ConnId, reason: &CloseReason) {
         self.with_out(net, |node, net| {
-            node.finish_broadcasts(net);
-            node.finish_parked(net);
+            node.finish_waiting(net);
             node.conn_handles.remove(&conn);
             node.core.on_close(net, conn, reason);
             node.run_effects(net);
@@ -527,8 +532,7 @@ impl Service for MeshNode {
 
     fn on_tick(&mut self, net: &mut dyn Net) {
         self.with_out(net, |node, net| {
-            node.finish_broadcasts(net);
-            node.finish_parked(net);
+            node.finish_waiting(net);
             node.tick(net);
         });
     }
@@ -546,8 +550,7 @@ impl Service for MeshNode {
 
     fn before_write(&mut self, net: &mut dyn Net) {
         self.with_out(net, |node, net| {
-            node.finish_broadcasts(net);
-            node.finish_parked(net);
+            node.finish_waiting(net);
             net.release();
         });
     }
