@@ -91,7 +91,7 @@ impl MeshCore {
         let Some(front) = self.parked.items.front() else {
             return false;
         };
-        if front.digest.is_none() && !front.copy {
+        if front.unhashed() {
             self.hash_parked();
         }
         let Some(p) = self.parked.items.pop_front() else {
@@ -145,17 +145,21 @@ impl MeshCore {
         let parked = &mut self.parked;
         let mut digests = std::mem::take(&mut parked.digests);
         digests.clear();
-        let unhashed = |p: &&mut Parked| p.digest.is_none() && !p.copy;
         sha384_each(
             parked
                 .items
                 .iter()
-                .filter(|p| p.digest.is_none() && !p.copy)
+                .filter(|p| p.unhashed())
                 .filter_map(|p| p.msg.as_ref())
                 .map(Unchecked::digest_input),
             &mut digests,
         );
-        for (p, digest) in parked.items.iter_mut().filter(unhashed).zip(&digests) {
+        for (p, digest) in parked
+            .items
+            .iter_mut()
+            .filter(|p| p.unhashed())
+            .zip(&digests)
+        {
             p.digest = Some(*digest);
         }
         parked.digests = digests;

@@ -38,6 +38,14 @@ pub(super) struct Parked {
     pub(super) copy: bool,
 }
 
+impl Parked {
+    /// Whether it still needs its digest: not hashed yet, and no copy (a copy is hashed only
+    /// if the broadcast parked before it with the same key was not taken).
+    pub(super) fn unhashed(&self) -> bool {
+        self.digest.is_none() && !self.copy
+    }
+}
+
 /// The broadcasts parked for their id checks, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct ParkedChecks {
