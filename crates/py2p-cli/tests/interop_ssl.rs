@@ -90,6 +90,17 @@ fn a_python_ssl_node_dials_rust() {
     p.quit();
 }
 
+/// Two Python and two Rust SSL nodes; each broadcasts in turn, and each broadcast arrives
+/// at every other node exactly once.
+///
+/// In turn, each broadcast awaited everywhere before the next is sent: a py2p node whose
+/// user's thread sends while its daemon thread handles a broadcast can die of "deque mutated
+/// during iteration" (its seen-ids deque has no lock, see interop_mesh's `bulk_both_ways`).
+/// The exception drops the link it came on, and that broadcast is lost at that node for good
+/// (py2p remembered its id before failing, so later copies are dropped as seen). Copies of
+/// the previous broadcast can still be in flight when the next is sent, so taking turns makes
+/// the race rare, not impossible: a broadcast missing after py2p reported such a fault is
+/// excused and printed; missing without one, or delivered twice anywhere, fails.
 #[test]
 fn mixed_network_of_two_python_and_two_rust_ssl_nodes() {
     let Some(python) = python() else { return };
@@ -97,45 +108,75 @@ fn mixed_network_of_two_python_and_two_rust_ssl_nodes() {
     let r1 = rust("R1", "mesh", "ssl", &["--connect", &p1.addr]);
     let p2 = py(&python, "P2", "mesh", "SSL", &["--connect", &r1.addr]);
     let r2 = rust("R2", "mesh", "ssl", &["--connect", &p2.addr]);
-    // A line P1 - R1 - P2 - R2 at least; wait for the links made.
-    r1.wait_connected(&p1);
-    p2.wait_connected(&r1);
-    r2.wait_connected(&p2);
+    // A line P1 - R1 - P2 - R2 at least; wait for each link made at both ends. A node
+    // reports a peer once it has the peer's handshake, and only then sends it broadcasts:
+    // a broadcast made before the far end of a link reported it may never cross that link
+    // (py2p registers the peer in its daemon thread, after the dialler already reported).
+    for (a, b) in [(&r1, &p1), (&p2, &r1), (&r2, &p2)] {
+        a.wait_connected(b);
+        b.wait_connected(a);
+    }
     let mut nodes = [p1, r1, p2, r2];
     let texts: Vec<String> = (0..4)
         .map(|i| format!("ssl broadcast from node {i}"))
         .collect();
+    let mut arrived = [[true; 4]; 4];
     for (i, t) in texts.iter().enumerate() {
         nodes[i].send(t);
-    }
-    for (i, t) in texts.iter().enumerate() {
-        for (j, n) in nodes.iter().enumerate() {
-            if i != j {
-                expect_message(n, "broadcast", &nodes[i], t);
-            }
+        for j in (0..4).filter(|&j| j != i) {
+            arrived[i][j] = arrives(&nodes, j, i, t);
         }
     }
-    // Exactly once: a last broadcast from each, seen everywhere, comes after any duplicate
-    // of the first ones could have arrived over the same links.
-    for (i, n) in nodes.iter_mut().enumerate() {
-        n.send(&format!("last from {i}"));
-    }
+    // Exactly once: a last broadcast from each, awaited everywhere, comes after any
+    // duplicate of the first ones could have arrived over the same links.
     for i in 0..4 {
-        for j in 0..4 {
-            if i != j {
-                expect_message(&nodes[j], "broadcast", &nodes[i], &format!("last from {i}"));
-            }
+        let last = format!("last from {i}");
+        nodes[i].send(&last);
+        for j in (0..4).filter(|&j| j != i) {
+            arrives(&nodes, j, i, &last);
         }
     }
     for (i, t) in texts.iter().enumerate() {
-        for (j, n) in nodes.iter().enumerate() {
-            if i != j {
-                assert_eq!(count(n, &nodes[i], t), 1, "{} got {t:?}", n.name);
-            }
+        for j in (0..4).filter(|&j| j != i) {
+            let (n, got) = (&nodes[j], count(&nodes[j], &nodes[i], t));
+            assert!(
+                got == 1 || (got == 0 && !arrived[i][j]),
+                "{} got {t:?} {got} times",
+                n.name
+            );
         }
     }
     for n in nodes {
         n.quit();
+    }
+}
+
+/// Waits until `nodes[at]` has the broadcast `text` from `nodes[from]`; whether it came. It
+/// may stay away only when a py2p node reported a fault (see the test above).
+fn arrives(nodes: &[Node], at: usize, from: usize, text: &str) -> bool {
+    let (node, sender) = (&nodes[at], &nodes[from]);
+    let (sid, t) = (sender.id.clone(), text.to_owned());
+    match node.try_wait_for(move |v| {
+        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
+    }) {
+        Ok(m) => {
+            assert_eq!(m["kind"], "broadcast", "{}: kind of {text:?}", node.name);
+            true
+        }
+        Err(seen) => {
+            let faults: Vec<String> = nodes.iter().flat_map(Node::faults).collect();
+            assert!(
+                !faults.is_empty(),
+                "{}: waited for broadcast {text:?} from {} (no py2p fault reported), {seen}",
+                node.name,
+                sender.name
+            );
+            eprintln!(
+                "{}: broadcast {text:?} from {} lost after py2p reported {faults:?}",
+                node.name, sender.name
+            );
+            false
+        }
     }
 }
 

@@ -173,6 +173,20 @@ impl Node {
 
     /// Waits until `n` printed lines match `pred`; returns them.
     pub fn wait_for_n(&self, what: &str, n: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.wait_lines(n, pred)
+            .unwrap_or_else(|seen| panic!("{}: waited for {n} × {what}, {seen}", self.name))
+    }
+
+    /// Waits for a printed line matching `pred`, as [`Node::wait_for`], but returns what it
+    /// saw instead of failing when [`WAIT`] passes (or the output closes) without one.
+    pub fn try_wait_for(&self, pred: impl Fn(&Value) -> bool) -> Result<Value, String> {
+        let mut found = self.wait_lines(1, pred)?;
+        Ok(found.swap_remove(0))
+    }
+
+    /// Waits until `n` printed lines match `pred` and returns them, or says what it saw
+    /// once [`WAIT`] passed or the output closed.
+    fn wait_lines(&self, n: usize, pred: impl Fn(&Value) -> bool) -> Result<Vec<Value>, String> {
         let deadline = Instant::now() + WAIT;
         let (m, cv) = &*self.log;
         let mut log = m.lock().unwrap();
@@ -185,13 +199,12 @@ impl Node {
             count += log.lines.iter().skip(checked).filter(|v| pred(v)).count();
             checked = log.lines.len();
             if count >= n {
-                return log.lines.iter().filter(|v| pred(v)).cloned().collect();
+                return Ok(log.lines.iter().filter(|v| pred(v)).cloned().collect());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || log.closed {
-                panic!(
-                    "{}: waited for {n} × {what}, saw {} (output {}):\n{}",
-                    self.name,
+                return Err(format!(
+                    "saw {} (output {}):\n{}",
                     count,
                     if log.closed { "closed" } else { "open" },
                     log.lines
@@ -199,7 +212,7 @@ impl Node {
                         .map(|v| v.to_string())
                         .collect::<Vec<_>>()
                         .join("\n")
-                );
+                ));
             }
             log = cv.wait_timeout(log, left).unwrap().0;
         }
