@@ -130,18 +130,13 @@ fn plain_len(b: &[u8]) -> usize {
 /// Bytes [`plain_len`] tests at once.
 const PLAIN_CHUNK: usize = 32;
 
-/// Whether none of the bytes of `chunk` needs care: the bytes tested without a branch,
-/// lane by lane, which the compiler turns into vector compares.
+/// Whether none of the bytes of `chunk` needs care: one OR of every lane's test, without a
+/// branch, which the compiler turns into vector compares and one mask test. (The earlier
+/// fold into 16 bytes read as a `u128` came out byte by byte under the release profile's
+/// LTO: the printing thread's instructions per line 1,450 -> 2,230, callgrind.)
+#[inline(never)]
 fn chunk_is_plain(chunk: &[u8; PLAIN_CHUNK]) -> bool {
-    let mut lanes = [0u8; PLAIN_CHUNK];
-    for (lane, &c) in lanes.iter_mut().zip(chunk) {
-        *lane = if needs_care(c) { 0xff } else { 0 };
-    }
-    let mut folded = [0u8; 16];
-    for (i, f) in folded.iter_mut().enumerate() {
-        *f = lanes[i] | lanes[i + 16];
-    }
-    u128::from_ne_bytes(folded) == 0
+    !chunk.iter().fold(false, |any, &c| any | needs_care(c))
 }
 
 /// Whether JSON cannot write `c` as it is: not ASCII (read as signed, 0x80 and up are
