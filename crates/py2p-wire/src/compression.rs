@@ -913,15 +913,9 @@ mod tests {
                 snappy_compress_after_literal(&data, literal, &mut out);
                 let packed = &out[6..];
                 assert_eq!(&out[..6], b"before");
-                assert!(
-                    packed.len() <= snap::raw::max_compress_len(len),
-                    "{len} {literal}"
-                );
+                assert!(packed.len() <= snap::raw::max_compress_len(len), "{len} {literal}");
                 let plain = snap::raw::Decoder::new().decompress_vec(packed).unwrap();
-                assert_eq!(
-                    plain, data,
-                    "length {len}, literal {literal}, repeat {repeat}"
-                );
+                assert_eq!(plain, data, "length {len}, literal {literal}, repeat {repeat}");
             }
         }
     }
@@ -939,16 +933,8 @@ mod tests {
         // the head verbatim: snap alone would have searched it for matches.
         assert_eq!(&ours[..4], &[0xde, 0x02, 60 << 2, 149]);
         assert_eq!(&ours[4..154], &body[..150]);
-        assert_eq!(
-            snap::raw::Decoder::new().decompress_vec(&ours).unwrap(),
-            body
-        );
-        assert!(
-            ours.len() <= snap_alone.len() + 4,
-            "{} vs {}",
-            ours.len(),
-            snap_alone.len()
-        );
+        assert_eq!(snap::raw::Decoder::new().decompress_vec(&ours).unwrap(), body);
+        assert!(ours.len() <= snap_alone.len() + 4, "{} vs {}", ours.len(), snap_alone.len());
 
         // English text behind a 150-byte head: within 1 % of snap's size.
         let text = "It was the best of times, it was the worst of times, it was the age of \
@@ -962,10 +948,7 @@ mod tests {
         let mut ours = Vec::new();
         snappy_compress_after_literal(&body, 150, &mut ours);
         let snap_alone = snap::raw::Encoder::new().compress_vec(&body).unwrap();
-        assert_eq!(
-            snap::raw::Decoder::new().decompress_vec(&ours).unwrap(),
-            body
-        );
+        assert_eq!(snap::raw::Decoder::new().decompress_vec(&ours).unwrap(), body);
         assert!(
             ours.len() * 100 <= snap_alone.len() * 101,
             "{} vs {}",
