@@ -97,7 +97,7 @@ pub(crate) fn snappy_compress_after_literal(data: &[u8], literal: usize, out: &m
     if size_bytes == 0 {
         out.push((n as u8) << 2);
     } else {
-        out.push((59 + size_bytes) << 2);
+        out.push(((59 + size_bytes) as u8) << 2);
         out.extend_from_slice(
             n.to_le_bytes()
                 .get(..usize::from(size_bytes))
