@@ -393,16 +393,7 @@ impl Message {
                 // (snappy), instead of a small one for the header and a regrowth.
                 out.reserve(HEADER_LEN + method.output_room(body.len()));
                 out.extend_from_slice(&[0; HEADER_LEN]);
-                match method {
-                    // The head packets (type, sender, id, time) as one literal: base-58
-                    // text of hashes, in which snap would only miss.
-                    Compression::Snappy => crate::compression::snappy_compress_after_literal(
-                        body,
-                        self.payload_at.saturating_sub(HEADER_LEN),
-                        out,
-                    ),
-                    _ => method.compress_into(body, out),
-                }
+                method.compress_into(body, out);
                 let packed = out.len() - start - HEADER_LEN;
                 if let Some(header) = out.get_mut(start..start + HEADER_LEN) {
                     header.copy_from_slice(&frame_len(packed));
@@ -751,25 +742,6 @@ mod tests {
                 assert_eq!(frame[..4], (frame.len() as u32 - 4).to_be_bytes());
             }
         }
-    }
-
-    /// A snappy frame stores the head packets (type, sender, id, time) as one literal,
-    /// verbatim after the length header, and stays within `encoded_room`.
-    #[test]
-    fn a_snappy_frame_keeps_the_head_packets_as_one_literal() {
-        let sender = b"QmXyZ3tV9w8rK2mN5pB7cD1fG4hJ6kL8aS0dF2gH4jK6lZ8xC0vB2nM4qW6eR8tY9uI";
-        let payload: [&[u8]; 2] = [b"\x00", &[b'a'; 200]];
-        let m = Message::from_packets(b"\x00", sender, &payload, 1_700_000_000);
-        let frame = m.encode(Some(Compression::Snappy));
-        let head = &m.plain_frame()[HEADER_LEN..m.payload_at];
-        // 4-byte frame length, the body's varint length (2 bytes), the literal's tag (60
-        // and one length byte), then the head.
-        assert!(head.len() > 60 && head.len() <= 256 && m.body_len() < 1 << 14);
-        assert_eq!(frame[6..8], [60 << 2, (head.len() - 1) as u8]);
-        assert_eq!(&frame[8..8 + head.len()], head);
-        assert!(frame.len() <= m.encoded_room(Some(Compression::Snappy)).unwrap());
-        let back = Message::decode_frame(&frame, &[Compression::Snappy], &Limits::default());
-        assert_eq!(back, Ok(m));
     }
 
     #[test]
