@@ -72,15 +72,7 @@ mod tests {
     use sha2::Digest;
 
     fn bytes(len: usize) -> Vec<u8> {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        py2p_testkit::Rng::new(0x9E37_79B9_7F4A_7C15).bytes(len)
     }
 
     /// Whatever the length hint, each implementation gives sha2's digest, also when the
