@@ -30,21 +30,21 @@ fn py(py: &PathBuf, name: &str, mode: &str, encryption: &str, extra: &[&str]) ->
     Node::python(name, py, &args, &[])
 }
 
+/// Whether a printed line is a message from `sender` whose first packet is `text`.
+fn message_from(sender: &Node, text: &str) -> impl Fn(&Value) -> bool {
+    let (sid, t) = (sender.id.clone(), text.to_owned());
+    move |v| v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
+}
+
 /// Waits for a message with exactly this text from `sender`, of this kind.
 fn expect_message(node: &Node, kind: &str, sender: &Node, text: &str) {
-    let (sid, t) = (sender.id.clone(), text.to_owned());
-    let m = node.wait_for(&format!("{kind} {text:?} from {}", sender.name), move |v| {
-        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
-    });
+    let what = format!("{kind} {text:?} from {}", sender.name);
+    let m = node.wait_for(&what, message_from(sender, text));
     assert_eq!(m["kind"], kind, "{}: kind of {text:?}", node.name);
 }
 
 fn count(node: &Node, sender: &Node, text: &str) -> usize {
-    let (sid, t) = (sender.id.clone(), text.to_owned());
-    node.lines(move |v| {
-        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
-    })
-    .len()
+    node.lines(message_from(sender, text)).len()
 }
 
 /// The `connected` event of `node` naming `peer`, once it came.
@@ -155,10 +155,7 @@ fn mixed_network_of_two_python_and_two_rust_ssl_nodes() {
 /// may stay away only when a py2p node reported a fault (see the test above).
 fn arrives(nodes: &[Node], at: usize, from: usize, text: &str) -> bool {
     let (node, sender) = (&nodes[at], &nodes[from]);
-    let (sid, t) = (sender.id.clone(), text.to_owned());
-    match node.try_wait_for(move |v| {
-        v["event"] == "message" && v["sender"] == sid.as_str() && v["packets"][0] == t.as_str()
-    }) {
+    match node.try_wait_for(message_from(sender, text)) {
         Ok(m) => {
             assert_eq!(m["kind"], "broadcast", "{}: kind of {text:?}", node.name);
             true
