@@ -2,56 +2,24 @@
 //! (`broadcasts.rs`): what peers receive, in what order and with what ids and times, is
 //! what the node sent one command at a time.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use py2p_net::{CloseReason, ConnId, ConnInfo, Net, Service};
-use py2p_wire::{compression, Flag, Message};
+use py2p_net::{CloseReason, ConnId, Net, Service};
+use py2p_wire::{Flag, Message};
 
 use super::broadcasts::BATCH;
+use super::tests::{handshaken, info};
 use super::MeshNode;
-use crate::config::MeshConfig;
 use crate::mesh::command::Command;
-use crate::mesh::shared::Shared;
 use crate::mesh::testing::RecordingNet;
 use crate::mesh::PackedPackets;
 use crate::message::MessageKind;
 
-fn info(port: u16) -> ConnInfo {
-    ConnInfo {
-        peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        outgoing: false,
-        tls_version: None,
-    }
-}
-
 /// Node `me` with peers `a` (conn 1) and `b` (conn 2) handshaken, sending plain frames;
 /// nothing recorded as sent yet.
 fn node() -> (MeshNode, RecordingNet) {
-    let config = MeshConfig::builder().build();
-    let protocol = config.protocol.id();
-    let shared = Arc::new(Shared::new(&config));
-    let mut node = MeshNode::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
-    let mut net = RecordingNet::new();
-    for (raw, id) in [(1, "a"), (2, "b")] {
-        let conn = ConnId::from_raw(raw);
-        let port = 10 + raw as u16;
-        node.on_open(&mut net, conn, &info(port));
-        let handshake = vec![
-            vec![Flag::HANDSHAKE.0],
-            id.as_bytes().to_vec(),
-            protocol.clone().into_bytes(),
-            format!(r#"["127.0.0.1", {port}]"#).into_bytes(),
-            compression::to_json(&[]).into_bytes(),
-        ];
-        let frame = Message::new(vec![Flag::WHISPER.0], id, handshake, net.unix_time());
-        node.on_frame(&mut net, conn, &frame.encode(None)[4..]);
-    }
-    node.before_write(&mut net);
-    net.sent.clear();
-    (node, net)
+    handshaken(&[(1, "a"), (2, "b")])
 }
 
 /// The frame of our message of type `flag` with `payload`, stamped `time`.

@@ -12,7 +12,8 @@ use crate::config::MeshConfig;
 use crate::mesh::shared::Shared;
 use crate::mesh::testing::RecordingNet;
 
-fn info(port: u16) -> ConnInfo {
+/// An incoming connection from 127.0.0.1:`port`.
+pub(super) fn info(port: u16) -> ConnInfo {
     ConnInfo {
         peer_addr: SocketAddr::from(([127, 0, 0, 1], port)),
         outgoing: false,
@@ -32,15 +33,15 @@ fn body(msg_type: Flag, sender: &str, packets: Vec<Vec<u8>>, net: &RecordingNet)
     .split_off(4)
 }
 
-#[test]
-fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end() {
+/// Node `me` with each `(conn, id)` peer handshaken on that connection (port 10 + conn),
+/// sending plain frames; nothing recorded as sent yet.
+pub(super) fn handshaken(peers: &[(u64, &str)]) -> (MeshNode, RecordingNet) {
     let config = MeshConfig::builder().build();
     let protocol = config.protocol.id();
     let shared = Arc::new(Shared::new(&config));
     let mut node = MeshNode::new(config, "me".into(), ("127.0.0.1".into(), 1), shared, None);
     let mut net = RecordingNet::new();
-    // Peers a, b and c, handshaken, sending plain frames.
-    for (raw, id) in [(1, "a"), (2, "b"), (3, "c")] {
+    for &(raw, id) in peers {
         let conn = ConnId::from_raw(raw);
         let port = 10 + raw as u16;
         node.on_open(&mut net, conn, &info(port));
@@ -56,6 +57,12 @@ fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end
     }
     node.before_write(&mut net);
     net.sent.clear();
+    (node, net)
+}
+
+#[test]
+fn a_held_relay_goes_out_before_a_new_connections_handshake_and_at_the_turns_end() {
+    let (mut node, mut net) = handshaken(&[(1, "a"), (2, "b"), (3, "c")]);
 
     // A broadcast from `a`: its relay to b and c waits for the end of the turn.
     let broadcast = |text: &[u8], net: &RecordingNet| {
